@@ -1,0 +1,20 @@
+"""riskkd: distil gradient-boosted risk models into compact, fast, calibrated students."""
+
+__all__ = [
+    "DistilledClassifier",
+    "__version__",
+    "fidelity_report",
+    "load",
+    "save",
+]
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .distill import DistilledClassifier
+from .fidelity import fidelity_report
+from .persistence import load, save
+
+try:
+    __version__ = version("riskkd")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"

@@ -1,0 +1,387 @@
+"""DistilledClassifier: a gradient-boosted teacher distilled into a compact student."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import StratifiedKFold, check_cv
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted
+
+from .calibration import make_calibrator
+from .inputs import InputSchema
+from .preprocessing import StudentPreprocessor
+from .students import MLPStudent, Student, TreeStudent
+from .students._base import logits_to_proba
+from .teachers import (
+    BoosterClassifier,
+    FittedTeacher,
+    LightGBMTeacher,
+    _ClassIndexed,
+    _proba_all_classes,
+    class_weight_factors,
+    configure_native,
+    correct_prior,
+    is_booster,
+)
+
+
+class DistilledClassifier(ClassifierMixin, BaseEstimator):
+    """A gradient-boosted teacher distilled into a compact, fast, calibrated student.
+
+    ``fit`` runs, in order:
+
+    1. **Input schema.** Column names, kinds, levels and ranges of ``X`` are recorded
+       (``input_schema_``); later ``X`` is matched to it by column name.
+    2. **Cross-fitted teacher predictions.** ``X`` is split into ``cv`` stratified folds; a
+       clone of the teacher is fitted on each fold's complement and predicts the fold, so
+       every training row gets an *out-of-fold* probability from a model that never saw it.
+       In-sample probabilities of a boosted ensemble are over-confident (it has fitted those
+       very rows); a student trained on them would learn that over-confidence. ``teacher_`` is
+       then the teacher refitted on all rows. With a prefit teacher
+       (:class:`~sklearn.frozen.FrozenEstimator` or a raw Booster) no fold is refitted: its
+       predictions on ``X`` are used, so pass rows it was not trained on.
+       Probabilities of a teacher trained with class weights or ``scale_pos_weight`` are
+       divided back to the true prior.
+    3. **Calibration.** ``calibrator_`` is fitted on those out-of-fold probabilities and the
+       labels. The calibrated out-of-fold probabilities are the **soft targets**.
+    4. **Student.** The student is trained on its own preprocessing of ``X``
+       (``preprocessor_``) with a loss mixing the soft targets (weight ``alpha``) and the hard
+       labels (weight ``1 - alpha``). ``alpha=0`` trains the identical student (same
+       preprocessing, split, schedule, seed) on hard labels only: the no-distillation
+       baseline.
+
+    Prediction runs only the student: vectorised numpy preprocessing and a numpy forward
+    pass, no torch and no pandas per-column work.
+
+    Parameters
+    ----------
+    teacher : estimator, FrozenEstimator, xgboost.Booster, lightgbm.Booster or None, default=None
+        The teacher. ``None`` is :class:`riskkd.teachers.LightGBMTeacher` (LightGBM with early
+        stopping). An estimator is cloned for every fit and never mutated; XGBoost, LightGBM
+        and HistGradientBoosting get native categorical handling.
+    student : {"mlp", "tree"} or Student, default="mlp"
+        ``"mlp"`` is :class:`riskkd.students.MLPStudent` (hidden layers 64 and 32), ``"tree"``
+        is :class:`riskkd.students.TreeStudent` (depth 6). A student object is cloned.
+    calibration : {"auto", "sigmoid", "temperature", "isotonic"} or None, default="auto"
+        Calibration of the out-of-fold teacher probabilities. ``"auto"`` is ``"sigmoid"``
+        for binary and ``"temperature"`` for multi-class targets.
+    temperature : float, default=1.0
+        Temperature of the soft term of the ``"kl"`` loss.
+    alpha : float, default=1.0
+        Weight of the soft targets in the loss, in [0, 1]; 0 is hard labels only.
+    loss : {"kl", "mse_logit"}, default="kl"
+        Soft term: KL divergence at ``temperature`` (times ``temperature**2``) or squared
+        error between centred logits.
+    cv : int or cross-validation splitter, default=5
+        Folds for the out-of-fold teacher predictions.
+    min_frequency : int, default=5
+        Categorical levels rarer than this at fit are scored by the student as "unknown".
+    random_state : int, RandomState instance or None, default=None
+        Seeds the folds, the teacher (when it has a ``random_state``) and the student.
+
+    Attributes
+    ----------
+    teacher_ : riskkd.teachers.FittedTeacher
+        The teacher refitted on all rows (or the prefit one); its ``predict_proba`` takes
+        the same raw ``X`` as this model.
+    calibrator_ : riskkd.calibration.Calibrator
+        Calibration fitted on the out-of-fold teacher probabilities.
+    preprocessor_ : riskkd.preprocessing.StudentPreprocessor
+        The student's fitted input preprocessing.
+    student_ : riskkd.students.Student
+        The fitted student.
+    input_schema_ : riskkd.inputs.InputSchema
+        Columns, kinds, levels and ranges seen at fit.
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when ``X`` was a DataFrame.
+    soft_targets_ : ndarray of shape (n_samples, n_classes)
+        Calibrated out-of-fold teacher probabilities the student was trained on.
+    history_ : list of dict
+        The student's per-epoch training loss, validation loss and validation fidelity.
+
+    Examples
+    --------
+    >>> from riskkd import DistilledClassifier
+    >>> from sklearn.datasets import make_classification
+    >>> X, y = make_classification(n_samples=600, random_state=0)
+    >>> model = DistilledClassifier(cv=3, random_state=0).fit(X, y)
+    >>> model.predict_proba(X[:2]).shape
+    (2, 2)
+    """
+
+    _parameter_constraints: dict = {
+        "teacher": [HasMethods(["fit", "predict_proba"]), HasMethods(["predict"]), None],
+        "student": [StrOptions({"mlp", "tree"}), HasMethods(["fit", "decision_logits"])],
+        "calibration": [StrOptions({"auto", "sigmoid", "temperature", "isotonic"}), None],
+        "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
+        "alpha": [Interval(numbers.Real, 0, 1, closed="both")],
+        "loss": [StrOptions({"kl", "mse_logit"})],
+        "cv": ["cv_object"],
+        "min_frequency": [Interval(numbers.Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        teacher=None,
+        student="mlp",
+        *,
+        calibration="auto",
+        temperature=1.0,
+        alpha=1.0,
+        loss="kl",
+        cv=5,
+        min_frequency=5,
+        random_state=None,
+    ):
+        self.teacher = teacher
+        self.student = student
+        self.calibration = calibration
+        self.temperature = temperature
+        self.alpha = alpha
+        self.loss = loss
+        self.cv = cv
+        self.min_frequency = min_frequency
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ extension points
+    def _get_teacher(self, seed: int):
+        """The teacher to fit (unfitted clone) or the prefit one, and whether it is prefit."""
+        if self.teacher is None:
+            return LightGBMTeacher(random_state=seed), False
+        if isinstance(self.teacher, FrozenEstimator) or is_booster(self.teacher):
+            return self.teacher, True
+        teacher = configure_native(self.teacher)
+        if "random_state" in teacher.get_params() and teacher.get_params()["random_state"] is None:
+            teacher.set_params(random_state=seed)
+        return teacher, False
+
+    def _get_student(self, seed: int) -> Student:
+        """An unfitted clone of the student."""
+        if isinstance(self.student, str):
+            student = {"mlp": MLPStudent, "tree": TreeStudent}[self.student]()
+        else:
+            student = clone(self.student)
+        if "random_state" in student.get_params() and student.get_params()["random_state"] is None:
+            student.set_params(random_state=seed)
+        return student
+
+    def _get_loss(self):
+        """The distillation loss object (imports torch)."""
+        from .losses import LOSSES
+
+        return LOSSES[self.loss](alpha=float(self.alpha), temperature=float(self.temperature))
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the teacher (cross-fitted), the calibration and the student.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Numeric, bool, category, object and string columns; NaN allowed.
+        y : array-like of shape (n_samples,)
+            Binary or multi-class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Honoured by the teacher, the calibration and the student.
+
+        Returns
+        -------
+        self : DistilledClassifier
+        """
+        y_index, sample_weight = self._check_targets(X, y, sample_weight)
+        weights = np.ones(len(y_index)) if sample_weight is None else sample_weight
+        rng = check_random_state(self.random_state)
+        seed_teacher, seed_cv, seed_student = (int(s) for s in rng.randint(0, 2**31 - 1, size=3))
+
+        schema = InputSchema.from_data(X)
+        encoded = schema.encode(X)
+        self.input_schema_ = schema
+        self.n_features_in_ = schema.n_features
+        if schema.from_frame:
+            self.feature_names_in_ = np.asarray(schema.names, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+
+        n_classes = len(self.classes_)
+        teacher, prefit = self._get_teacher(seed_teacher)
+        self.teacher_, oof = self._cross_fit_teacher(
+            teacher, prefit, X, encoded, y_index, sample_weight, seed_cv
+        )
+
+        self.calibrator_ = make_calibrator(self.calibration, n_classes).fit(oof, y_index, weights)
+        self.soft_targets_ = self.calibrator_.transform(oof)
+
+        self.preprocessor_ = StudentPreprocessor(min_frequency=self.min_frequency).fit(encoded)
+        Xn, Xc = self.preprocessor_.transform(encoded)
+        self.student_ = self._get_student(seed_student).fit(
+            Xn,
+            Xc,
+            n_embeddings=self.preprocessor_.n_embeddings,
+            soft_proba=self.soft_targets_,
+            y=y_index,
+            sample_weight=weights,
+            loss=self._get_loss(),
+        )
+        self.history_ = self.student_.history_
+        return self
+
+    def _check_targets(self, X, y, sample_weight):
+        """Classes, integer labels and weights, with clear errors on bad targets."""
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-dimensional (one label per row), got shape {y.shape}.")
+        if len(y) != n_rows:
+            raise ValueError(
+                f"X has {n_rows} rows but y has {len(y)} labels; pass one label per row of X."
+            )
+        if (y.dtype.kind == "f" and np.isnan(y).any()) or (
+            y.dtype == object and np.asarray([v is None or v != v for v in y]).any()
+        ):
+            n_nan = int(np.sum([v is None or v != v for v in y]))
+            raise ValueError(
+                f"y has {n_nan} missing label(s) (NaN); drop those rows or fill their labels before fit."
+            )
+        target_type = type_of_target(y, input_name="y")
+        if target_type not in ("binary", "multiclass"):
+            raise ValueError(
+                f"Unknown label type: DistilledClassifier supports binary and multiclass targets, "
+                f"got {target_type!r}. Pass class labels, not continuous values."
+            )
+        self.classes_, y_index = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"y has a single class ({self.classes_[0]!r}); a classifier needs at least two. "
+                "Check the target column and the filtering of the training data."
+            )
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=float)
+            if sample_weight.shape != (n_rows,):
+                raise ValueError(
+                    f"sample_weight has shape {sample_weight.shape} but X has {n_rows} rows; pass "
+                    "one weight per row."
+                )
+            if (sample_weight < 0).any() or not np.isfinite(sample_weight).all():
+                raise ValueError(
+                    f"sample_weight has {int((~(sample_weight >= 0)).sum())} negative or non-finite "
+                    "value(s); weights must be finite and >= 0."
+                )
+        n_splits = self.cv if isinstance(self.cv, numbers.Integral) else None
+        if n_splits is not None and not (
+            isinstance(self.teacher, FrozenEstimator) or is_booster(self.teacher)
+        ):
+            counts = np.bincount(y_index)
+            rare = [(self.classes_[k], int(c)) for k, c in enumerate(counts) if c < n_splits]
+            if rare:
+                raise ValueError(
+                    f"Class(es) {rare} have fewer members than cv={n_splits} folds; every fold needs "
+                    "each class. Lower cv, merge rare classes, or gather more rows."
+                )
+        return y_index, sample_weight
+
+    def _cross_fit_teacher(self, teacher, prefit, X, encoded, y_index, sample_weight, seed):
+        """(FittedTeacher, out-of-fold probabilities) — see step 2 of the class docstring."""
+        schema = self.input_schema_
+        n_classes = len(self.classes_)
+        if prefit:
+            estimator = BoosterClassifier(teacher, n_classes) if is_booster(teacher) else teacher
+            weights = class_weight_factors(teacher, y_index, n_classes)
+            fitted = FittedTeacher(estimator, schema, native=False, class_weights=weights)
+            return fitted, fitted.predict_proba(X)
+
+        frame = schema.teacher_frame(encoded)
+        weights = class_weight_factors(teacher, y_index, n_classes)
+        cv = self.cv
+        if isinstance(cv, numbers.Integral):
+            cv = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
+        cv = check_cv(cv, y_index, classifier=True)
+        oof = np.zeros((len(y_index), n_classes))
+        covered = np.zeros(len(y_index), dtype=bool)
+
+        def fit_params(index):
+            return {} if sample_weight is None else {"sample_weight": sample_weight[index]}
+
+        for train_idx, test_idx in cv.split(frame, y_index):
+            model = clone(teacher).fit(
+                frame.iloc[train_idx], y_index[train_idx], **fit_params(train_idx)
+            )
+            oof[test_idx] = _proba_all_classes(model, frame.iloc[test_idx], n_classes)
+            covered[test_idx] = True
+        if not covered.all():
+            raise ValueError(
+                f"cv={self.cv!r} leaves {int((~covered).sum())} rows without an out-of-fold "
+                "prediction; use a splitter whose test folds cover every row (e.g. StratifiedKFold)."
+            )
+        full = clone(teacher).fit(frame, y_index, **fit_params(slice(None)))
+        fitted = FittedTeacher(
+            _ClassIndexed(full, n_classes), schema, native=True, class_weights=weights
+        )
+        return fitted, correct_prior(oof, weights)
+
+    # ------------------------------------------------------------------ predict
+    def _student_inputs(self, X):
+        return self.preprocessor_.transform(self.input_schema_.encode(X))
+
+    def decision_function(self, X):
+        """Student logits: log-odds of ``classes_[1]`` (binary) or per-class logits.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        logits = self.student_.decision_logits(*self._student_inputs(X))
+        return logits[:, 0] if logits.shape[1] == 1 else logits
+
+    def predict_proba(self, X):
+        """Calibrated class probabilities of the student.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Columns are matched by name; extra columns are ignored.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        return logits_to_proba(self.student_.decision_logits(*self._student_inputs(X)))
+
+    def predict(self, X):
+        """The most probable class of each row.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        tags.non_deterministic = False
+        return tags

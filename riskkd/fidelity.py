@@ -1,0 +1,167 @@
+"""Fidelity report: how well the student keeps the teacher's ranking, calibration and decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+from sklearn.metrics import average_precision_score, log_loss, roc_auc_score, roc_curve
+from sklearn.utils.validation import check_is_fitted
+
+
+def expected_calibration_error(
+    y: np.ndarray, proba: np.ndarray, n_bins: int = 15, sample_weight=None
+) -> float:
+    """Expected calibration error over ``n_bins`` equal-width bins.
+
+    Binary: of the probability of class 1; multi-class: of the top-class confidence.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+        Class indices (0..n_classes-1).
+    proba : ndarray of shape (n_samples, n_classes)
+    n_bins : int, default=15
+    sample_weight : ndarray of shape (n_samples,), default=None
+
+    Returns
+    -------
+    ece : float
+    """
+    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    if proba.shape[1] == 2:
+        confidence, correct = proba[:, 1], (y == 1).astype(float)
+    else:
+        confidence = proba.max(axis=1)
+        correct = (proba.argmax(axis=1) == y).astype(float)
+    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+    total = np.bincount(bins, w, n_bins)
+    gap = np.abs(np.bincount(bins, w * correct, n_bins) - np.bincount(bins, w * confidence, n_bins))
+    return float(gap.sum() / total.sum())
+
+
+def _ks(y_binary: np.ndarray, score: np.ndarray, w) -> float:
+    fpr, tpr, _ = roc_curve(y_binary, score, sample_weight=w)
+    return float(np.max(tpr - fpr))
+
+
+def classification_metrics(
+    y: np.ndarray, proba: np.ndarray, sample_weight=None
+) -> dict[str, float]:
+    """ROC-AUC, PR-AUC, KS, Gini, Brier, log loss and ECE of one model.
+
+    Multi-class figures are macro averages over one-vs-rest problems (ECE: top class).
+    """
+    n_classes = proba.shape[1]
+    onehot = np.eye(n_classes)[y]
+    if n_classes == 2:
+        auc = roc_auc_score(y, proba[:, 1], sample_weight=sample_weight)
+        pr_auc = average_precision_score(y, proba[:, 1], sample_weight=sample_weight)
+        ks = _ks(y, proba[:, 1], sample_weight)
+        brier = np.average((proba[:, 1] - y) ** 2, weights=sample_weight)
+    else:
+        present = [k for k in range(n_classes) if 0 < onehot[:, k].sum() < len(y)]
+        auc = np.mean(
+            [roc_auc_score(onehot[:, k], proba[:, k], sample_weight=sample_weight) for k in present]
+        )
+        pr_auc = np.mean(
+            [
+                average_precision_score(onehot[:, k], proba[:, k], sample_weight=sample_weight)
+                for k in present
+            ]
+        )
+        ks = np.mean([_ks(onehot[:, k], proba[:, k], sample_weight) for k in present])
+        brier = np.average(((proba - onehot) ** 2).sum(axis=1), weights=sample_weight)
+    return {
+        "roc_auc": float(auc),
+        "pr_auc": float(pr_auc),
+        "ks": float(ks),
+        "gini": float(2 * auc - 1),
+        "brier": float(brier),
+        "log_loss": float(
+            log_loss(y, proba, labels=np.arange(n_classes), sample_weight=sample_weight)
+        ),
+        "ece": expected_calibration_error(y, proba, sample_weight=sample_weight),
+    }
+
+
+def agreement_metrics(
+    teacher: np.ndarray, student: np.ndarray, threshold: float = 0.5
+) -> dict[str, float]:
+    """Spearman rank correlation of scores and agreement of decisions.
+
+    Binary: scores are P(class 1), decisions are ``score >= threshold``. Multi-class: rank
+    correlation is averaged over classes and decisions are the top class.
+    """
+    if teacher.shape[1] == 2:
+        rho = spearmanr(teacher[:, 1], student[:, 1]).statistic
+        agree = np.mean((teacher[:, 1] >= threshold) == (student[:, 1] >= threshold))
+    else:
+        rho = np.mean(
+            [spearmanr(teacher[:, k], student[:, k]).statistic for k in range(teacher.shape[1])]
+        )
+        agree = np.mean(teacher.argmax(axis=1) == student.argmax(axis=1))
+    return {"rank_correlation": float(rho), "decision_agreement": float(agree)}
+
+
+def fidelity_report(
+    model: Any, X: Any, y: Any, *, threshold: float = 0.5, sample_weight=None
+) -> pd.DataFrame:
+    """Compare a fitted :class:`~riskkd.DistilledClassifier` with its teacher on ``(X, y)``.
+
+    Parameters
+    ----------
+    model : DistilledClassifier
+        A fitted model; its ``teacher_`` must be available.
+    X : {array-like, DataFrame} of shape (n_samples, n_features)
+        Evaluation rows, ideally not used for fitting.
+    y : array-like of shape (n_samples,)
+        True labels (values of ``model.classes_``).
+    threshold : float, default=0.5
+        Decision threshold on P(class 1) for the binary decision agreement.
+    sample_weight : array-like of shape (n_samples,), default=None
+
+    Returns
+    -------
+    report : DataFrame
+        Index: ``roc_auc``, ``pr_auc``, ``ks``, ``gini``, ``brier``, ``log_loss``, ``ece``,
+        ``size_bytes`` with columns ``teacher`` and ``student``; then the comparisons
+        ``auc_retention`` (student / teacher ROC-AUC), ``rank_correlation``,
+        ``decision_agreement`` and ``size_ratio`` (teacher / student bytes), whose value is
+        in the ``student`` column (``teacher`` is NaN).
+    """
+    from .persistence import student_size_bytes, teacher_size_bytes
+
+    check_is_fitted(model)
+    if model.teacher_ is None:
+        raise ValueError(
+            "model.teacher_ is None (the teacher was not saved); a fidelity report needs it."
+        )
+    y = np.asarray(y)
+    index = np.searchsorted(model.classes_, y)
+    unknown = (index >= len(model.classes_)) | (
+        model.classes_[np.minimum(index, len(model.classes_) - 1)] != y
+    )
+    if unknown.any():
+        raise ValueError(
+            f"y holds labels the model was not fitted on: {sorted(set(y[unknown].tolist()))[:5]}; "
+            f"the model's classes are {model.classes_.tolist()}."
+        )
+    p_teacher = model.teacher_.predict_proba(X)
+    p_student = model.predict_proba(X)
+    teacher = classification_metrics(index, p_teacher, sample_weight)
+    student = classification_metrics(index, p_student, sample_weight)
+    teacher["size_bytes"] = float(teacher_size_bytes(model))
+    student["size_bytes"] = float(student_size_bytes(model))
+    report = pd.DataFrame({"teacher": teacher, "student": student})
+    comparisons = {
+        "auc_retention": student["roc_auc"] / teacher["roc_auc"],
+        **agreement_metrics(p_teacher, p_student, threshold),
+        "size_ratio": teacher["size_bytes"] / student["size_bytes"],
+    }
+    extra = pd.DataFrame({"teacher": np.nan, "student": pd.Series(comparisons)})
+    report = pd.concat([report, extra])
+    report.index.name = "metric"
+    return report

@@ -1,0 +1,260 @@
+"""Safe persistence: a folder of JSON, ``.npz`` arrays and the teacher in its native format.
+
+Layout of a saved model::
+
+    manifest.json      format version, riskkd version, classes, input schema, settings,
+                       calibration, and the SHA-256 of every other file
+    preprocessing.npz  the student's preprocessing arrays
+    student.npz        the student's weights
+    teacher.txt        LightGBM teacher (text model), or
+    teacher.ubj        XGBoost teacher (UBJSON)
+
+Nothing is unpickled on load (``numpy.load(allow_pickle=False)``, JSON, native booster
+loaders). A missing or altered file is refused. Teachers that have no native format (e.g.
+HistGradientBoosting) are not saved; the loaded model's ``teacher_`` is then ``None``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pickle
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+FORMAT = "riskkd-model"
+FORMAT_VERSION = 1
+_SETTINGS = ("calibration", "temperature", "alpha", "loss", "min_frequency")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _json_scalar(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _teacher_native(model: Any) -> tuple[str | None, Any]:
+    """(library, booster) of the model's teacher, or (None, None) without a native format."""
+    if getattr(model, "teacher_", None) is None:
+        return None, None
+    booster = model.teacher_.native_model
+    library = type(booster).__module__.split(".")[0]
+    if type(booster).__name__ == "Booster" and library in {"lightgbm", "xgboost"}:
+        return library, booster
+    return None, None
+
+
+def _write_student(model: Any, folder: Path) -> dict[str, Any]:
+    """Write the student's arrays; return the manifest entries describing it."""
+    student_settings, student_arrays = model.student_.get_state()
+    np.savez_compressed(folder / "student.npz", **student_arrays)
+    np.savez_compressed(folder / "preprocessing.npz", **model.preprocessor_.get_state())
+    classes = model.classes_
+    return {
+        "classes": [_json_scalar(c) for c in classes],
+        "classes_dtype": classes.dtype.str if classes.dtype.kind in "biuf" else "object",
+        "input_schema": model.input_schema_.to_dict(),
+        "settings": {name: _json_scalar(getattr(model, name)) for name in _SETTINGS},
+        "calibration": {"method": model.calibrator_.method, "state": model.calibrator_.get_state()},
+        "student": {
+            "class": type(model.student_).__name__,
+            "params": {k: _json_scalar(v) for k, v in model.student_.get_params().items()},
+            "settings": student_settings,
+        },
+        "history": model.history_,
+    }
+
+
+def save(model: Any, path: str | os.PathLike) -> Path:
+    """Save a fitted :class:`~riskkd.DistilledClassifier` to the folder ``path``.
+
+    The folder is written under a temporary name and renamed when complete, so an
+    interrupted save never leaves a half-written model behind.
+
+    Parameters
+    ----------
+    model : DistilledClassifier
+        A fitted model.
+    path : str or path-like
+        Target folder; must not exist yet.
+
+    Returns
+    -------
+    path : Path
+    """
+    from . import __version__
+
+    check_is_fitted(model)
+    path = Path(path)
+    if path.exists():
+        raise FileExistsError(
+            f"{path} already exists; riskkd.save writes a new folder. Remove it or pick another path."
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        manifest: dict[str, Any] = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "riskkd_version": __version__,
+        }
+        manifest.update(_write_student(model, staging))
+        library, booster = _teacher_native(model)
+        if library is None:
+            if getattr(model, "teacher_", None) is not None:
+                warnings.warn(
+                    f"The teacher ({type(model.teacher_.native_model).__name__}) has no native, "
+                    "pickle-free format; it is not saved and the loaded model has teacher_=None.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            manifest["teacher"] = None
+        else:
+            file = "teacher.txt" if library == "lightgbm" else "teacher.ubj"
+            booster.save_model(str(staging / file))
+            weights = model.teacher_.class_weights
+            manifest["teacher"] = {
+                "library": library,
+                "file": file,
+                "native_input": bool(model.teacher_.native),
+                "class_weights": None if weights is None else [float(w) for w in weights],
+            }
+        manifest["files"] = {p.name: _sha256(p) for p in sorted(staging.iterdir())}
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, allow_nan=True))
+        staging.rename(path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return path
+
+
+def load(path: str | os.PathLike) -> Any:
+    """Load a model saved by :func:`save`, checking every file's SHA-256.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Folder written by :func:`save`.
+
+    Returns
+    -------
+    model : DistilledClassifier
+        Predictions equal those of the saved model bit for bit. ``soft_targets_`` is not
+        saved.
+    """
+    from .calibration import make_calibrator
+    from .distill import DistilledClassifier
+    from .inputs import InputSchema
+    from .preprocessing import StudentPreprocessor
+    from .students import MLPStudent, TreeStudent
+    from .teachers import BoosterClassifier, FittedTeacher
+
+    path = Path(path)
+    manifest_path = path / "manifest.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"{path} is not a saved riskkd model: manifest.json is missing.")
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path} holds format {manifest.get('format')!r} version {manifest.get('format_version')!r}; "
+            f"this riskkd reads {FORMAT!r} version {FORMAT_VERSION}. Upgrade riskkd or re-save the model."
+        )
+    for name, digest in manifest["files"].items():
+        file = path / name
+        if not file.is_file():
+            raise ValueError(f"{path} is incomplete: {name} is missing. Re-save the model.")
+        if _sha256(file) != digest:
+            raise ValueError(
+                f"{path}/{name} was altered (SHA-256 mismatch); refusing to load it. Re-save the model."
+            )
+
+    def arrays(name: str) -> dict[str, np.ndarray]:
+        with np.load(path / name, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+
+    settings = manifest["settings"]
+    student_info = manifest["student"]
+    student_class = {"MLPStudent": MLPStudent, "TreeStudent": TreeStudent}[student_info["class"]]
+    params = student_info["params"]
+    if "hidden_layer_sizes" in params:
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    student = student_class(**params).set_state(student_info["settings"], arrays("student.npz"))
+
+    model = DistilledClassifier(student=student_class(**params), **settings)
+    dtype = manifest["classes_dtype"]
+    model.classes_ = np.asarray(
+        manifest["classes"], dtype=None if dtype == "object" else np.dtype(dtype)
+    )
+    if dtype == "object":
+        model.classes_ = model.classes_.astype(object)
+    schema = InputSchema.from_dict(manifest["input_schema"])
+    model.input_schema_ = schema
+    model.n_features_in_ = schema.n_features
+    if schema.from_frame:
+        model.feature_names_in_ = np.asarray(schema.names, dtype=object)
+    n_classes = len(model.classes_)
+    calibration = manifest["calibration"]
+    model.calibrator_ = make_calibrator(calibration["method"], n_classes).set_state(
+        calibration["state"]
+    )
+    model.preprocessor_ = StudentPreprocessor.from_state(
+        arrays("preprocessing.npz"), settings["min_frequency"]
+    )
+    model.student_ = student
+    model.history_ = manifest["history"]
+    teacher = manifest["teacher"]
+    model.teacher_ = None
+    if teacher is not None:
+        file = str(path / teacher["file"])
+        if teacher["library"] == "lightgbm":
+            import lightgbm as lgb
+
+            booster = lgb.Booster(model_file=file)
+        else:
+            import xgboost as xgb
+
+            booster = xgb.Booster()
+            booster.load_model(file)
+        weights = teacher["class_weights"]
+        model.teacher_ = FittedTeacher(
+            BoosterClassifier(booster, n_classes),
+            schema,
+            native=teacher["native_input"],
+            class_weights=None if weights is None else np.asarray(weights),
+        )
+    return model
+
+
+def student_size_bytes(model: Any) -> int:
+    """Bytes on disk of everything needed to score with the student (teacher excluded)."""
+    with tempfile.TemporaryDirectory() as folder:
+        entries = _write_student(model, Path(folder))
+        entries.pop("history")
+        size = sum(p.stat().st_size for p in Path(folder).iterdir())
+    return size + len(json.dumps(entries).encode())
+
+
+def teacher_size_bytes(model: Any) -> int:
+    """Bytes of the teacher in its native format (pickle size when it has none)."""
+    library, booster = _teacher_native(model)
+    if library == "lightgbm":
+        return len(booster.model_to_string().encode())
+    if library == "xgboost":
+        return len(booster.save_raw("ubj"))
+    buffer = io.BytesIO()
+    pickle.dump(model.teacher_.native_model, buffer)
+    return buffer.tell()

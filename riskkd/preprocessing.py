@@ -1,0 +1,121 @@
+"""The student's own input preprocessing, vectorised for the scoring hot path.
+
+:class:`StudentPreprocessor` turns the shared encoding of :mod:`riskkd.inputs` into
+
+* ``Xn``: float32 array ``(n_samples, n_numeric + n_indicators)``: each numeric column
+  robust-scaled (median and inter-quartile range) and squashed with ``arcsinh`` so that
+  heavy-tailed amounts keep their order without dominating; missing values imputed with the
+  median (0 after scaling), plus a 0/1 missing indicator for every column that had missing
+  values at fit. A column with no missing values at fit that has some at predict time is
+  imputed with the median and gets no indicator (the student never saw missingness there).
+* ``Xc``: int32 array ``(n_samples, n_categorical)`` of global embedding indices, one block
+  of rows per categorical column laid out as ``[unknown, missing, level_1, level_2, ...]``.
+  Levels seen fewer than ``min_frequency`` times at fit, and levels never seen, share the
+  "unknown" row; missing values have their own row.
+
+A linear layer on one-hot columns equals a sum of embedding rows, so the students read
+``Xc`` through an embedding table instead of a wide, sparse one-hot matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .inputs import Encoded
+
+UNKNOWN_ROW = 0
+MISSING_ROW = 1
+
+
+@dataclass
+class StudentPreprocessor:
+    """Fitted numeric scaling and categorical indexing for the student.
+
+    Parameters
+    ----------
+    min_frequency : int, default=5
+        Categorical levels seen fewer times than this at fit are scored as "unknown".
+    """
+
+    min_frequency: int = 5
+
+    def fit(self, encoded: Encoded) -> StudentPreprocessor:
+        num = encoded.num
+        if num.shape[1]:
+            with np.errstate(all="ignore"):
+                q25, median, q75 = np.nanpercentile(num, [25, 50, 75], axis=0)
+                spread = q75 - q25
+                fallback = np.nanstd(num, axis=0)
+            spread = np.where(spread > 0, spread, np.where(fallback > 0, fallback, 1.0))
+            median = np.nan_to_num(median)
+        else:
+            median = spread = np.zeros(0)
+        self.center_ = median.astype(np.float64)
+        self.scale_ = spread.astype(np.float64)
+        self.indicator_columns_ = np.flatnonzero(np.isnan(num).any(axis=0)).astype(np.int64)
+
+        # Categorical lookup: lut[offset_j + code + 2] -> global embedding index.
+        luts, sizes = [], []
+        base = 0
+        for j in range(encoded.cat.shape[1]):
+            codes = encoded.cat[:, j]
+            n_levels = int(codes.max()) + 1 if codes.size else 0
+            counts = np.bincount(codes[codes >= 0], minlength=n_levels)
+            frequent = np.flatnonzero(counts >= self.min_frequency)
+            lut = np.full(n_levels + 2, UNKNOWN_ROW, dtype=np.int64)
+            lut[1] = MISSING_ROW  # code -1 (missing)
+            lut[frequent + 2] = np.arange(2, 2 + frequent.size)
+            luts.append(lut + base)
+            sizes.append(2 + frequent.size)
+            base += 2 + frequent.size
+        self.category_sizes_ = np.asarray(sizes, dtype=np.int64)
+        self.lut_offsets_ = np.cumsum([0] + [len(lut) for lut in luts])[:-1].astype(np.int64)
+        self.lut_ = np.concatenate(luts).astype(np.int32) if luts else np.zeros(0, np.int32)
+        self.lut_max_code_ = np.asarray([len(lut) - 3 for lut in luts], dtype=np.int64)
+        return self
+
+    @property
+    def n_embeddings(self) -> int:
+        """Total rows of the embedding table the categorical columns index into."""
+        return int(self.category_sizes_.sum())
+
+    @property
+    def n_numeric_out(self) -> int:
+        return self.center_.size + self.indicator_columns_.size
+
+    def transform(self, encoded: Encoded) -> tuple[np.ndarray, np.ndarray]:
+        """``(Xn, Xc)`` for the student (see the module docstring)."""
+        num = encoded.num
+        with np.errstate(invalid="ignore"):
+            z = np.arcsinh((num - self.center_) / self.scale_)
+        missing = np.isnan(z)
+        Xn = np.empty((num.shape[0], self.n_numeric_out), dtype=np.float32)
+        Xn[:, : num.shape[1]] = np.where(missing, 0.0, z)
+        Xn[:, num.shape[1] :] = missing[:, self.indicator_columns_]
+        # Codes beyond the levels known at fit cannot occur (InputSchema maps them to -2),
+        # but clip defensively so a malformed encoding never indexes another column's rows.
+        codes = np.minimum(encoded.cat, self.lut_max_code_)
+        Xc = self.lut_[codes + (self.lut_offsets_ + 2)]
+        return Xn, Xc
+
+    def get_state(self) -> dict[str, Any]:
+        """Arrays and settings to persist."""
+        return {
+            "center": self.center_,
+            "scale": self.scale_,
+            "indicator_columns": self.indicator_columns_,
+            "category_sizes": self.category_sizes_,
+            "lut_offsets": self.lut_offsets_,
+            "lut": self.lut_,
+            "lut_max_code": self.lut_max_code_,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, np.ndarray], min_frequency: int) -> StudentPreprocessor:
+        self = cls(min_frequency=min_frequency)
+        for key, value in state.items():
+            setattr(self, f"{key}_", value)
+        return self

@@ -1,0 +1,69 @@
+"""The student interface shared by every student."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.special import expit, softmax
+from sklearn.base import BaseEstimator
+
+
+class Student(BaseEstimator):
+    """Base class of students: a model of the preprocessed inputs ``(Xn, Xc)``.
+
+    Students are fitted by :class:`riskkd.DistilledClassifier` on the preprocessed transfer
+    set, never on raw data, and predict with numpy only. A new student subclasses this and
+    implements :meth:`fit`, :meth:`decision_logits`, :meth:`get_state` and :meth:`set_state`.
+
+    ``Xn`` is a float32 array ``(n_samples, n_numeric)``; ``Xc`` an int32 array
+    ``(n_samples, n_categorical)`` of rows of an embedding table of ``n_embeddings`` rows
+    (see :mod:`riskkd.preprocessing`).
+    """
+
+    def fit(
+        self,
+        Xn: np.ndarray,
+        Xc: np.ndarray,
+        *,
+        n_embeddings: int,
+        soft_proba: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray,
+        loss: Any,
+    ) -> Student:
+        """Fit on calibrated soft targets ``soft_proba`` and hard class indices ``y``.
+
+        ``loss`` is a :class:`riskkd.losses.DistillationLoss`; its ``alpha`` weights the soft
+        targets against the hard labels (0 = hard labels only).
+        """
+        raise NotImplementedError
+
+    def decision_logits(self, Xn: np.ndarray, Xc: np.ndarray) -> np.ndarray:
+        """Logits: shape ``(n_samples, 1)`` (log-odds) for binary, ``(n_samples, n_classes)`` else."""
+        raise NotImplementedError
+
+    def predict_proba(self, Xn: np.ndarray, Xc: np.ndarray) -> np.ndarray:
+        """Class probabilities from :meth:`decision_logits`."""
+        return logits_to_proba(self.decision_logits(Xn, Xc))
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """``(settings, arrays)``: JSON-serialisable settings and the numeric arrays to persist."""
+        raise NotImplementedError
+
+    def set_state(self, settings: dict[str, Any], arrays: dict[str, np.ndarray]) -> Student:
+        """Restore what :meth:`get_state` returned."""
+        raise NotImplementedError
+
+    @property
+    def n_parameters(self) -> int:
+        """Number of stored numbers of the fitted student."""
+        return int(sum(a.size for a in self.get_state()[1].values()))
+
+
+def logits_to_proba(logits: np.ndarray) -> np.ndarray:
+    """Sigmoid of a single logit column (as two class columns) or softmax over classes."""
+    if logits.shape[1] == 1:
+        p1 = expit(logits[:, 0])
+        return np.column_stack([1.0 - p1, p1])
+    return softmax(logits, axis=1)

@@ -1,0 +1,249 @@
+"""A compact MLP student trained with torch and scored with numpy."""
+
+from __future__ import annotations
+
+import copy
+import numbers
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import Student
+
+
+class MLPStudent(Student):
+    """A small multilayer perceptron distilled from the teacher's soft targets.
+
+    Trained with AdamW on full tensors sliced into mini-batches (no per-sample data loader),
+    early-stopped on a stratified held-out part of the transfer set (the training loss on that
+    part is the stopping criterion, so ``alpha=0`` is plain hard-label training), and
+    deterministic for a given ``random_state``. Predictions run a numpy forward pass in float32.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(64, 32)
+        Widths of the hidden layers.
+    embedding_dim : int, default=4
+        Width of the learned embedding of each categorical level.
+    dropout : float, default=0.0
+        Dropout after each hidden activation.
+    learning_rate : float, default=3e-3
+    weight_decay : float, default=1e-4
+    batch_size : int or "auto", default="auto"
+        ``"auto"`` scales with the data: about n/100 rounded to a power of two in [64, 2048].
+    max_epochs : int, default=300
+    patience : int, default=20
+        Epochs without improvement of the validation loss before stopping; the best epoch's
+        weights are kept.
+    validation_fraction : float, default=0.15
+    random_state : int, RandomState instance or None, default=None
+
+    Attributes
+    ----------
+    coefs_ : list of ndarray
+        Weight matrices ``(n_in, n_out)`` of the layers; the first reads the numeric inputs
+        followed by the concatenated categorical embeddings.
+    intercepts_ : list of ndarray
+    embedding_ : ndarray of shape (n_embeddings, embedding_dim)
+    history_ : list of dict
+        Per epoch: ``train_loss``, ``val_loss``, ``val_kl_to_teacher``,
+        ``val_teacher_agreement`` (share of held-out rows where student and teacher pick the
+        same class).
+    best_epoch_ : int
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [tuple, list],
+        "embedding_dim": [Interval(numbers.Integral, 1, None, closed="left")],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "patience": [Interval(numbers.Integral, 1, None, closed="left")],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(64, 32),
+        embedding_dim=4,
+        dropout=0.0,
+        learning_rate=3e-3,
+        weight_decay=1e-4,
+        batch_size="auto",
+        max_epochs=300,
+        patience=20,
+        validation_fraction=0.15,
+        random_state=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.embedding_dim = embedding_dim
+        self.dropout = dropout
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ training
+    def get_module(self, *, d_num, n_embeddings, n_cat, d_out):
+        """The torch module to train. Override to change the architecture."""
+        from ._nn import MLP
+
+        return MLP(
+            d_num=d_num,
+            n_embeddings=n_embeddings,
+            n_cat=n_cat,
+            d_embedding=self.embedding_dim,
+            d_out=d_out,
+            hidden=tuple(self.hidden_layer_sizes),
+            dropout=self.dropout,
+        )
+
+    def get_optimizer(self, module):
+        """The optimizer. Override to change it."""
+        import torch
+
+        return torch.optim.AdamW(
+            module.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+        )
+
+    def _batch_size(self, n: int) -> int:
+        if self.batch_size != "auto":
+            return int(self.batch_size)
+        return int(np.clip(2 ** round(np.log2(max(n, 1) / 100)), 64, 2048))
+
+    def fit(self, Xn, Xc, *, n_embeddings, soft_proba, y, sample_weight, loss):
+        import torch
+
+        from ..losses import as_class_logits
+
+        self._validate_params()
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(0, 2**31 - 1))
+        n_classes = soft_proba.shape[1]
+        d_out = 1 if n_classes == 2 else n_classes
+
+        index = np.arange(len(y))
+        counts = np.bincount(y, minlength=n_classes)
+        stratify = y if counts[counts > 0].min() >= 2 else None
+        fit_idx, val_idx = train_test_split(
+            index, test_size=self.validation_fraction, stratify=stratify, random_state=seed
+        )
+
+        teacher_logits = np.log(np.clip(soft_proba, 1e-7, 1.0))
+
+        def tensors(idx):
+            return (
+                torch.from_numpy(np.ascontiguousarray(Xn[idx], dtype=np.float32)),
+                torch.from_numpy(np.ascontiguousarray(Xc[idx], dtype=np.int64)),
+                torch.from_numpy(teacher_logits[idx].astype(np.float32)),
+                torch.from_numpy(y[idx].astype(np.int64)),
+                torch.from_numpy(sample_weight[idx].astype(np.float32)),
+            )
+
+        train, val = tensors(fit_idx), tensors(val_idx)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            module = self.get_module(
+                d_num=Xn.shape[1], n_embeddings=n_embeddings, n_cat=Xc.shape[1], d_out=d_out
+            )
+        optimizer = self.get_optimizer(module)
+        generator = torch.Generator().manual_seed(seed)
+        batch_size = self._batch_size(len(fit_idx))
+
+        self.history_ = []
+        best_loss, best_state, best_epoch, stale = np.inf, None, 0, 0
+        for epoch in range(self.max_epochs):
+            module.train()
+            order = torch.randperm(len(fit_idx), generator=generator)
+            total, seen = 0.0, 0.0
+            for start in range(0, len(order), batch_size):
+                batch = order[start : start + batch_size]
+                xn, xc, tl, yb, wb = (t[batch] for t in train)
+                optimizer.zero_grad(set_to_none=True)
+                value = loss(module(xn, xc), tl, yb, wb)
+                value.backward()
+                optimizer.step()
+                batch_weight = float(wb.sum())
+                total += value.item() * batch_weight
+                seen += batch_weight
+            module.eval()
+            with torch.no_grad():
+                xn, xc, tl, yb, wb = val
+                logits = module(xn, xc)
+                val_loss = float(loss(logits, tl, yb, wb))
+                log_student = torch.log_softmax(as_class_logits(logits), dim=1)
+                log_teacher = torch.log_softmax(tl, dim=1)
+                kl = (log_teacher.exp() * (log_teacher - log_student)).sum(dim=1)
+                val_kl = float((kl * wb).sum() / wb.sum())
+                agree = (log_student.argmax(dim=1) == log_teacher.argmax(dim=1)).float()
+                val_agree = float((agree * wb).sum() / wb.sum())
+            self.history_.append(
+                {
+                    "epoch": epoch + 1,
+                    "train_loss": total / max(seen, 1e-12),
+                    "val_loss": val_loss,
+                    "val_kl_to_teacher": val_kl,
+                    "val_teacher_agreement": val_agree,
+                }
+            )
+            if val_loss < best_loss - 1e-6:
+                best_loss, best_epoch, stale = val_loss, epoch + 1, 0
+                best_state = copy.deepcopy(module.state_dict())
+            else:
+                stale += 1
+                if stale >= self.patience:
+                    break
+        module.load_state_dict(best_state)
+        self.best_epoch_ = best_epoch
+        self._export(module)
+        return self
+
+    def _export(self, module) -> None:
+        """Copy the trained weights into numpy arrays (float32) for torch-free inference."""
+        state = {
+            k: v.detach().cpu().numpy().astype(np.float32) for k, v in module.state_dict().items()
+        }
+        self.coefs_ = [state["first.weight"].T.copy()]
+        self.intercepts_ = [state["first.bias"]]
+        self.embedding_ = state["embedding.weight"]
+        k = 0
+        while f"rest.{k}.weight" in state:
+            self.coefs_.append(state[f"rest.{k}.weight"].T.copy())
+            self.intercepts_.append(state[f"rest.{k}.bias"])
+            k += 1
+
+    # ------------------------------------------------------------------ inference
+    def decision_logits(self, Xn, Xc):
+        if Xc.shape[1]:
+            Xn = np.concatenate([Xn, self.embedding_[Xc].reshape(Xc.shape[0], -1)], axis=1)
+        h = Xn @ self.coefs_[0]
+        h += self.intercepts_[0]
+        for W, b in zip(self.coefs_[1:], self.intercepts_[1:]):
+            np.maximum(h, 0.0, out=h)
+            h = h @ W
+            h += b
+        return h
+
+    def get_state(self):
+        arrays = {"embedding": self.embedding_}
+        for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
+            arrays[f"coef_{i}"] = W
+            arrays[f"intercept_{i}"] = b
+        return {"n_layers": len(self.coefs_), "best_epoch": self.best_epoch_}, arrays
+
+    def set_state(self, settings, arrays):
+        n = settings["n_layers"]
+        self.coefs_ = [arrays[f"coef_{i}"] for i in range(n)]
+        self.intercepts_ = [arrays[f"intercept_{i}"] for i in range(n)]
+        self.embedding_ = arrays["embedding"]
+        self.best_epoch_ = settings["best_epoch"]
+        self.history_ = []
+        return self

@@ -1,0 +1,348 @@
+"""Teachers: the default LightGBM, native-input adapters, and prior correction.
+
+riskkd accepts as teacher
+
+* ``None``: :class:`LightGBMTeacher`, a LightGBM with early stopping on an internal split;
+* any unfitted classifier with ``fit`` / ``predict_proba`` (cloned, never mutated);
+  XGBoost, LightGBM and HistGradientBoosting are configured for native categoricals;
+* a prefit classifier wrapped in :class:`sklearn.frozen.FrozenEstimator` (never refit);
+* a raw ``xgboost.Booster`` or ``lightgbm.Booster`` (prefit).
+
+:class:`FittedTeacher` is what ``DistilledClassifier.teacher_`` holds: it takes the same raw
+``X`` as the distilled model and returns prior-corrected probabilities.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+from .inputs import InputSchema
+
+
+class LightGBMTeacher(ClassifierMixin, BaseEstimator):
+    """LightGBM classifier with early stopping on an internal stratified validation split.
+
+    The default teacher of :class:`riskkd.DistilledClassifier`. Its defaults are a
+    conservative, well-tested recipe for tabular risk data (small leaves, slow learning
+    rate, row and column subsampling); early stopping picks the number of trees.
+
+    Parameters
+    ----------
+    n_estimators : int, default=3000
+        Upper bound on boosting rounds.
+    learning_rate : float, default=0.03
+    num_leaves : int, default=15
+    min_child_samples : int, default=20
+    subsample : float, default=0.8
+        Row subsampling per tree (bagging every round).
+    colsample_bytree : float, default=0.8
+    reg_lambda : float, default=1.0
+    validation_fraction : float, default=0.15
+        Share of the training rows held out (stratified) for early stopping.
+    early_stopping_rounds : int, default=100
+    random_state : int, RandomState instance or None, default=None
+    n_jobs : int, default=-1
+
+    Attributes
+    ----------
+    model_ : lightgbm.LGBMClassifier
+        The fitted LightGBM model (trained on the non-validation rows).
+    best_iteration_ : int
+        Number of trees kept.
+    classes_ : ndarray of shape (n_classes,)
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from riskkd.teachers import LightGBMTeacher
+    >>> X, y = make_classification(n_samples=400, random_state=0)
+    >>> teacher = LightGBMTeacher(random_state=0, n_estimators=50).fit(X, y)
+    >>> teacher.predict_proba(X[:2]).shape
+    (2, 2)
+    """
+
+    _parameter_constraints: dict = {
+        "n_estimators": [Interval(numbers.Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "num_leaves": [Interval(numbers.Integral, 2, None, closed="left")],
+        "min_child_samples": [Interval(numbers.Integral, 1, None, closed="left")],
+        "subsample": [Interval(numbers.Real, 0, 1, closed="right")],
+        "colsample_bytree": [Interval(numbers.Real, 0, 1, closed="right")],
+        "reg_lambda": [Interval(numbers.Real, 0, None, closed="left")],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "early_stopping_rounds": [Interval(numbers.Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "n_jobs": [int],
+    }
+
+    def __init__(
+        self,
+        n_estimators=3000,
+        learning_rate=0.03,
+        num_leaves=15,
+        min_child_samples=20,
+        subsample=0.8,
+        colsample_bytree=0.8,
+        reg_lambda=1.0,
+        validation_fraction=0.15,
+        early_stopping_rounds=100,
+        random_state=None,
+        n_jobs=-1,
+    ):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.validation_fraction = validation_fraction
+        self.early_stopping_rounds = early_stopping_rounds
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit with early stopping on a stratified validation split of ``X``."""
+        import lightgbm as lgb
+        from sklearn.utils import check_random_state
+
+        self._validate_params()
+        seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        self.model_ = lgb.LGBMClassifier(
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            subsample=self.subsample,
+            subsample_freq=1 if self.subsample < 1 else 0,
+            colsample_bytree=self.colsample_bytree,
+            reg_lambda=self.reg_lambda,
+            random_state=seed,
+            n_jobs=self.n_jobs,
+            verbose=-1,
+        )
+        y = np.asarray(y)
+        index = np.arange(len(y))
+        _, counts = np.unique(y, return_counts=True)
+        stratify = y if counts.min() >= 2 else None
+        fit_idx, val_idx = train_test_split(
+            index, test_size=self.validation_fraction, stratify=stratify, random_state=seed
+        )
+        take = (lambda a, i: a.iloc[i]) if hasattr(X, "iloc") else (lambda a, i: a[i])
+        weights = (
+            {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight)[fit_idx]}
+        )
+        eval_weight = None if sample_weight is None else [np.asarray(sample_weight)[val_idx]]
+        self.model_.fit(
+            take(X, fit_idx),
+            y[fit_idx],
+            eval_X=(take(X, val_idx),),
+            eval_y=(y[val_idx],),
+            eval_sample_weight=eval_weight,
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+            **weights,
+        )
+        self.best_iteration_ = int(self.model_.best_iteration_ or self.n_estimators)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self)
+        return self.model_.predict_proba(X, num_iteration=self.best_iteration_)
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+class BoosterClassifier:
+    """A prefit ``xgboost.Booster`` or ``lightgbm.Booster`` seen as a classifier.
+
+    Parameters
+    ----------
+    booster : xgboost.Booster or lightgbm.Booster
+    n_classes : int
+        Number of classes, in the sorted order of the training labels.
+    """
+
+    def __init__(self, booster: Any, n_classes: int):
+        self.booster = booster
+        self.n_classes = n_classes
+
+    @property
+    def library(self) -> str:
+        return type(self.booster).__module__.split(".")[0]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        if self.library == "xgboost":
+            import xgboost as xgb
+
+            proba = self.booster.predict(xgb.DMatrix(X, enable_categorical=True))
+        else:
+            proba = self.booster.predict(X)
+        proba = np.asarray(proba, dtype=np.float64)
+        if proba.ndim == 1:
+            proba = np.column_stack([1.0 - proba, proba])
+        if proba.shape[1] != self.n_classes:
+            raise ValueError(
+                f"The {self.library} Booster returns {proba.shape[1]} class probabilities, but y has "
+                f"{self.n_classes} classes. Pass the labels the booster was trained on."
+            )
+        return proba
+
+
+def is_booster(obj: Any) -> bool:
+    """Whether ``obj`` is a raw XGBoost or LightGBM Booster."""
+    module = type(obj).__module__
+    return type(obj).__name__ == "Booster" and module.split(".")[0] in {"xgboost", "lightgbm"}
+
+
+def configure_native(teacher: Any) -> Any:
+    """A clone of ``teacher`` set up for native categorical and missing-value handling."""
+    teacher = clone(teacher)
+    name = type(teacher).__name__
+    params = teacher.get_params()
+    if name in {"XGBClassifier"}:
+        updates = {"enable_categorical": True}
+        if params.get("tree_method") in (None, "auto"):
+            updates["tree_method"] = "hist"
+        teacher.set_params(**updates)
+    elif name == "HistGradientBoostingClassifier" and params.get("categorical_features") is None:
+        teacher.set_params(categorical_features="from_dtype")
+    elif name == "LGBMClassifier" and params.get("verbose", params.get("verbosity")) is None:
+        teacher.set_params(verbose=-1)
+    return teacher
+
+
+def class_weight_factors(teacher: Any, y_index: np.ndarray, n_classes: int) -> np.ndarray | None:
+    """Per-class weights the teacher was trained with, or None.
+
+    A model trained with class weights ``w_k`` (``class_weight`` or XGBoost's
+    ``scale_pos_weight``) predicts probabilities proportional to ``w_k * p_k``; riskkd divides
+    them back out so that soft targets are on the true prior.
+    """
+    estimator = teacher.estimator if isinstance(teacher, FrozenEstimator) else teacher
+    if not hasattr(estimator, "get_params"):
+        return None
+    params = estimator.get_params()
+    weights = np.ones(n_classes)
+    counts = np.bincount(y_index, minlength=n_classes).astype(float)
+    class_weight = params.get("class_weight")
+    classes = np.arange(n_classes)
+    if class_weight == "balanced" or params.get("is_unbalance"):
+        weights = counts.sum() / (n_classes * np.maximum(counts, 1))
+    elif isinstance(class_weight, dict):
+        labels = getattr(estimator, "classes_", None)
+        keys = list(labels) if labels is not None else list(classes)
+        weights = np.array([float(class_weight.get(k, 1.0)) for k in keys])
+    spw = params.get("scale_pos_weight")
+    if n_classes == 2 and spw not in (None, 1, 1.0):
+        weights = weights * np.array([1.0, float(spw)])
+    return None if np.allclose(weights, 1.0) else weights
+
+
+def correct_prior(proba: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """Undo class weighting: ``p_k / w_k`` renormalised."""
+    if weights is None:
+        return proba
+    corrected = proba / weights
+    return corrected / corrected.sum(axis=1, keepdims=True)
+
+
+class FittedTeacher:
+    """The teacher of a distilled model, reading the same raw ``X`` as the student.
+
+    Parameters
+    ----------
+    estimator : object
+        The fitted teacher (a scikit-learn-style classifier or a :class:`BoosterClassifier`).
+    schema : InputSchema
+        The distilled model's input schema.
+    native : bool
+        True when riskkd fitted the teacher on its own native-categorical frame; False for a
+        prefit teacher, which receives ``X`` as given (columns put in training order).
+    class_weights : ndarray of shape (n_classes,) or None
+        Class weights to divide out of the predicted probabilities.
+    """
+
+    def __init__(
+        self, estimator: Any, schema: InputSchema, native: bool, class_weights: Any = None
+    ):
+        self.estimator = estimator
+        self.schema = schema
+        self.native = native
+        self.class_weights = class_weights
+
+    def prepare(self, X: Any) -> Any:
+        """The input the underlying estimator reads."""
+        if self.native:
+            return self.schema.teacher_frame(self.schema.encode(X))
+        return self.schema.raw_frame(X)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities on the true prior, columns in the order of ``classes_``."""
+        return self.predict_proba_prepared(self.prepare(X))
+
+    def predict_proba_prepared(self, data: Any) -> np.ndarray:
+        proba = np.asarray(self.estimator.predict_proba(data), dtype=np.float64)
+        return correct_prior(proba, self.class_weights)
+
+    @property
+    def native_model(self) -> Any:
+        """The XGBoost/LightGBM booster or the scikit-learn model underneath."""
+        model = self.estimator
+        if isinstance(model, _ClassIndexed):
+            model = model.estimator
+        if isinstance(model, FrozenEstimator):
+            model = model.estimator
+        if isinstance(model, LightGBMTeacher):
+            model = model.model_
+        if isinstance(model, BoosterClassifier):
+            return model.booster
+        for attr in ("booster_", "get_booster"):
+            if hasattr(model, attr):
+                booster = getattr(model, attr)
+                return booster() if callable(booster) else booster
+        return model
+
+
+class _ClassIndexed:
+    """A fitted classifier whose ``predict_proba`` always has one column per class index.
+
+    Teachers are fitted on class indices ``0..n_classes-1``; this also guards against a
+    fold that lacks a class (when a custom ``cv`` allows it).
+    """
+
+    def __init__(self, estimator, n_classes: int):
+        self.estimator = estimator
+        self.n_classes = n_classes
+
+    def predict_proba(self, X):
+        return _proba_all_classes(self.estimator, X, self.n_classes)
+
+    def __getattr__(self, name):
+        if name == "estimator":
+            raise AttributeError(name)
+        return getattr(self.estimator, name)
+
+
+def _proba_all_classes(model: Any, X: Any, n_classes: int) -> np.ndarray:
+    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    classes = np.asarray(model.classes_)
+    if proba.shape[1] == n_classes and np.array_equal(classes, np.arange(n_classes)):
+        return proba
+    full = np.zeros((proba.shape[0], n_classes))
+    full[:, classes.astype(int)] = proba
+    return full
