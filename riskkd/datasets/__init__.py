@@ -15,6 +15,7 @@ from riskkd.datasets._loaders import (
     load_vehicle_fraud,
     train_test_split_recommended,
 )
+from riskkd.datasets._transactions import make_transactions
 
 __all__ = [
     "DATASETS",
@@ -24,5 +25,6 @@ __all__ = [
     "load_lending_club_grades",
     "load_taiwan_credit",
     "load_vehicle_fraud",
+    "make_transactions",
     "train_test_split_recommended",
 ]
