@@ -5,13 +5,14 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .calibration import make_calibrator
 from .inputs import InputSchema
@@ -198,7 +199,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : DistilledClassifier
         """
-        y_index, sample_weight = self._check_targets(X, y, sample_weight)
+        X, y_index, sample_weight = self._check_inputs(X, y, sample_weight)
         weights = np.ones(len(y_index)) if sample_weight is None else sample_weight
         rng = check_random_state(self.random_state)
         seed_teacher, seed_cv, seed_student = (int(s) for s in rng.randint(0, 2**31 - 1, size=3))
@@ -235,24 +236,31 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self.history_ = self.student_.history_
         return self
 
-    def _check_targets(self, X, y, sample_weight):
-        """Classes, integer labels and weights, with clear errors on bad targets."""
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y.ravel()
-        n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-dimensional (one label per row), got shape {y.shape}.")
+    def _check_inputs(self, X, y, sample_weight):
+        """``(X, integer labels, weights)`` with clear errors on bad input; sets ``classes_``."""
+        if y is None:
+            raise ValueError(
+                "DistilledClassifier requires y to be passed, but the target y is None. "
+                "Pass the labels: fit(X, y)."
+            )
+        if not isinstance(X, pd.DataFrame):
+            X = validate_data(self, X, reset=True, ensure_all_finite="allow-nan", dtype="numeric")
+        elif X.shape[0] == 0 or X.shape[1] == 0:
+            raise ValueError(
+                f"Found array with {X.shape[0]} sample(s) and {X.shape[1]} feature(s) "
+                f"(shape={X.shape}); fit needs at least 1 of each."
+            )
+        y = column_or_1d(y, warn=True)
+        n_rows = X.shape[0]
         if len(y) != n_rows:
             raise ValueError(
                 f"X has {n_rows} rows but y has {len(y)} labels; pass one label per row of X."
             )
-        if (y.dtype.kind == "f" and np.isnan(y).any()) or (
-            y.dtype == object and np.asarray([v is None or v != v for v in y]).any()
-        ):
-            n_nan = int(np.sum([v is None or v != v for v in y]))
+        missing = pd.isna(y)
+        if missing.any():
             raise ValueError(
-                f"y has {n_nan} missing label(s) (NaN); drop those rows or fill their labels before fit."
+                f"y has {int(missing.sum())} missing label(s) (NaN); drop those rows or fill "
+                "their labels before fit."
             )
         target_type = type_of_target(y, input_name="y")
         if target_type not in ("binary", "multiclass"):
@@ -263,11 +271,13 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self.classes_, y_index = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(
-                f"y has a single class ({self.classes_[0]!r}); a classifier needs at least two. "
+                f"y has only one class ({self.classes_[0]!r}); a classifier needs at least two. "
                 "Check the target column and the filtering of the training data."
             )
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=float)
+            if sample_weight.ndim == 0:
+                sample_weight = np.full(n_rows, float(sample_weight))
             if sample_weight.shape != (n_rows,):
                 raise ValueError(
                     f"sample_weight has shape {sample_weight.shape} but X has {n_rows} rows; pass "
@@ -277,6 +287,10 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(
                     f"sample_weight has {int((~(sample_weight >= 0)).sum())} negative or non-finite "
                     "value(s); weights must be finite and >= 0."
+                )
+            if sample_weight.sum() <= 0:
+                raise ValueError(
+                    "sample_weight sums to 0 (all weights are zero); give some rows a positive weight."
                 )
         n_splits = self.cv if isinstance(self.cv, numbers.Integral) else None
         if n_splits is not None and not (
@@ -289,7 +303,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
                     f"Class(es) {rare} have fewer members than cv={n_splits} folds; every fold needs "
                     "each class. Lower cv, merge rare classes, or gather more rows."
                 )
-        return y_index, sample_weight
+        return X, y_index, sample_weight
 
     def _cross_fit_teacher(self, teacher, prefit, X, encoded, y_index, sample_weight, seed):
         """(FittedTeacher, out-of-fold probabilities) — see step 2 of the class docstring."""

@@ -239,9 +239,9 @@ class InputSchema:
             array = _as_2d_array(X)
             if array.shape[1] != self.n_features:
                 raise ValueError(
-                    f"X has {array.shape[1]} features, but the model was fitted on "
-                    f"{self.n_features}: {self.names}. Pass an array with these columns in this "
-                    "order, or a DataFrame with these column names."
+                    f"X has {array.shape[1]} features, but DistilledClassifier is expecting "
+                    f"{self.n_features} features as input ({self.names}). Pass an array with "
+                    "these columns in this order, or a DataFrame with these column names."
                 )
             return array.shape[0], [(name, array[:, i]) for i, name in enumerate(self.names)]
         raise TypeError(f"X must be a pandas DataFrame or a numpy array, got {type(X).__name__}.")
@@ -304,7 +304,7 @@ def _as_2d_array(X: Any) -> np.ndarray:
     if array.ndim != 2:
         raise ValueError(
             f"X must be 2-dimensional (n_samples, n_features), got an array of shape {array.shape}. "
-            "Reshape a single sample with X.reshape(1, -1)."
+            "Reshape your data: a single sample with X.reshape(1, -1)."
         )
     return array
 

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.frozen import FrozenEstimator
-from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ._holdout import holdout_split
 from .inputs import InputSchema
 
 
@@ -32,7 +33,10 @@ class LightGBMTeacher(ClassifierMixin, BaseEstimator):
 
     The default teacher of :class:`riskkd.DistilledClassifier`. Its defaults are a
     conservative, well-tested recipe for tabular risk data (small leaves, slow learning
-    rate, row and column subsampling); early stopping picks the number of trees.
+    rate, row and column subsampling). Early stopping on a held-out part picks the number of
+    trees; with ``refit=True`` the model is then refitted on all rows with that number
+    scaled up by ``1 / (1 - validation_fraction)`` (more rows support more trees), so no
+    training row is wasted.
 
     Parameters
     ----------
@@ -48,15 +52,19 @@ class LightGBMTeacher(ClassifierMixin, BaseEstimator):
     validation_fraction : float, default=0.15
         Share of the training rows held out (stratified) for early stopping.
     early_stopping_rounds : int, default=100
+    refit : bool, default=True
+        Refit on all rows with the early-stopped number of trees.
     random_state : int, RandomState instance or None, default=None
     n_jobs : int, default=-1
 
     Attributes
     ----------
     model_ : lightgbm.LGBMClassifier
-        The fitted LightGBM model (trained on the non-validation rows).
+        The fitted LightGBM model.
     best_iteration_ : int
-        Number of trees kept.
+        Number of trees kept by early stopping.
+    n_trees_ : int
+        Number of trees of ``model_``.
     classes_ : ndarray of shape (n_classes,)
 
     Examples
@@ -79,6 +87,7 @@ class LightGBMTeacher(ClassifierMixin, BaseEstimator):
         "reg_lambda": [Interval(numbers.Real, 0, None, closed="left")],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "early_stopping_rounds": [Interval(numbers.Integral, 1, None, closed="left")],
+        "refit": ["boolean"],
         "random_state": ["random_state"],
         "n_jobs": [int],
     }
@@ -94,6 +103,7 @@ class LightGBMTeacher(ClassifierMixin, BaseEstimator):
         reg_lambda=1.0,
         validation_fraction=0.15,
         early_stopping_rounds=100,
+        refit=True,
         random_state=None,
         n_jobs=-1,
     ):
@@ -106,6 +116,7 @@ class LightGBMTeacher(ClassifierMixin, BaseEstimator):
         self.reg_lambda = reg_lambda
         self.validation_fraction = validation_fraction
         self.early_stopping_rounds = early_stopping_rounds
+        self.refit = refit
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -115,50 +126,54 @@ class LightGBMTeacher(ClassifierMixin, BaseEstimator):
         from sklearn.utils import check_random_state
 
         self._validate_params()
+        if not hasattr(X, "iloc"):
+            X, y = validate_data(self, X, y, ensure_all_finite="allow-nan")
+        check_classification_targets(y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
-        self.model_ = lgb.LGBMClassifier(
-            n_estimators=self.n_estimators,
-            learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves,
-            min_child_samples=self.min_child_samples,
-            subsample=self.subsample,
-            subsample_freq=1 if self.subsample < 1 else 0,
-            colsample_bytree=self.colsample_bytree,
-            reg_lambda=self.reg_lambda,
-            random_state=seed,
-            n_jobs=self.n_jobs,
-            verbose=-1,
-        )
-        y = np.asarray(y)
-        index = np.arange(len(y))
-        _, counts = np.unique(y, return_counts=True)
-        stratify = y if counts.min() >= 2 else None
-        fit_idx, val_idx = train_test_split(
-            index, test_size=self.validation_fraction, stratify=stratify, random_state=seed
-        )
+        params = {
+            "n_estimators": self.n_estimators,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_child_samples": self.min_child_samples,
+            "subsample": self.subsample,
+            "subsample_freq": 1 if self.subsample < 1 else 0,
+            "colsample_bytree": self.colsample_bytree,
+            "reg_lambda": self.reg_lambda,
+            "random_state": seed,
+            "n_jobs": self.n_jobs,
+            "verbose": -1,
+        }
+        self.classes_, y = np.unique(np.asarray(y), return_inverse=True)
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        fit_idx, val_idx = holdout_split(y, self.validation_fraction, seed)
         take = (lambda a, i: a.iloc[i]) if hasattr(X, "iloc") else (lambda a, i: a[i])
-        weights = (
-            {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight)[fit_idx]}
-        )
-        eval_weight = None if sample_weight is None else [np.asarray(sample_weight)[val_idx]]
-        self.model_.fit(
+        self.model_ = lgb.LGBMClassifier(**params).fit(
             take(X, fit_idx),
             y[fit_idx],
+            sample_weight=None if weights is None else weights[fit_idx],
             eval_X=(take(X, val_idx),),
             eval_y=(y[val_idx],),
-            eval_sample_weight=eval_weight,
+            eval_sample_weight=None if weights is None else [weights[val_idx]],
             callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
-            **weights,
         )
         self.best_iteration_ = int(self.model_.best_iteration_ or self.n_estimators)
-        self.classes_ = self.model_.classes_
+        self.n_trees_ = self.best_iteration_
+        if self.refit:
+            self.n_trees_ = max(1, round(self.best_iteration_ / (1 - self.validation_fraction)))
+            params["n_estimators"] = self.n_trees_
+            self.model_ = lgb.LGBMClassifier(**params).fit(X, y, sample_weight=weights)
         return self
 
     def predict_proba(self, X):
         check_is_fitted(self)
-        return self.model_.predict_proba(X, num_iteration=self.best_iteration_)
+        if not hasattr(X, "iloc"):
+            X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
+        return self.model_.predict_proba(X, num_iteration=self.n_trees_)
 
     def predict(self, X):
+        check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def __sklearn_tags__(self):

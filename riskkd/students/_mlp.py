@@ -6,10 +6,10 @@ import copy
 import numbers
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._holdout import holdout_split
 from ._base import Student
 
 
@@ -38,6 +38,9 @@ class MLPStudent(Student):
         Epochs without improvement of the validation loss before stopping; the best epoch's
         weights are kept.
     validation_fraction : float, default=0.15
+    storage_dtype : {"float16", "float32"}, default="float16"
+        Precision of the stored weights. float16 halves the size on disk; predictions are
+        computed in float32 from the rounded weights, in memory and after loading alike.
     random_state : int, RandomState instance or None, default=None
 
     Attributes
@@ -64,6 +67,7 @@ class MLPStudent(Student):
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "patience": [Interval(numbers.Integral, 1, None, closed="left")],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "storage_dtype": [StrOptions({"float16", "float32"})],
         "random_state": ["random_state"],
     }
 
@@ -78,6 +82,7 @@ class MLPStudent(Student):
         max_epochs=300,
         patience=20,
         validation_fraction=0.15,
+        storage_dtype="float16",
         random_state=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -89,6 +94,7 @@ class MLPStudent(Student):
         self.max_epochs = max_epochs
         self.patience = patience
         self.validation_fraction = validation_fraction
+        self.storage_dtype = storage_dtype
         self.random_state = random_state
 
     # ------------------------------------------------------------------ training
@@ -130,12 +136,7 @@ class MLPStudent(Student):
         n_classes = soft_proba.shape[1]
         d_out = 1 if n_classes == 2 else n_classes
 
-        index = np.arange(len(y))
-        counts = np.bincount(y, minlength=n_classes)
-        stratify = y if counts[counts > 0].min() >= 2 else None
-        fit_idx, val_idx = train_test_split(
-            index, test_size=self.validation_fraction, stratify=stratify, random_state=seed
-        )
+        fit_idx, val_idx = holdout_split(y, self.validation_fraction, seed)
 
         teacher_logits = np.log(np.clip(soft_proba, 1e-7, 1.0))
 
@@ -207,9 +208,14 @@ class MLPStudent(Student):
         return self
 
     def _export(self, module) -> None:
-        """Copy the trained weights into numpy arrays (float32) for torch-free inference."""
+        """Copy the trained weights into numpy arrays for torch-free inference.
+
+        Weights are rounded to ``storage_dtype`` here, once, so the in-memory model computes
+        with exactly the numbers that are saved (float32 arithmetic either way).
+        """
         state = {
-            k: v.detach().cpu().numpy().astype(np.float32) for k, v in module.state_dict().items()
+            k: v.detach().cpu().numpy().astype(self.storage_dtype).astype(np.float32)
+            for k, v in module.state_dict().items()
         }
         self.coefs_ = [state["first.weight"].T.copy()]
         self.intercepts_ = [state["first.bias"]]
@@ -237,10 +243,12 @@ class MLPStudent(Student):
         for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
             arrays[f"coef_{i}"] = W
             arrays[f"intercept_{i}"] = b
+        arrays = {k: v.astype(self.storage_dtype) for k, v in arrays.items()}
         return {"n_layers": len(self.coefs_), "best_epoch": self.best_epoch_}, arrays
 
     def set_state(self, settings, arrays):
         n = settings["n_layers"]
+        arrays = {k: v.astype(np.float32) for k, v in arrays.items()}
         self.coefs_ = [arrays[f"coef_{i}"] for i in range(n)]
         self.intercepts_ = [arrays[f"intercept_{i}"] for i in range(n)]
         self.embedding_ = arrays["embedding"]

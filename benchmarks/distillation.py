@@ -1,0 +1,155 @@
+"""Distillation benchmark on the bundled real datasets.
+
+For each dataset and seed: the default teacher (cross-fitted, calibrated), the distilled
+MLP, the same MLP on hard labels (``alpha=0``) and the distilled tree; test ROC-AUC (macro
+one-vs-rest for multi-class), ECE, size ratio, and one-row / 50,000-row ``predict_proba``
+time of the distilled MLP against ``teacher_.predict_proba``. Prints a markdown table of
+means over seeds and writes it with the per-seed JSON to ``benchmarks/results/``.
+
+Run::
+
+    python benchmarks/distillation.py                 # all datasets, seeds 0 1 2
+    python benchmarks/distillation.py --datasets german_credit --seeds 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import riskkd
+from riskkd import DistilledClassifier, fidelity_report
+from riskkd.datasets import DATASETS, load_dataset, train_test_split_recommended
+
+RESULTS = Path(__file__).parent / "results"
+BATCH_ROWS = 50_000
+
+
+def median_seconds(func, *, repeat: int, number: int = 1) -> float:
+    """Median over ``repeat`` timings of ``number`` calls, per call."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(number):
+            func()
+        times.append((time.perf_counter() - start) / number)
+    return float(np.median(times))
+
+
+def run_one(name: str, seed: int) -> dict:
+    bunch = load_dataset(name)
+    X_train, X_test, y_train, y_test = train_test_split_recommended(bunch, random_state=seed)
+    row: dict = {"dataset": name, "seed": seed, "n_train": len(X_train), "n_test": len(X_test)}
+
+    fits = {
+        "mlp": DistilledClassifier(random_state=seed),
+        "hard_mlp": DistilledClassifier(alpha=0.0, random_state=seed),
+        "tree": DistilledClassifier(student="tree", random_state=seed),
+    }
+    reports = {}
+    for key, model in fits.items():
+        start = time.perf_counter()
+        model.fit(X_train, y_train)
+        row[f"{key}_fit_s"] = time.perf_counter() - start
+        reports[key] = fidelity_report(model, X_test, y_test)
+    teacher = reports["mlp"]["teacher"]
+    row["teacher_auc"] = teacher["roc_auc"]
+    row["teacher_ece"] = teacher["ece"]
+    row["teacher_bytes"] = teacher["size_bytes"]
+    for key, report in reports.items():
+        row[f"{key}_auc"] = report.loc["roc_auc", "student"]
+        row[f"{key}_ece"] = report.loc["ece", "student"]
+        row[f"{key}_retention"] = report.loc["auc_retention", "student"]
+        row[f"{key}_size_ratio"] = report.loc["size_ratio", "student"]
+        row[f"{key}_bytes"] = report.loc["size_bytes", "student"]
+
+    model = fits["mlp"]
+    one = X_test.iloc[[0]]
+    batch = X_test.sample(BATCH_ROWS, replace=True, random_state=seed).reset_index(drop=True)
+    model.predict_proba(one), model.teacher_.predict_proba(one)  # warm up
+    row["student_1row_us"] = 1e6 * median_seconds(
+        lambda: model.predict_proba(one), repeat=7, number=200
+    )
+    row["teacher_1row_us"] = 1e6 * median_seconds(
+        lambda: model.teacher_.predict_proba(one), repeat=7, number=20
+    )
+    row["tree_1row_us"] = 1e6 * median_seconds(
+        lambda: fits["tree"].predict_proba(one), repeat=7, number=200
+    )
+    row["student_batch_ms"] = 1e3 * median_seconds(lambda: model.predict_proba(batch), repeat=5)
+    row["teacher_batch_ms"] = 1e3 * median_seconds(
+        lambda: model.teacher_.predict_proba(batch), repeat=5
+    )
+    row["tree_batch_ms"] = 1e3 * median_seconds(lambda: fits["tree"].predict_proba(batch), repeat=5)
+    return row
+
+
+def summarise(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    mean = frame.groupby("dataset").mean(numeric_only=True)
+    table = pd.DataFrame(
+        {
+            "teacher": mean["teacher_auc"],
+            "distilled MLP": mean["mlp_auc"],
+            "hard MLP": mean["hard_mlp_auc"],
+            "tree": mean["tree_auc"],
+            "MLP retention": mean["mlp_retention"],
+            "tree retention": mean["tree_retention"],
+            "teacher ECE": mean["teacher_ece"],
+            "MLP ECE": mean["mlp_ece"],
+            "tree ECE": mean["tree_ece"],
+            "MLP size ratio": mean["mlp_size_ratio"],
+            "tree size ratio": mean["tree_size_ratio"],
+            "1-row us (MLP/teacher)": [
+                f"{s:.0f}/{t:.0f}" for s, t in zip(mean["student_1row_us"], mean["teacher_1row_us"])
+            ],
+            "1-row speed-up": mean["teacher_1row_us"] / mean["student_1row_us"],
+            "50k-row ms (MLP/teacher)": [
+                f"{s:.1f}/{t:.1f}"
+                for s, t in zip(mean["student_batch_ms"], mean["teacher_batch_ms"])
+            ],
+            "batch speed-up": mean["teacher_batch_ms"] / mean["student_batch_ms"],
+            "tree 1-row speed-up": mean["teacher_1row_us"] / mean["tree_1row_us"],
+            "tree batch speed-up": mean["teacher_batch_ms"] / mean["tree_batch_ms"],
+        }
+    )
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--out", default=str(RESULTS / "distillation"))
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", category=UserWarning)
+
+    rows = []
+    for name in args.datasets:
+        for seed in args.seeds:
+            start = time.perf_counter()
+            rows.append(run_one(name, seed))
+            print(f"{name} seed={seed}: {time.perf_counter() - start:.0f}s", flush=True)
+    table = summarise(rows)
+    markdown = table.to_markdown(floatfmt=".4f")
+    print(markdown)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "riskkd": riskkd.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=2))
+    out.with_suffix(".md").write_text(markdown + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Shared fixtures: deterministic seeds and small, fast configurations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from riskkd.students import MLPStudent, TreeStudent
+from riskkd.teachers import LightGBMTeacher
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same global seeds (riskkd itself never uses them)."""
+    import torch
+
+    np.random.seed(0)  # noqa: NPY002 - legacy global seed that third-party code may read
+    torch.manual_seed(0)
+
+
+def fast_teacher(**params):
+    """A LightGBM teacher small enough for unit tests."""
+    return LightGBMTeacher(
+        **{"n_estimators": 60, "early_stopping_rounds": 10, "n_jobs": 1, **params}
+    )
+
+
+def fast_mlp(**params):
+    return MLPStudent(**{"max_epochs": 40, "patience": 5, **params})
+
+
+def fast_tree(**params):
+    return TreeStudent(**{"max_depth": 4, "min_samples_leaf": 5, **params})
+
+
+def make_risk_frame(
+    n: int = 600, n_classes: int = 2, seed: int = 0
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Mixed-type data with NaN, strings, categories and bools, and an interaction signal."""
+    rng = np.random.default_rng(seed)
+    income = rng.lognormal(10, 0.6, n)
+    income[rng.random(n) < 0.1] = np.nan
+    age = rng.integers(18, 80, n).astype(float)
+    home = rng.choice(["rent", "owner", "parents", "other"], n, p=[0.4, 0.4, 0.15, 0.05])
+    job = pd.Categorical(rng.choice(["fixed", "freelance", "partime"], n))
+    records = rng.random(n) < 0.2
+    score = (
+        -0.5 * np.log(np.nan_to_num(income, nan=20000.0) / 20000.0)
+        + 1.2 * records
+        + 0.8 * (home == "rent") * (age < 30)
+        + 0.02 * (45 - age)
+        + rng.normal(0, 0.7, n)
+    )
+    X = pd.DataFrame(
+        {
+            "income": income,
+            "age": age,
+            "home": pd.array(home, dtype="str"),
+            "job": job,
+            "records": records,
+            "note": pd.Series(rng.choice(["a", "b", None], n), dtype=object),
+        }
+    )
+    if n_classes == 2:
+        y = pd.Series((score > np.quantile(score, 0.7)).astype(int), name="default")
+    else:
+        edges = np.quantile(score, np.linspace(0, 1, n_classes + 1)[1:-1])
+        y = pd.Series(np.array(list("ABCDEFG"))[np.searchsorted(edges, score)], name="grade")
+    return X, y
