@@ -190,7 +190,7 @@ def load(path: str | os.PathLike) -> Any:
     student_info = manifest["student"]
     student_class = {"MLPStudent": MLPStudent, "TreeStudent": TreeStudent}[student_info["class"]]
     params = student_info["params"]
-    if "hidden_layer_sizes" in params:
+    if isinstance(params.get("hidden_layer_sizes"), list):
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
     student = student_class(**params).set_state(student_info["settings"], arrays("student.npz"))
 

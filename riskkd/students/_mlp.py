@@ -23,8 +23,9 @@ class MLPStudent(Student):
 
     Parameters
     ----------
-    hidden_layer_sizes : tuple of int, default=(64, 32)
-        Widths of the hidden layers.
+    hidden_layer_sizes : tuple of int or "auto", default="auto"
+        Widths of the hidden layers. ``"auto"`` is ``(32, 16)`` below 5,000 training rows
+        (small data supports a small network) and ``(64, 32)`` otherwise.
     embedding_dim : int, default=4
         Width of the learned embedding of each categorical level.
     dropout : float, default=0.0
@@ -58,7 +59,7 @@ class MLPStudent(Student):
     """
 
     _parameter_constraints: dict = {
-        "hidden_layer_sizes": [tuple, list],
+        "hidden_layer_sizes": [tuple, list, StrOptions({"auto"})],
         "embedding_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -73,7 +74,7 @@ class MLPStudent(Student):
 
     def __init__(
         self,
-        hidden_layer_sizes=(64, 32),
+        hidden_layer_sizes="auto",
         embedding_dim=4,
         dropout=0.0,
         learning_rate=3e-3,
@@ -98,7 +99,12 @@ class MLPStudent(Student):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ training
-    def get_module(self, *, d_num, n_embeddings, n_cat, d_out):
+    def _hidden(self, n_samples: int) -> tuple[int, ...]:
+        if self.hidden_layer_sizes == "auto":
+            return (32, 16) if n_samples < 5000 else (64, 32)
+        return tuple(self.hidden_layer_sizes)
+
+    def get_module(self, *, d_num, n_embeddings, n_cat, d_out, n_samples):
         """The torch module to train. Override to change the architecture."""
         from ._nn import MLP
 
@@ -108,7 +114,7 @@ class MLPStudent(Student):
             n_cat=n_cat,
             d_embedding=self.embedding_dim,
             d_out=d_out,
-            hidden=tuple(self.hidden_layer_sizes),
+            hidden=self._hidden(n_samples),
             dropout=self.dropout,
         )
 
@@ -153,7 +159,11 @@ class MLPStudent(Student):
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             module = self.get_module(
-                d_num=Xn.shape[1], n_embeddings=n_embeddings, n_cat=Xc.shape[1], d_out=d_out
+                d_num=Xn.shape[1],
+                n_embeddings=n_embeddings,
+                n_cat=Xc.shape[1],
+                d_out=d_out,
+                n_samples=len(y),
             )
         optimizer = self.get_optimizer(module)
         generator = torch.Generator().manual_seed(seed)
