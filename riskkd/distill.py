@@ -12,6 +12,7 @@ from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .calibration import make_calibrator
@@ -83,6 +84,9 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         Folds for the out-of-fold teacher predictions.
     min_frequency : int, default=5
         Categorical levels rarer than this at fit are scored by the student as "unknown".
+    n_jobs : int or None, default=None
+        Teacher fits (the ``cv`` fold models and the final one) run in parallel threads
+        (joblib); ``None`` means 1, ``-1`` all cores.
     random_state : int, RandomState instance or None, default=None
         Seeds the folds, the teacher (when it has a ``random_state``) and the student.
 
@@ -127,6 +131,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         "loss": [StrOptions({"kl", "mse_logit"})],
         "cv": ["cv_object"],
         "min_frequency": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_jobs": [numbers.Integral, None],
         "random_state": ["random_state"],
     }
 
@@ -141,6 +146,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         loss="kl",
         cv=5,
         min_frequency=5,
+        n_jobs=None,
         random_state=None,
     ):
         self.teacher = teacher
@@ -151,6 +157,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self.loss = loss
         self.cv = cv
         self.min_frequency = min_frequency
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     # ------------------------------------------------------------------ extension points
@@ -321,24 +328,27 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(cv, numbers.Integral):
             cv = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
         cv = check_cv(cv, y_index, classifier=True)
-        oof = np.zeros((len(y_index), n_classes))
+        splits = list(cv.split(frame, y_index))
         covered = np.zeros(len(y_index), dtype=bool)
-
-        def fit_params(index):
-            return {} if sample_weight is None else {"sample_weight": sample_weight[index]}
-
-        for train_idx, test_idx in cv.split(frame, y_index):
-            model = clone(teacher).fit(
-                frame.iloc[train_idx], y_index[train_idx], **fit_params(train_idx)
-            )
-            oof[test_idx] = _proba_all_classes(model, frame.iloc[test_idx], n_classes)
+        for _, test_idx in splits:
             covered[test_idx] = True
         if not covered.all():
             raise ValueError(
                 f"cv={self.cv!r} leaves {int((~covered).sum())} rows without an out-of-fold "
                 "prediction; use a splitter whose test folds cover every row (e.g. StratifiedKFold)."
             )
-        full = clone(teacher).fit(frame, y_index, **fit_params(slice(None)))
+
+        def fit(index):
+            params = {} if sample_weight is None else {"sample_weight": sample_weight[index]}
+            return clone(teacher).fit(frame.iloc[index], y_index[index], **params)
+
+        # The cv fold models and the final model, in parallel threads (GBDTs release the GIL).
+        jobs = [train_idx for train_idx, _ in splits] + [np.arange(len(y_index))]
+        models = Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(fit)(i) for i in jobs)
+        oof = np.zeros((len(y_index), n_classes))
+        for model, (_, test_idx) in zip(models, splits):
+            oof[test_idx] = _proba_all_classes(model, frame.iloc[test_idx], n_classes)
+        full = models[-1]
         fitted = FittedTeacher(
             _ClassIndexed(full, n_classes), schema, native=True, class_weights=weights
         )

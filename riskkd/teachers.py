@@ -55,7 +55,10 @@ class LightGBMTeacher(ClassifierMixin, BaseEstimator):
     refit : bool, default=True
         Refit on all rows with the early-stopped number of trees.
     random_state : int, RandomState instance or None, default=None
-    n_jobs : int, default=-1
+    n_jobs : int, default=1
+        LightGBM threads. :class:`riskkd.DistilledClassifier` parallelises over
+        cross-fitting folds instead (``n_jobs`` there), which scales better and avoids
+        LightGBM's OpenMP slow-down when threads are oversubscribed.
 
     Attributes
     ----------
@@ -105,7 +108,7 @@ class LightGBMTeacher(ClassifierMixin, BaseEstimator):
         early_stopping_rounds=100,
         refit=True,
         random_state=None,
-        n_jobs=-1,
+        n_jobs=1,
     ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate

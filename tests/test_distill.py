@@ -1,0 +1,265 @@
+"""Distillation-specific behaviour of DistilledClassifier."""
+
+from __future__ import annotations
+
+import pickle
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+from sklearn.base import clone
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from riskkd import DistilledClassifier
+from riskkd.teachers import LightGBMTeacher, correct_prior
+
+from .conftest import fast_mlp, fast_teacher, fast_tree, make_risk_frame
+
+
+@pytest.fixture(scope="module")
+def binary_data():
+    return make_risk_frame(600, 2, seed=1)
+
+
+@pytest.fixture(scope="module")
+def fitted(binary_data):
+    X, y = binary_data
+    return DistilledClassifier(fast_teacher(), fast_mlp(), cv=3, random_state=0).fit(X, y)
+
+
+def test_fitted_attributes(fitted, binary_data):
+    X, _ = binary_data
+    assert fitted.n_features_in_ == X.shape[1]
+    assert list(fitted.feature_names_in_) == list(X.columns)
+    np.testing.assert_array_equal(fitted.classes_, [0, 1])
+    assert fitted.soft_targets_.shape == (len(X), 2)
+    np.testing.assert_allclose(fitted.soft_targets_.sum(axis=1), 1.0)
+    assert fitted.history_ and {"train_loss", "val_loss", "val_kl_to_teacher"} <= set(
+        fitted.history_[0]
+    )
+    assert fitted.teacher_.predict_proba(X).shape == (len(X), 2)
+    proba = fitted.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(fitted.predict(X), fitted.classes_[proba.argmax(axis=1)])
+    # decision_function is the log-odds of classes_[1].
+    np.testing.assert_allclose(
+        1 / (1 + np.exp(-fitted.decision_function(X))), proba[:, 1], rtol=1e-5, atol=1e-6
+    )
+
+
+def test_prediction_is_torch_free(fitted, binary_data, monkeypatch):
+    """Scoring must not touch torch: batch jobs and services install riskkd without it."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # any `import torch` now raises
+    fitted.predict_proba(binary_data[0].iloc[:5])
+
+
+def test_student_learns_the_teacher(fitted, binary_data):
+    X, _ = binary_data
+    teacher = fitted.teacher_.predict_proba(X)[:, 1]
+    student = fitted.predict_proba(X)[:, 1]
+    # A small MLP trained for <= 40 epochs on 500 rows ranks like its teacher, not perfectly:
+    # a Spearman correlation above 0.8 is far above what an unrelated model reaches (~0).
+    from scipy.stats import spearmanr
+
+    assert spearmanr(teacher, student).statistic > 0.8
+
+
+def test_deterministic_for_a_seed(binary_data):
+    X, y = binary_data
+    make = lambda: DistilledClassifier(fast_teacher(), fast_mlp(), cv=3, random_state=7)  # noqa: E731
+    np.testing.assert_array_equal(
+        make().fit(X, y).predict_proba(X), make().fit(X, y).predict_proba(X)
+    )
+
+
+def test_alpha_zero_ignores_the_teacher(binary_data):
+    """alpha=0 is the no-distillation baseline: the same student whatever the teacher."""
+    X, y = binary_data
+    a = DistilledClassifier(fast_teacher(), fast_mlp(), alpha=0.0, cv=3, random_state=3).fit(X, y)
+    other_teacher = HistGradientBoostingClassifier(max_iter=30, random_state=0)
+    b = DistilledClassifier(other_teacher, fast_mlp(), alpha=0.0, cv=3, random_state=3).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    # ... and the soft targets do change the student when alpha > 0.
+    c = DistilledClassifier(fast_teacher(), fast_mlp(), alpha=1.0, cv=3, random_state=3).fit(X, y)
+    assert not np.array_equal(a.predict_proba(X), c.predict_proba(X))
+
+
+@pytest.mark.parametrize("loss", ["kl", "mse_logit"])
+@pytest.mark.parametrize("calibration", ["auto", "isotonic", "sigmoid", "temperature", None])
+def test_losses_and_calibrations(binary_data, loss, calibration):
+    X, y = binary_data
+    model = DistilledClassifier(
+        fast_teacher(),
+        fast_mlp(max_epochs=5),
+        loss=loss,
+        calibration=calibration,
+        cv=2,
+        random_state=0,
+    ).fit(X, y)
+    proba = model.predict_proba(X)
+    assert np.isfinite(proba).all()
+    # Calibrated soft targets keep the base rate: their mean is within 0.05 of the label mean
+    # (isotonic and Platt match it by construction; temperature and None only approximately).
+    assert abs(model.soft_targets_[:, 1].mean() - y.mean()) < 0.05
+
+
+def test_multiclass_string_labels():
+    X, y = make_risk_frame(700, 4, seed=2)
+    model = DistilledClassifier(fast_teacher(), fast_mlp(), cv=3, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(model.classes_, ["A", "B", "C", "D"])
+    proba = model.predict_proba(X)
+    assert proba.shape == (len(X), 4)
+    assert set(model.predict(X)) <= set(model.classes_)
+    assert model.decision_function(X).shape == (len(X), 4)
+    tree = DistilledClassifier(fast_teacher(), fast_tree(), cv=3, random_state=0).fit(X, y)
+    np.testing.assert_allclose(tree.predict_proba(X).sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_tree_student_leaves_hold_soft_target_means(binary_data):
+    X, y = binary_data
+    model = DistilledClassifier(fast_teacher(), fast_tree(max_depth=3), cv=3, random_state=0).fit(
+        X, y
+    )
+    student = model.student_
+    leaves = student.apply(*model._student_inputs(X))
+    assert len(np.unique(leaves)) <= 2**3
+    for leaf in np.unique(leaves):
+        in_leaf = leaves == leaf
+        # Each leaf predicts the mean calibrated soft target of its training rows.
+        np.testing.assert_allclose(
+            model.predict_proba(X.iloc[np.flatnonzero(in_leaf)[:1]])[0, 1],
+            model.soft_targets_[in_leaf, 1].mean(),
+            rtol=1e-5,
+        )
+
+
+@pytest.mark.parametrize(
+    "teacher",
+    [
+        xgb.XGBClassifier(n_estimators=30, max_depth=3, n_jobs=1),
+        lgb.LGBMClassifier(n_estimators=30, num_leaves=7, n_jobs=1, verbose=-1),
+        HistGradientBoostingClassifier(max_iter=30),
+    ],
+    ids=["xgboost", "lightgbm", "hist_gradient_boosting"],
+)
+def test_first_class_teachers_native_categoricals(binary_data, teacher):
+    X, y = binary_data
+    before = teacher.get_params()
+    model = DistilledClassifier(teacher, fast_mlp(max_epochs=5), cv=2, random_state=0).fit(X, y)
+    assert teacher.get_params() == before  # the user's teacher is never mutated
+    assert not hasattr(teacher, "classes_")  # ... nor fitted
+    from sklearn.metrics import roc_auc_score
+
+    # On this signal a GBDT teacher reaches AUC ~0.8 in-sample; 0.7 rules out a broken input.
+    assert roc_auc_score(y, model.teacher_.predict_proba(X)[:, 1]) > 0.7
+
+
+def test_frozen_teacher_is_not_refit(binary_data):
+    X, y = binary_data
+    prefit = lgb.LGBMClassifier(n_estimators=20, verbose=-1, n_jobs=1).fit(
+        X.astype({"home": "category", "note": "category"}), y
+    )
+    before = prefit.booster_.model_to_string()
+    model = DistilledClassifier(FrozenEstimator(prefit), fast_mlp(max_epochs=5), random_state=0)
+    model.fit(X.astype({"home": "category", "note": "category"}), y)
+    assert prefit.booster_.model_to_string() == before
+    expected = prefit.predict_proba(X.astype({"home": "category", "note": "category"}))
+    np.testing.assert_allclose(
+        model.teacher_.predict_proba(X.astype({"home": "category", "note": "category"})), expected
+    )
+
+
+@pytest.mark.parametrize("library", ["lightgbm", "xgboost"])
+def test_raw_booster_teacher(library):
+    X, y = make_risk_frame(400, 2, seed=3)
+    X = X.select_dtypes("number")
+    if library == "lightgbm":
+        booster = lgb.train({"objective": "binary", "verbose": -1}, lgb.Dataset(X, y), 20)
+        expected = booster.predict(X)
+    else:
+        booster = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(X, y), 20)
+        expected = booster.predict(xgb.DMatrix(X))
+    model = DistilledClassifier(booster, fast_mlp(max_epochs=5), random_state=0).fit(X, y)
+    np.testing.assert_allclose(model.teacher_.predict_proba(X)[:, 1], expected, rtol=1e-6)
+
+
+def test_class_weighted_teacher_is_corrected_to_the_prior(binary_data):
+    X, y = binary_data
+    weighted = lgb.LGBMClassifier(
+        n_estimators=40, num_leaves=7, class_weight={0: 1, 1: 5}, verbose=-1
+    )
+    model = DistilledClassifier(
+        weighted, fast_mlp(max_epochs=5), calibration=None, cv=3, random_state=0
+    )
+    model.fit(X, y)
+    # Without correction a 5x class weight pushes the mean P(1) far above the 30% base rate;
+    # corrected out-of-fold probabilities stay within 0.06 of it.
+    assert abs(model.soft_targets_[:, 1].mean() - y.mean()) < 0.06
+    np.testing.assert_allclose(model.teacher_.class_weights, [1, 5])
+
+
+def test_correct_prior_inverts_class_weights():
+    p = np.array([[0.5, 0.5], [0.2, 0.8]])
+    weighted = p * [1, 4] / (p * [1, 4]).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(correct_prior(weighted, np.array([1.0, 4.0])), p)
+
+
+def test_sample_weight_is_honoured(binary_data):
+    X, y = binary_data
+    w = np.where(y == 1, 5.0, 1.0)
+    plain = DistilledClassifier(fast_teacher(), fast_mlp(), cv=3, random_state=0).fit(X, y)
+    weighted = DistilledClassifier(fast_teacher(), fast_mlp(), cv=3, random_state=0).fit(
+        X, y, sample_weight=w
+    )
+    # Up-weighting positives 5x moves the teacher, the calibration and the student towards
+    # class 1: the mean predicted P(1) rises clearly (by > 0.1 from ~0.3).
+    assert weighted.soft_targets_[:, 1].mean() > plain.soft_targets_[:, 1].mean() + 0.1
+    assert weighted.predict_proba(X)[:, 1].mean() > plain.predict_proba(X)[:, 1].mean() + 0.1
+
+
+def test_sklearn_composition(binary_data):
+    X, y = binary_data
+    model = DistilledClassifier(fast_teacher(), fast_tree(), cv=2, random_state=0)
+    pipe = make_pipeline(FunctionTransformer(lambda d: d.assign(age2=d["age"] ** 2)), model)
+    assert pipe.fit(X, y).predict_proba(X).shape == (len(X), 2)
+    scores = cross_val_score(model, X, y, cv=2, scoring="roc_auc")
+    assert scores.shape == (2,) and np.all(scores > 0.6)
+    search = GridSearchCV(model, {"alpha": [0.0, 1.0]}, cv=2, scoring="roc_auc").fit(X, y)
+    assert search.best_params_["alpha"] in (0.0, 1.0)
+    assert clone(model).get_params() == model.get_params()
+
+
+def test_pickle_round_trip(fitted, binary_data):
+    X, _ = binary_data
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+
+
+def test_numpy_input():
+    X, y = make_risk_frame(400, 2, seed=4)
+    array = X.select_dtypes("number").to_numpy(dtype=float)
+    model = DistilledClassifier(fast_teacher(), fast_mlp(max_epochs=5), cv=2, random_state=0).fit(
+        array, y
+    )
+    assert not hasattr(model, "feature_names_in_")
+    assert model.predict_proba(array[:3]).shape == (3, 2)
+    # Fitted without column names, a DataFrame is read by position, as in scikit-learn.
+    np.testing.assert_array_equal(
+        model.predict_proba(pd.DataFrame(array)), model.predict_proba(array)
+    )
+
+
+def test_default_teacher_is_lightgbm(binary_data):
+    X, y = binary_data
+    model = DistilledClassifier(student=fast_tree(), cv=2, random_state=0).fit(X, y)
+    inner = model.teacher_.estimator.estimator
+    assert isinstance(inner, LightGBMTeacher)
+    assert 1 <= inner.best_iteration_ < inner.n_estimators  # early stopping chose the size

@@ -1,0 +1,179 @@
+"""The input contract: every kind of bad input gets a clear message (asserted, not just typed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from riskkd import DistilledClassifier
+
+from .conftest import fast_mlp, fast_teacher, make_risk_frame
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_risk_frame(500, 2, seed=5)
+
+
+@pytest.fixture(scope="module")
+def model(data):
+    X, y = data
+    return DistilledClassifier(fast_teacher(), fast_mlp(max_epochs=10), cv=2, random_state=0).fit(
+        X, y
+    )
+
+
+def make():
+    return DistilledClassifier(fast_teacher(), fast_mlp(max_epochs=3), cv=2, random_state=0)
+
+
+# ---------------------------------------------------------------- predict-time contract
+def test_missing_column_is_named(model, data):
+    X, _ = data
+    with pytest.raises(
+        ValueError, match=r"missing 1 column\(s\) the model was fitted on: 'income'"
+    ):
+        model.predict_proba(X.drop(columns="income"))
+
+
+def test_column_order_does_not_matter(model, data):
+    X, _ = data
+    shuffled = X[list(reversed(X.columns))]
+    np.testing.assert_array_equal(model.predict_proba(shuffled), model.predict_proba(X))
+    np.testing.assert_array_equal(
+        model.teacher_.predict_proba(shuffled), model.teacher_.predict_proba(X)
+    )
+
+
+def test_extra_columns_are_ignored(model, data):
+    X, _ = data
+    extra = X.assign(zzz=1.0)
+    extra.insert(0, "customer_id", np.arange(len(X)))
+    np.testing.assert_array_equal(model.predict_proba(extra), model.predict_proba(X))
+
+
+@pytest.mark.parametrize("bad", ["12,5", "n/a"])
+def test_non_numeric_value_in_numeric_column(model, data, bad):
+    X, _ = data
+    broken = X.astype({"age": object})
+    broken.loc[broken.index[3], "age"] = bad
+    with pytest.raises(
+        ValueError, match=rf"Column 'age' must be numeric.*\['{bad}'\].*pd.to_numeric"
+    ):
+        model.predict_proba(broken)
+
+
+def test_numeric_strings_are_accepted(model, data):
+    X, _ = data
+    as_text = X.astype({"age": object})
+    as_text["age"] = X["age"].astype(str)
+    np.testing.assert_allclose(model.predict_proba(as_text), model.predict_proba(X))
+
+
+def test_unseen_category_is_scored_as_unknown(model, data):
+    X, _ = data
+    novel = X.head(3).copy()
+    novel["home"] = pd.array(["castle", "rent", None], dtype="str")
+    proba = model.predict_proba(novel)  # no exception: batch jobs must not stop on a new level
+    assert np.isfinite(proba).all()
+    codes = model.input_schema_.encode(novel).cat[
+        :, model.input_schema_.categorical_names.index("home")
+    ]
+    np.testing.assert_array_equal(codes[[0, 2]], [-2, -1])  # UNSEEN, MISSING
+
+
+def test_nan_where_training_had_none(model, data):
+    X, _ = data
+    assert not model.input_schema_.missing["age"]
+    holes = X.head(4).copy()
+    holes["age"] = np.nan
+    # Documented: imputed with the training median (0 after scaling), no indicator.
+    assert np.isfinite(model.predict_proba(holes)).all()
+
+
+def test_infinite_value_is_refused(model, data):
+    X, _ = data
+    broken = X.head(5).copy()
+    broken.loc[broken.index[1], "income"] = np.inf
+    with pytest.raises(ValueError, match=r"Column 'income' holds 1 infinite value\(s\).*replace"):
+        model.predict_proba(broken)
+
+
+def test_empty_frame_gives_empty_result(model, data):
+    X, _ = data
+    assert model.predict_proba(X.iloc[:0]).shape == (0, 2)
+    assert model.predict(X.iloc[:0]).shape == (0,)
+
+
+def test_numpy_width_mismatch(data):
+    X, y = data
+    array = X.select_dtypes("number").to_numpy(float)
+    fitted = make().fit(array, y)
+    with pytest.raises(
+        ValueError, match=r"X has 1 features, but DistilledClassifier is expecting 3"
+    ):
+        fitted.predict_proba(array[:, :1])
+
+
+def test_one_dimensional_input(data):
+    X, y = data
+    fitted = make().fit(X.select_dtypes("number").to_numpy(float), y)
+    with pytest.raises(ValueError, match="Reshape your data"):
+        fitted.predict_proba(np.ones(3))
+
+
+# ---------------------------------------------------------------- fit-time contract
+def test_single_class(data):
+    X, _ = data
+    with pytest.raises(ValueError, match=r"y has only one class \(0\).*at least two"):
+        make().fit(X, np.zeros(len(X), dtype=int))
+
+
+def test_nan_in_y(data):
+    X, y = data
+    y = y.astype(float)
+    y.iloc[[2, 7]] = np.nan
+    with pytest.raises(ValueError, match=r"y has 2 missing label\(s\).*drop those rows"):
+        make().fit(X, y)
+
+
+def test_class_rarer_than_folds(data):
+    X, y = data
+    y = y.to_numpy().copy()
+    y[:2] = 2
+    with pytest.raises(ValueError, match=r"\(2, 2\).*fewer members than cv=5 folds.*Lower cv"):
+        DistilledClassifier(fast_teacher(), cv=5).fit(X, y)
+
+
+def test_length_mismatch(data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"X has 500 rows but y has 499 labels"):
+        make().fit(X, y[:-1])
+    with pytest.raises(ValueError, match=r"sample_weight has shape \(10,\) but X has 500 rows"):
+        make().fit(X, y, sample_weight=np.ones(10))
+
+
+def test_negative_weights(data):
+    X, y = data
+    w = np.ones(len(X))
+    w[:3] = -1
+    with pytest.raises(ValueError, match=r"sample_weight has 3 negative or non-finite value\(s\)"):
+        make().fit(X, y, sample_weight=w)
+
+
+def test_invalid_parameters_name_the_parameter(data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"'temperature' parameter of DistilledClassifier must be"):
+        DistilledClassifier(temperature=-1).fit(X, y)
+    with pytest.raises(ValueError, match=r"'alpha' parameter of DistilledClassifier must be"):
+        DistilledClassifier(alpha=1.5).fit(X, y)
+    with pytest.raises(ValueError, match=r"'loss' parameter of DistilledClassifier must be"):
+        DistilledClassifier(loss="hinge").fit(X, y)
+
+
+def test_duplicated_columns(data):
+    X, y = data
+    dup = pd.concat([X, X[["age"]]], axis=1)
+    with pytest.raises(ValueError, match=r"duplicated column names \['age'\]"):
+        make().fit(dup, y)

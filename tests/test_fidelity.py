@@ -1,0 +1,52 @@
+"""The fidelity report and its metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from riskkd import DistilledClassifier, fidelity_report
+from riskkd.fidelity import expected_calibration_error
+
+from .conftest import fast_mlp, fast_teacher, make_risk_frame
+
+
+def test_ece_of_perfect_and_constant_forecasts():
+    y = np.array([0, 1] * 50)
+    assert expected_calibration_error(y, np.eye(2)[y]) == 0.0
+    half = np.full((100, 2), 0.5)
+    assert expected_calibration_error(y, half) == pytest.approx(0.0)
+    wrong = np.eye(2)[1 - y]
+    assert expected_calibration_error(y, wrong) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_report_contents(n_classes):
+    X, y = make_risk_frame(600, n_classes, seed=8)
+    model = DistilledClassifier(fast_teacher(), fast_mlp(), cv=3, random_state=0).fit(X, y)
+    report = fidelity_report(model, X, y)
+    metrics = ["roc_auc", "pr_auc", "ks", "gini", "brier", "log_loss", "ece", "size_bytes"]
+    comparisons = ["auc_retention", "rank_correlation", "decision_agreement", "size_ratio"]
+    assert list(report.index) == metrics + comparisons
+    assert list(report.columns) == ["teacher", "student"]
+    assert report.loc[comparisons, "teacher"].isna().all()
+    assert report.loc["auc_retention", "student"] == pytest.approx(
+        report.loc["roc_auc", "student"] / report.loc["roc_auc", "teacher"]
+    )
+    assert report.loc["gini", "student"] == pytest.approx(2 * report.loc["roc_auc", "student"] - 1)
+    if n_classes == 2:
+        assert report.loc["roc_auc", "student"] == pytest.approx(
+            roc_auc_score(y, model.predict_proba(X)[:, 1])
+        )
+    assert 0 <= report.loc["decision_agreement", "student"] <= 1
+    assert report.loc["size_bytes", "student"] > 0
+
+
+def test_unknown_labels_are_refused():
+    X, y = make_risk_frame(300, 2, seed=9)
+    model = DistilledClassifier(fast_teacher(), fast_mlp(max_epochs=3), cv=2, random_state=0).fit(
+        X, y
+    )
+    with pytest.raises(ValueError, match=r"labels the model was not fitted on: \[7\]"):
+        fidelity_report(model, X, np.where(np.arange(len(y)) == 0, 7, y))

@@ -1,0 +1,113 @@
+"""Safe persistence: riskkd.save / riskkd.load."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import xgboost as xgb
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+import riskkd
+from riskkd import DistilledClassifier
+
+from .conftest import fast_mlp, fast_teacher, fast_tree, make_risk_frame
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_risk_frame(500, 3, seed=6)
+
+
+@pytest.mark.parametrize("student", [fast_mlp(), fast_tree()], ids=["mlp", "tree"])
+def test_round_trip_is_bit_for_bit(tmp_path, data, student, monkeypatch):
+    X, y = data
+    model = DistilledClassifier(fast_teacher(), student, cv=2, random_state=0).fit(X, y)
+    path = riskkd.save(model, tmp_path / "model")
+    assert {p.name for p in path.iterdir()} == {
+        "manifest.json",
+        "student.npz",
+        "preprocessing.npz",
+        "teacher.txt",
+    }
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("riskkd.load must not unpickle anything")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    loaded = riskkd.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_array_equal(loaded.classes_, model.classes_)
+    # The teacher comes back from LightGBM's text format; text round-trips are exact to
+    # float64 printing precision, far below 1e-12.
+    np.testing.assert_allclose(
+        loaded.teacher_.predict_proba(X), model.teacher_.predict_proba(X), rtol=0, atol=1e-12
+    )
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["format_version"] == 1
+    assert manifest["input_schema"]["names"] == list(X.columns)
+    assert set(manifest["files"]) == {"student.npz", "preprocessing.npz", "teacher.txt"}
+
+
+def test_xgboost_teacher_saved_as_ubj(tmp_path, data):
+    X, y = data
+    teacher = xgb.XGBClassifier(n_estimators=20, max_depth=3, n_jobs=1)
+    model = DistilledClassifier(teacher, fast_mlp(max_epochs=5), cv=2, random_state=0).fit(X, y)
+    loaded = riskkd.load(riskkd.save(model, tmp_path / "m"))
+    assert (tmp_path / "m" / "teacher.ubj").is_file()
+    np.testing.assert_allclose(
+        loaded.teacher_.predict_proba(X), model.teacher_.predict_proba(X), rtol=1e-6
+    )
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_teacher_without_native_format_is_left_out(tmp_path, data):
+    X, y = data
+    model = DistilledClassifier(
+        HistGradientBoostingClassifier(max_iter=20), fast_tree(), cv=2, random_state=0
+    ).fit(X, y)
+    with pytest.warns(UserWarning, match="no native, pickle-free format"):
+        path = riskkd.save(model, tmp_path / "m")
+    loaded = riskkd.load(path)
+    assert loaded.teacher_ is None
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, data):
+    X, y = data
+    model = DistilledClassifier(fast_teacher(), fast_tree(), cv=2, random_state=0).fit(X, y)
+    return riskkd.save(model, tmp_path_factory.mktemp("saved") / "model")
+
+
+def test_altered_file_is_refused(saved, tmp_path):
+    import shutil
+
+    copy = shutil.copytree(saved, tmp_path / "copy")
+    with open(copy / "student.npz", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(ValueError, match=r"student.npz was altered \(SHA-256 mismatch\)"):
+        riskkd.load(copy)
+
+
+def test_missing_file_is_refused(saved, tmp_path):
+    import shutil
+
+    copy = shutil.copytree(saved, tmp_path / "copy")
+    (copy / "teacher.txt").unlink()
+    with pytest.raises(ValueError, match=r"incomplete: teacher\.txt is missing"):
+        riskkd.load(copy)
+
+
+def test_not_a_model_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"manifest\.json is missing"):
+        riskkd.load(tmp_path)
+
+
+def test_save_never_overwrites(saved):
+    with pytest.raises(FileExistsError, match="already exists"):
+        riskkd.save(riskkd.load(saved), saved)
