@@ -278,7 +278,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self.classes_, y_index = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(
-                f"y has only one class ({self.classes_[0]!r}); a classifier needs at least two. "
+                f"y has only one class ({_plain(self.classes_[0])!r}); a classifier needs at least two. "
                 "Check the target column and the filtering of the training data."
             )
         if sample_weight is not None:
@@ -304,7 +304,9 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             isinstance(self.teacher, FrozenEstimator) or is_booster(self.teacher)
         ):
             counts = np.bincount(y_index)
-            rare = [(self.classes_[k], int(c)) for k, c in enumerate(counts) if c < n_splits]
+            rare = [
+                (_plain(self.classes_[k]), int(c)) for k, c in enumerate(counts) if c < n_splits
+            ]
             if rare:
                 raise ValueError(
                     f"Class(es) {rare} have fewer members than cv={n_splits} folds; every fold needs "
@@ -409,3 +411,8 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.string = True
         tags.non_deterministic = False
         return tags
+
+
+def _plain(value):
+    """A numpy scalar as a plain Python value, for readable messages."""
+    return value.item() if isinstance(value, np.generic) else value

@@ -197,7 +197,7 @@ class InputSchema:
 
     def raw_frame(self, X: Any) -> Any:
         """``X`` with its columns in training order (for a prefit teacher that reads raw input)."""
-        if isinstance(X, pd.DataFrame):
+        if isinstance(X, pd.DataFrame) and self.from_frame:
             self._check_columns(X)
             if X.columns.tolist() == self.names:
                 return X
@@ -232,7 +232,7 @@ class InputSchema:
 
     def _columns(self, X: Any) -> tuple[int, list[tuple[str, Any]]]:
         """(n_rows, [(feature name, 1-d values)]) for the features the model uses."""
-        if isinstance(X, pd.DataFrame):
+        if isinstance(X, pd.DataFrame) and self.from_frame:
             given = self._check_columns(X)
             return len(X), _frame_columns(X, given, self._position)
         if not self.from_frame or not hasattr(X, "columns"):

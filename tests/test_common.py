@@ -38,6 +38,8 @@ _DISTILLED_EXPECTED["check_sample_weight_equivalence_on_dense_data"] = (
     "integer weights are not equivalent to repeated rows: rows are assigned to folds and to "
     "the early-stopping split individually, so repeating a row changes those random splits"
 )
+
+
 def expected_failed_checks(estimator):
     if isinstance(estimator, DistilledClassifier):
         return _DISTILLED_EXPECTED

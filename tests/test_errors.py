@@ -111,7 +111,7 @@ def test_numpy_width_mismatch(data):
     array = X.select_dtypes("number").to_numpy(float)
     fitted = make().fit(array, y)
     with pytest.raises(
-        ValueError, match=r"X has 1 features, but DistilledClassifier is expecting 3"
+        ValueError, match=r"X has 1 features, but DistilledClassifier is expecting 2"
     ):
         fitted.predict_proba(array[:, :1])
 

@@ -239,7 +239,10 @@ class MLPStudent(Student):
     # ------------------------------------------------------------------ inference
     def decision_logits(self, Xn, Xc):
         if Xc.shape[1]:
-            Xn = np.concatenate([Xn, self.embedding_[Xc].reshape(Xc.shape[0], -1)], axis=1)
+            embedded = self.embedding_[Xc].reshape(
+                Xc.shape[0], Xc.shape[1] * self.embedding_.shape[1]
+            )
+            Xn = np.concatenate([Xn, embedded], axis=1)
         h = Xn @ self.coefs_[0]
         h += self.intercepts_[0]
         for W, b in zip(self.coefs_[1:], self.intercepts_[1:]):
