@@ -98,7 +98,7 @@ class StudentPreprocessor:
         # Codes beyond the levels known at fit cannot occur (InputSchema maps them to -2),
         # but clip defensively so a malformed encoding never indexes another column's rows.
         codes = np.minimum(encoded.cat, self.lut_max_code_)
-        Xc = self.lut_[codes + (self.lut_offsets_ + 2)]
+        Xc = np.take(self.lut_, codes + (self.lut_offsets_ + 2))
         return Xn, Xc
 
     def get_state(self) -> dict[str, Any]:

@@ -238,12 +238,13 @@ class MLPStudent(Student):
 
     # ------------------------------------------------------------------ inference
     def decision_logits(self, Xn, Xc):
+        first = self.coefs_[0]
+        h = Xn @ first[: Xn.shape[1]]
         if Xc.shape[1]:
-            embedded = self.embedding_[Xc].reshape(
-                Xc.shape[0], Xc.shape[1] * self.embedding_.shape[1]
-            )
-            Xn = np.concatenate([Xn, embedded], axis=1)
-        h = Xn @ self.coefs_[0]
+            # The first layer reads [numeric, embeddings]; two products avoid concatenating
+            # them, and np.take is several times faster than fancy indexing for the gather.
+            embedded = np.take(self.embedding_, Xc, axis=0)
+            h += embedded.reshape(len(Xc), first.shape[0] - Xn.shape[1]) @ first[Xn.shape[1] :]
         h += self.intercepts_[0]
         for W, b in zip(self.coefs_[1:], self.intercepts_[1:]):
             np.maximum(h, 0.0, out=h)

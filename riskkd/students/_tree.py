@@ -95,7 +95,7 @@ class TreeStudent(Student):
         return self
 
     def _design(self, Xn, Xc):
-        return np.hstack([Xn, self.level_scores_[Xc]]).astype(np.float32, copy=False)
+        return np.hstack([Xn, np.take(self.level_scores_, Xc)]).astype(np.float32, copy=False)
 
     def apply(self, Xn, Xc):
         """Leaf index of every sample."""
