@@ -24,7 +24,7 @@ class MLPStudent(Student):
     Parameters
     ----------
     hidden_layer_sizes : tuple of int or "auto", default="auto"
-        Widths of the hidden layers. ``"auto"`` is ``(32, 16)`` below 5,000 training rows
+        Widths of the hidden layers. ``"auto"`` is ``(32, 16)`` below 20,000 training rows
         (small data supports a small network) and ``(64, 32)`` otherwise.
     embedding_dim : int, default=4
         Width of the learned embedding of each categorical level.
@@ -101,7 +101,7 @@ class MLPStudent(Student):
     # ------------------------------------------------------------------ training
     def _hidden(self, n_samples: int) -> tuple[int, ...]:
         if self.hidden_layer_sizes == "auto":
-            return (32, 16) if n_samples < 5000 else (64, 32)
+            return (32, 16) if n_samples < 20_000 else (64, 32)
         return tuple(self.hidden_layer_sizes)
 
     def get_module(self, *, d_num, n_embeddings, n_cat, d_out, n_samples):
