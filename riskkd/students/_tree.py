@@ -16,9 +16,10 @@ _EPS = 1e-7
 class TreeStudent(Student):
     """One shallow regression tree on the soft targets, scored by vectorised numpy traversal.
 
-    The regression target is ``alpha * soft_proba + (1 - alpha) * onehot(y)`` (the
-    probability of class 1 for binary problems, all class probabilities otherwise), so leaves
-    hold calibrated probabilities. Each categorical column is ordered by the mean target of
+    The target is ``alpha * soft_proba + (1 - alpha) * onehot(y)`` (the probability of
+    class 1 for binary problems, all class probabilities otherwise). Splits are chosen on
+    its log-odds (:meth:`split_targets`); each leaf predicts the mean target probability of
+    its rows, so leaves hold calibrated probabilities. Each categorical column is ordered by the mean target of
     its levels, which lets a binary split on that order find the best grouping of levels
     (Fisher 1958; exact for binary targets). Temperature does not apply to this student.
 
@@ -59,6 +60,18 @@ class TreeStudent(Student):
         mixed = loss.alpha * soft_proba + (1 - loss.alpha) * onehot
         return mixed[:, 1:] if soft_proba.shape[1] == 2 else mixed
 
+    def split_targets(self, target):
+        """What the splits are chosen on: log-odds (binary) or centred log-probabilities.
+
+        Squared error on log-odds spreads the splits over the whole score range, where
+        squared error on probabilities concentrates them where probabilities are large; the
+        ranking (AUC) of the tree is better on log-odds.
+        """
+        log_target = np.log(np.clip(target, _EPS, 1 - _EPS))
+        if target.shape[1] == 1:
+            return log_target - np.log(np.clip(1 - target, _EPS, 1 - _EPS))
+        return log_target - log_target.mean(axis=1, keepdims=True)
+
     def fit(self, Xn, Xc, *, n_embeddings, soft_proba, y, sample_weight, loss):
         self._validate_params()
         target = self.targets(soft_proba, y, loss)
@@ -71,11 +84,12 @@ class TreeStudent(Student):
             weights > 0, sums / np.maximum(weights, 1e-12), overall
         ).astype(np.float32)
 
+        design = self._design(Xn, Xc)
         tree = DecisionTreeRegressor(
             max_depth=self.max_depth,
             min_samples_leaf=self.min_samples_leaf,
             random_state=self.random_state,
-        ).fit(self._design(Xn, Xc), target, sample_weight=sample_weight)
+        ).fit(design, self.split_targets(target), sample_weight=sample_weight)
         t = tree.tree_
         leaves = t.children_left == -1
         nodes = np.arange(t.node_count)
@@ -84,7 +98,18 @@ class TreeStudent(Student):
         ).astype(np.int32)
         self.feature_ = np.where(leaves, 0, t.feature).astype(np.int32)
         self.threshold_ = np.where(leaves, np.inf, t.threshold).astype(np.float64)
-        value = t.value[:, :, 0]
+        # Leaves predict the weighted mean target probability of their rows (calibrated).
+        leaf_of_row = tree.apply(design)
+        leaf_weight = np.bincount(leaf_of_row, sample_weight, t.node_count)
+        value = (
+            np.column_stack(
+                [
+                    np.bincount(leaf_of_row, sample_weight * column, t.node_count)
+                    for column in target.T
+                ]
+            )
+            / np.maximum(leaf_weight, 1e-12)[:, None]
+        )
         if value.shape[1] == 1:
             p = np.clip(value[:, 0], _EPS, 1 - _EPS)
             self.leaf_logits_ = np.log(p / (1 - p))[:, None]
