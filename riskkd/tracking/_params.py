@@ -1,0 +1,147 @@
+"""What a distilled model is made of, as MLflow params: settings, teacher, student, versions."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# Old tracking servers cap param values at 500 characters.
+_MAX_VALUE = 500
+_SETTINGS = ("calibration", "temperature", "alpha", "loss", "cv", "min_frequency", "random_state")
+_LIBRARIES = {
+    "riskkd": "riskkd",
+    "sklearn": "scikit-learn",
+    "lightgbm": "lightgbm",
+    "xgboost": "xgboost",
+    "numpy": "numpy",
+    "pandas": "pandas",
+    "mlflow": "mlflow",
+    "torch": "torch",
+}
+
+
+def _text(value: Any) -> str:
+    text = str(value.item() if isinstance(value, np.generic) else value)
+    return text if len(text) <= _MAX_VALUE else text[: _MAX_VALUE - 3] + "..."
+
+
+def _qualname(obj: Any) -> str:
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def teacher_object(model: Any) -> Any:
+    """The fitted teacher under riskkd's wrappers (an estimator or a raw Booster), or None."""
+    from sklearn.frozen import FrozenEstimator
+
+    from ..teachers import BoosterClassifier, _ClassIndexed
+
+    teacher = getattr(model, "teacher_", None)
+    if teacher is None:
+        return None
+    estimator = teacher.estimator
+    while isinstance(estimator, _ClassIndexed | FrozenEstimator):
+        estimator = estimator.estimator
+    if isinstance(estimator, BoosterClassifier):
+        return estimator.booster
+    return estimator
+
+
+def _teacher_params(teacher: Any) -> dict[str, Any]:
+    if hasattr(teacher, "get_params"):
+        return teacher.get_params(deep=False)
+    library = type(teacher).__module__.split(".")[0]
+    if library == "lightgbm":
+        return {**teacher.params, "num_trees": teacher.num_trees()}
+    if library == "xgboost":
+        return {"num_boosted_rounds": teacher.num_boosted_rounds()}
+    return {}
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of riskkd and the libraries a model depends on.
+
+    torch is looked up in the package metadata, never imported.
+    """
+    versions = {}
+    for key, distribution in _LIBRARIES.items():
+        if key == "torch" and importlib.util.find_spec("torch") is None:
+            continue
+        try:
+            versions[f"{key}_version"] = importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def model_params(model: Any) -> dict[str, str]:
+    """MLflow params describing a fitted :class:`~riskkd.DistilledClassifier`.
+
+    Parameters
+    ----------
+    model : DistilledClassifier
+        A fitted model.
+
+    Returns
+    -------
+    params : dict of str to str
+        The distillation settings (``calibration``, ``temperature``, ``alpha``, ``loss``,
+        ``cv``, ``min_frequency``, ``random_state``), the resolved ``calibration_method``,
+        ``teacher_class`` and ``teacher.<param>``, ``student_class`` and
+        ``student.<param>``, ``n_features``, ``n_classes``, ``classes`` and
+        ``<library>_version`` for riskkd, scikit-learn, LightGBM, XGBoost, numpy, pandas,
+        MLflow and torch (when installed).
+    """
+    params: dict[str, Any] = {name: getattr(model, name) for name in _SETTINGS}
+    params["calibration_method"] = getattr(model.calibrator_, "method", None)
+    teacher = teacher_object(model)
+    if teacher is not None:
+        params["teacher_class"] = _qualname(teacher)
+        params.update({f"teacher.{k}": v for k, v in _teacher_params(teacher).items()})
+    params["student_class"] = _qualname(model.student_)
+    params.update({f"student.{k}": v for k, v in model.student_.get_params(deep=False).items()})
+    params["n_features"] = model.n_features_in_
+    params["n_classes"] = len(model.classes_)
+    params["classes"] = [c.item() if isinstance(c, np.generic) else c for c in model.classes_]
+    params.update(library_versions())
+    return {key: _text(value) for key, value in params.items()}
+
+
+def hash_training_data(X: Any) -> str:
+    """SHA-256 of a table's column names, dtypes and row hashes.
+
+    Rows are hashed with :func:`pandas.util.hash_pandas_object` (index excluded), so the
+    digest identifies the data whatever its index, and changes with any value, column name,
+    dtype or row order.
+
+    Parameters
+    ----------
+    X : {array-like, DataFrame} of shape (n_samples, n_features)
+
+    Returns
+    -------
+    digest : str
+        64 hexadecimal characters.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from riskkd.tracking import hash_training_data
+    >>> a = hash_training_data(pd.DataFrame({"x": [1.0, 2.0]}))
+    >>> a == hash_training_data(pd.DataFrame({"x": [1.0, 2.0]}, index=[5, 6]))
+    True
+    >>> a == hash_training_data(pd.DataFrame({"x": [2.0, 1.0]}))
+    False
+    """
+    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
+    digest = hashlib.sha256()
+    for name, dtype in frame.dtypes.items():
+        digest.update(f"{name!s}\x1f{dtype!s}\x1e".encode())
+    rows = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
+    digest.update(np.ascontiguousarray(rows).tobytes())
+    return digest.hexdigest()
