@@ -49,9 +49,9 @@ def run_one(name: str, seed: int) -> dict:
     row: dict = {"dataset": name, "seed": seed, "n_train": len(X_train), "n_test": len(X_test)}
 
     fits = {
-        "mlp": DistilledClassifier(random_state=seed),
-        "hard_mlp": DistilledClassifier(alpha=0.0, random_state=seed),
-        "tree": DistilledClassifier(student="tree", random_state=seed),
+        "mlp": DistilledClassifier(n_jobs=2, random_state=seed),
+        "hard_mlp": DistilledClassifier(alpha=0.0, n_jobs=2, random_state=seed),
+        "tree": DistilledClassifier(student="tree", n_jobs=2, random_state=seed),
     }
     reports = {}
     for key, model in fits.items():

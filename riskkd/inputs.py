@@ -102,6 +102,9 @@ class InputSchema:
         self._slot = {n: (False, j) for j, n in enumerate(self.numeric_names)}
         self._slot.update({n: (True, j) for j, n in enumerate(self.categorical_names)})
         self._lookup = {n: {v: i for i, v in enumerate(self.levels[n])} for n in self.levels}
+        # (columns Index, plan) of the last DataFrame seen: frames cut from the same source
+        # share their Index object, so the name matching is done once, not per call.
+        self._last_plan: tuple[pd.Index, list[tuple[int, str]]] | None = None
 
     # ------------------------------------------------------------------ fit
     @classmethod
@@ -215,6 +218,16 @@ class InputSchema:
                 return c
         raise KeyError(name)
 
+    def _plan(self, X: pd.DataFrame) -> list[tuple[int, str]]:
+        """(position in X, feature name) of every feature, checked against the schema."""
+        last = self._last_plan
+        if last is not None and last[0] is X.columns:
+            return last[1]
+        given = self._check_columns(X)
+        plan = [(i, name) for i, name in enumerate(given) if name in self._position]
+        self._last_plan = (X.columns, plan)
+        return plan
+
     def _check_columns(self, X: pd.DataFrame) -> list[str]:
         given = X.columns.tolist()
         if given == self.names:
@@ -233,8 +246,7 @@ class InputSchema:
     def _columns(self, X: Any) -> tuple[int, list[tuple[str, Any]]]:
         """(n_rows, [(feature name, 1-d values)]) for the features the model uses."""
         if isinstance(X, pd.DataFrame) and self.from_frame:
-            given = self._check_columns(X)
-            return len(X), _frame_columns(X, given, self._position)
+            return len(X), _frame_columns(X, self._plan(X))
         if not self.from_frame or not hasattr(X, "columns"):
             array = _as_2d_array(X)
             if array.shape[1] != self.n_features:
@@ -309,10 +321,8 @@ def _as_2d_array(X: Any) -> np.ndarray:
     return array
 
 
-def _frame_columns(
-    X: pd.DataFrame, given: list[str], position: dict[str, int]
-) -> list[tuple[str, Any]]:
-    """The model's columns of ``X`` as 1-d arrays, read through pandas' block manager.
+def _frame_columns(X: pd.DataFrame, plan: list[tuple[int, str]]) -> list[tuple[str, Any]]:
+    """The planned columns of ``X`` as 1-d arrays, read through pandas' block manager.
 
     ``X[c]`` costs about 15 us per column in pandas 3, which would dominate one-row
     scoring; the block manager's arrays and per-column block numbers cost a few microseconds
@@ -323,12 +333,11 @@ def _frame_columns(
         manager = X._mgr
         arrays, blknos, blklocs = manager.arrays, manager.blknos, manager.blklocs
     except AttributeError:  # pragma: no cover - pandas internals changed
-        return [(name, X.iloc[:, i].array) for i, name in enumerate(given) if name in position]
+        return [(name, X.iloc[:, i].array) for i, name in plan]
     out = []
-    for i, name in enumerate(given):
-        if name in position:
-            values = arrays[blknos[i]]
-            out.append((name, values[blklocs[i]] if values.ndim == 2 else values))
+    for i, name in plan:
+        values = arrays[blknos[i]]
+        out.append((name, values[blklocs[i]] if values.ndim == 2 else values))
     return out
 
 

@@ -64,6 +64,8 @@ class Student(BaseEstimator):
 def logits_to_proba(logits: np.ndarray) -> np.ndarray:
     """Sigmoid of a single logit column (as two class columns) or softmax over classes."""
     if logits.shape[1] == 1:
-        p1 = expit(logits[:, 0])
-        return np.column_stack([1.0 - p1, p1])
+        proba = np.empty((len(logits), 2), dtype=logits.dtype)
+        expit(logits[:, 0], out=proba[:, 1])
+        np.subtract(1.0, proba[:, 1], out=proba[:, 0])
+        return proba
     return softmax(logits, axis=1)

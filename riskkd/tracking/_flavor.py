@@ -133,9 +133,14 @@ def infer_model_signature(
     signature : mlflow.models.ModelSignature
     """
     example = _frame(model, input_example)
-    signature = infer_signature(example, predict_frame(model, example, include_decision))
-    inputs = Schema([ColSpec(c.type, c.name, required=True) for c in signature.inputs.inputs])
-    return ModelSignature(inputs=inputs, outputs=signature.outputs)
+    inputs = infer_signature(example).inputs
+    with warnings.catch_warnings():
+        # MLflow's hint that integer columns cannot hold missing values concerns inputs; an
+        # integer ``decision`` output never has any.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        outputs = infer_signature(predict_frame(model, example, include_decision)).inputs
+    required = Schema([ColSpec(c.type, c.name, required=True) for c in inputs.inputs])
+    return ModelSignature(inputs=required, outputs=outputs)
 
 
 class RiskkdPyfuncModel:
