@@ -182,6 +182,14 @@ class InputSchema:
                 raise ValueError(_inf_message(name, num[:, int(np.argmax(bad))]))
         return Encoded(num, cat)
 
+    def unseen_counts(self, encoded: Encoded) -> dict[str, int]:
+        """Rows per categorical column whose level was not seen at fit (scored as "unknown").
+
+        Batch jobs log these counts instead of failing; a sudden rise flags upstream change.
+        """
+        counts = (encoded.cat == UNSEEN).sum(axis=0)
+        return {name: int(c) for name, c in zip(self.categorical_names, counts) if c}
+
     def teacher_frame(self, encoded: Encoded) -> pd.DataFrame:
         """A DataFrame in training column order with native pandas categoricals.
 
