@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
+# The MLflow integration is an optional extra: skip, do not fail, without it.
+pytest.importorskip("mlflow")
+pytest.importorskip("matplotlib")
+
 import os
 import signal
 import socket
@@ -14,7 +20,6 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
-import pytest
 from mlflow import MlflowClient
 
 import riskkd.tracking as tracking

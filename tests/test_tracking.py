@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
+# The MLflow integration is an optional extra: skip, do not fail, without it.
+pytest.importorskip("mlflow")
+pytest.importorskip("matplotlib")
+
 import base64
 import json
 import math
@@ -17,7 +23,6 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
-import pytest
 from mlflow import MlflowClient
 from mlflow.tracking import fluent
 from mlflow.tracking._tracking_service import utils as tracking_utils

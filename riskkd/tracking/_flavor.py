@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -183,7 +184,7 @@ def _copy_riskkd_source(target: Path) -> Path:
 
 def save_model(
     model: Any,
-    path: str,
+    path: str | os.PathLike,
     *,
     input_example: ModelInputExample | None = None,
     signature: ModelSignature | None = None,
