@@ -31,6 +31,7 @@ from .teachers import (
     correct_prior,
     is_booster,
 )
+from .transfer import munge
 
 
 class DistilledClassifier(ClassifierMixin, BaseEstimator):
@@ -56,7 +57,8 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
        (``preprocessor_``) with a loss mixing the soft targets (weight ``alpha``) and the hard
        labels (weight ``1 - alpha``). ``alpha=0`` trains the identical student (same
        preprocessing, split, schedule, seed) on hard labels only: the no-distillation
-       baseline.
+       baseline. On small data the transfer set is enlarged with synthetic MUNGE rows
+       labelled by ``teacher_`` and ``calibrator_`` (``augment``; never with ``alpha=0``).
 
     Prediction runs only the student: vectorised numpy preprocessing and a numpy forward
     pass, no torch and no pandas per-column work.
@@ -84,6 +86,13 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         Folds for the out-of-fold teacher predictions.
     min_frequency : int, default=5
         Categorical levels rarer than this at fit are scored by the student as "unknown".
+    augment : {"auto", "munge"} or None, default="auto"
+        Synthetic transfer rows (:func:`riskkd.transfer.munge`): ``"munge"`` always,
+        ``None`` never, ``"auto"`` when the student benefits from them
+        (``Student.augment_by_default``, true for the MLP) and ``X`` has fewer than
+        20,000 rows. They enter the soft term only, and are skipped when ``alpha=0``.
+    augment_factor : int, default=4
+        Synthetic rows per training row.
     n_jobs : int or None, default=None
         Teacher fits (the ``cv`` fold models and the final one) run in parallel threads
         (joblib); ``None`` means 1, ``-1`` all cores.
@@ -109,6 +118,8 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         Only when ``X`` was a DataFrame.
     soft_targets_ : ndarray of shape (n_samples, n_classes)
         Calibrated out-of-fold teacher probabilities the student was trained on.
+    n_synthetic_ : int
+        Number of synthetic (MUNGE) rows added to the transfer set.
     history_ : list of dict
         The student's per-epoch training loss, validation loss and validation fidelity.
 
@@ -131,6 +142,8 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         "loss": [StrOptions({"kl", "mse_logit"})],
         "cv": ["cv_object"],
         "min_frequency": [Interval(numbers.Integral, 1, None, closed="left")],
+        "augment": [StrOptions({"auto", "munge"}), None],
+        "augment_factor": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_jobs": [numbers.Integral, None],
         "random_state": ["random_state"],
     }
@@ -146,6 +159,8 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         loss="kl",
         cv=5,
         min_frequency=5,
+        augment="auto",
+        augment_factor=4,
         n_jobs=None,
         random_state=None,
     ):
@@ -157,6 +172,8 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self.loss = loss
         self.cv = cv
         self.min_frequency = min_frequency
+        self.augment = augment
+        self.augment_factor = augment_factor
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -209,7 +226,8 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         X, y_index, sample_weight = self._check_inputs(X, y, sample_weight)
         weights = np.ones(len(y_index)) if sample_weight is None else sample_weight
         rng = check_random_state(self.random_state)
-        seed_teacher, seed_cv, seed_student = (int(s) for s in rng.randint(0, 2**31 - 1, size=3))
+        seeds = (int(s) for s in rng.randint(0, 2**31 - 1, size=4))
+        seed_teacher, seed_cv, seed_student, seed_augment = seeds
 
         schema = InputSchema.from_data(X)
         encoded = schema.encode(X)
@@ -230,18 +248,45 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self.soft_targets_ = self.calibrator_.transform(oof)
 
         self.preprocessor_ = StudentPreprocessor(min_frequency=self.min_frequency).fit(encoded)
-        Xn, Xc = self.preprocessor_.transform(encoded)
-        self.student_ = self._get_student(seed_student).fit(
-            Xn,
-            Xc,
+        student = self._get_student(seed_student)
+        transfer = self._transfer_set(encoded, y_index, weights, student, seed_augment)
+        self.n_synthetic_ = len(transfer[3]) - len(y_index)
+        self.student_ = student.fit(
+            *transfer[:2],
             n_embeddings=self.preprocessor_.n_embeddings,
-            soft_proba=self.soft_targets_,
-            y=y_index,
-            sample_weight=weights,
+            soft_proba=transfer[2],
+            y=transfer[3],
+            sample_weight=transfer[4],
             loss=self._get_loss(),
         )
         self.history_ = self.student_.history_
         return self
+
+    def _transfer_set(self, encoded, y_index, weights, student, seed):
+        """``(Xn, Xc, soft targets, labels, weights)`` the student is trained on.
+
+        The training rows with their calibrated out-of-fold soft targets, plus, when
+        ``augment`` asks for it, MUNGE rows labelled by the calibrated ``teacher_`` (label
+        -1: they have no outcome; weight: that of their source row).
+        """
+        Xn, Xc = self.preprocessor_.transform(encoded)
+        augment = self.augment
+        if augment == "auto":
+            augment = "munge" if student.augment_by_default and len(y_index) < 20_000 else None
+        if augment is None or self.alpha == 0:
+            return Xn, Xc, self.soft_targets_, y_index, weights
+        synthetic, source = munge(
+            encoded, Xn, factor=self.augment_factor, random_state=np.random.default_rng(seed)
+        )
+        soft = self.calibrator_.transform(self.teacher_.predict_proba_encoded(synthetic))
+        Sn, Sc = self.preprocessor_.transform(synthetic)
+        return (
+            np.vstack([Xn, Sn]),
+            np.vstack([Xc, Sc]),
+            np.vstack([self.soft_targets_, soft]),
+            np.concatenate([y_index, np.full(len(source), -1)]),
+            np.concatenate([weights, weights[source]]),
+        )
 
     def _check_inputs(self, X, y, sample_weight):
         """``(X, integer labels, weights)`` with clear errors on bad input; sets ``classes_``."""

@@ -206,6 +206,25 @@ class InputSchema:
                 data[name] = encoded.num[:, j]
         return pd.DataFrame(data, copy=False)
 
+    def decode(self, encoded: Encoded) -> Any:
+        """Raw-like input rebuilt from an encoding (for a prefit teacher scoring synthetic rows).
+
+        Categorical columns come back as their levels (``category`` dtype when they were
+        categorical at fit, object otherwise), missing or unseen levels as missing.
+        """
+        if not self.from_frame:
+            return encoded.num.copy()
+        data: dict[str, Any] = {}
+        for name, dtype in zip(self.names, self.dtypes):
+            is_cat, j = self._slot[name]
+            if not is_cat:
+                data[name] = encoded.num[:, j]
+                continue
+            codes = np.maximum(encoded.cat[:, j], MISSING)
+            values = pd.Categorical.from_codes(codes, categories=self._categories(name))
+            data[name] = values if dtype == "category" else np.asarray(values.astype(object))
+        return pd.DataFrame(data)
+
     def raw_frame(self, X: Any) -> Any:
         """``X`` with its columns in training order (for a prefit teacher that reads raw input)."""
         if isinstance(X, pd.DataFrame) and self.from_frame:

@@ -6,7 +6,8 @@ cross-entropy on the hard labels::
     loss = alpha * soft(student_logits, teacher_logits) + (1 - alpha) * CE(student_logits, y)
 
 ``alpha=0`` skips the soft term entirely: the student is then trained on hard labels alone,
-with everything else unchanged. A new loss is a subclass overriding :meth:`soft_loss`.
+with everything else unchanged. Synthetic transfer rows have no label (``y = -1``): they
+enter the soft term only. A new loss is a subclass overriding :meth:`soft_loss`.
 
 Logits are ``(n, n_classes)``; a binary student's single logit ``z`` is read as the pair
 ``[0, z]``, which makes the softmax equal the sigmoid.
@@ -55,8 +56,10 @@ class DistillationLoss:
                 loss + self.alpha * (self.soft_loss(logits, teacher_logits) * weight).sum() / total
             )
         if self.alpha < 1:
-            hard = F.cross_entropy(logits, y, reduction="none")
-            loss = loss + (1 - self.alpha) * (hard * weight).sum() / total
+            labelled = (y >= 0).to(weight.dtype)
+            hard = F.cross_entropy(logits, y.clamp(min=0), reduction="none") * labelled
+            labelled_total = (weight * labelled).sum().clamp_min(1e-12)
+            loss = loss + (1 - self.alpha) * (hard * weight).sum() / labelled_total
         return loss
 
     def soft_loss(self, logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:

@@ -313,6 +313,12 @@ class FittedTeacher:
         """Class probabilities on the true prior, columns in the order of ``classes_``."""
         return self.predict_proba_prepared(self.prepare(X))
 
+    def predict_proba_encoded(self, encoded: Any) -> np.ndarray:
+        """Probabilities for rows given in riskkd's shared encoding (e.g. synthetic rows)."""
+        if self.native:
+            return self.predict_proba_prepared(self.schema.teacher_frame(encoded))
+        return self.predict_proba_prepared(self.schema.decode(encoded))
+
     def predict_proba_prepared(self, data: Any) -> np.ndarray:
         proba = np.asarray(self.estimator.predict_proba(data), dtype=np.float64)
         return correct_prior(proba, self.class_weights)

@@ -263,3 +263,43 @@ def test_default_teacher_is_lightgbm(binary_data):
     inner = model.teacher_.estimator.estimator
     assert isinstance(inner, LightGBMTeacher)
     assert 1 <= inner.best_iteration_ < inner.n_estimators  # early stopping chose the size
+
+
+def test_munge_transfer_set(binary_data):
+    X, y = binary_data
+    make = lambda **kw: DistilledClassifier(  # noqa: E731
+        fast_teacher(), fast_mlp(), cv=3, random_state=0, augment_factor=2, **kw
+    )
+    augmented = make(augment="munge").fit(X, y)
+    assert augmented.n_synthetic_ == 2 * len(X)
+    np.testing.assert_array_equal(
+        augmented.predict_proba(X), make(augment="munge").fit(X, y).predict_proba(X)
+    )
+    assert make(augment=None).fit(X, y).n_synthetic_ == 0
+    # The no-distillation baseline never sees synthetic rows (they carry teacher labels only).
+    assert make(augment="munge", alpha=0.0).fit(X, y).n_synthetic_ == 0
+    # "auto": on for the MLP below 20,000 rows, off for the tree.
+    assert (
+        DistilledClassifier(fast_teacher(), fast_mlp(max_epochs=2), cv=2).fit(X, y).n_synthetic_ > 0
+    )
+    assert DistilledClassifier(fast_teacher(), fast_tree(), cv=2).fit(X, y).n_synthetic_ == 0
+
+
+def test_munge_rows_stay_in_the_data_domain(binary_data):
+    from riskkd.inputs import InputSchema
+    from riskkd.transfer import munge
+
+    X, _ = binary_data
+    schema = InputSchema.from_data(X)
+    encoded = schema.encode(X)
+    synthetic, source = munge(
+        encoded, np.nan_to_num(encoded.num), factor=3, random_state=np.random.default_rng(0)
+    )
+    assert synthetic.num.shape == (3 * len(X), encoded.num.shape[1])
+    np.testing.assert_array_equal(source, np.tile(np.arange(len(X)), 3))
+    # Categorical values are swapped between real rows, never invented.
+    for j in range(encoded.cat.shape[1]):
+        assert set(np.unique(synthetic.cat[:, j])) <= set(np.unique(encoded.cat[:, j]))
+    # About half the attributes (p=0.5) move; the rest are copied from the source row.
+    unchanged = synthetic.cat == encoded.cat[source]
+    assert 0.4 < unchanged.mean() < 0.9

@@ -18,8 +18,13 @@ class Student(BaseEstimator):
 
     ``Xn`` is a float32 array ``(n_samples, n_numeric)``; ``Xc`` an int32 array
     ``(n_samples, n_categorical)`` of rows of an embedding table of ``n_embeddings`` rows
-    (see :mod:`riskkd.preprocessing`).
+    (see :mod:`riskkd.preprocessing`). ``y`` is -1 for synthetic (unlabelled) rows.
+
+    ``augment_by_default`` says whether ``DistilledClassifier(augment="auto")`` adds MUNGE
+    rows for this student on small data.
     """
+
+    augment_by_default = False
 
     def fit(
         self,

@@ -55,8 +55,13 @@ class TreeStudent(Student):
         self.random_state = random_state
 
     def targets(self, soft_proba, y, loss):
-        """Regression targets: soft probabilities mixed with one-hot labels by ``loss.alpha``."""
-        onehot = np.eye(soft_proba.shape[1])[y]
+        """Regression targets: soft probabilities mixed with one-hot labels by ``loss.alpha``.
+
+        Unlabelled (synthetic, ``y = -1``) rows keep their soft targets.
+        """
+        onehot = np.where(
+            (y >= 0)[:, None], np.eye(soft_proba.shape[1])[np.maximum(y, 0)], soft_proba
+        )
         mixed = loss.alpha * soft_proba + (1 - loss.alpha) * onehot
         return mixed[:, 1:] if soft_proba.shape[1] == 2 else mixed
 
