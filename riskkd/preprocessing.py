@@ -89,17 +89,21 @@ class StudentPreprocessor:
     def transform(self, encoded: Encoded) -> tuple[np.ndarray, np.ndarray]:
         """``(Xn, Xc)`` for the student (see the module docstring)."""
         num = encoded.num
-        with np.errstate(invalid="ignore"):
-            z = np.arcsinh((num - self.center_) / self.scale_)
+        d = num.shape[1]
+        Xn = np.empty((num.shape[0], d + self.indicator_columns_.size), dtype=np.float32)
+        z = Xn[:, :d]
+        np.arcsinh((num - self.center_) / self.scale_, out=z, casting="same_kind")
         missing = np.isnan(z)
-        Xn = np.empty((num.shape[0], self.n_numeric_out), dtype=np.float32)
-        Xn[:, : num.shape[1]] = np.where(missing, 0.0, z)
-        Xn[:, num.shape[1] :] = missing[:, self.indicator_columns_]
+        if missing.any():
+            z[missing] = 0.0
+        if self.indicator_columns_.size:
+            Xn[:, d:] = missing[:, self.indicator_columns_]
+        if not encoded.cat.shape[1]:
+            return Xn, encoded.cat
         # Codes beyond the levels known at fit cannot occur (InputSchema maps them to -2),
         # but clip defensively so a malformed encoding never indexes another column's rows.
         codes = np.minimum(encoded.cat, self.lut_max_code_)
-        Xc = np.take(self.lut_, codes + (self.lut_offsets_ + 2))
-        return Xn, Xc
+        return Xn, np.take(self.lut_, codes + (self.lut_offsets_ + 2))
 
     def get_state(self) -> dict[str, Any]:
         """Arrays and settings to persist."""
