@@ -185,8 +185,21 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(self.teacher, FrozenEstimator) or is_booster(self.teacher):
             return self.teacher, True
         teacher = configure_native(self.teacher)
-        if "random_state" in teacher.get_params() and teacher.get_params()["random_state"] is None:
+        params = teacher.get_params()
+        if "random_state" in params and params["random_state"] is None:
             teacher.set_params(random_state=seed)
+        if isinstance(params.get("class_weight"), dict):
+            # Teachers are fitted on class indices (XGBoost requires them): re-key the weights.
+            index = {_plain(label): k for k, label in enumerate(self.classes_)}
+            unknown = sorted(set(params["class_weight"]) - set(index), key=str)
+            if unknown:
+                raise ValueError(
+                    f"The teacher's class_weight names classes {unknown} that are not in y; "
+                    f"the classes are {list(index)}."
+                )
+            teacher.set_params(
+                class_weight={index[k]: w for k, w in params["class_weight"].items()}
+            )
         return teacher, False
 
     def _get_student(self, seed: int) -> Student:

@@ -206,6 +206,19 @@ def test_class_weighted_teacher_is_corrected_to_the_prior(binary_data):
     np.testing.assert_allclose(model.teacher_.class_weights, [1, 5])
 
 
+def test_class_weight_keyed_by_labels():
+    X, y = make_risk_frame(400, 2, seed=11)
+    labels = np.where(y == 1, "bad", "good")
+    weighted = lgb.LGBMClassifier(n_estimators=20, class_weight={"bad": 4.0}, verbose=-1, n_jobs=1)
+    model = DistilledClassifier(weighted, fast_tree(), cv=2, random_state=0).fit(X, labels)
+    np.testing.assert_allclose(model.teacher_.class_weights, [4.0, 1.0])  # classes_: bad, good
+    assert weighted.get_params()["class_weight"] == {"bad": 4.0}  # the user's object is intact
+    with pytest.raises(
+        ValueError, match=r"class_weight names classes \['ugly'\] that are not in y"
+    ):
+        DistilledClassifier(lgb.LGBMClassifier(class_weight={"ugly": 2.0}), cv=2).fit(X, labels)
+
+
 def test_correct_prior_inverts_class_weights():
     p = np.array([[0.5, 0.5], [0.2, 0.8]])
     weighted = p * [1, 4] / (p * [1, 4]).sum(axis=1, keepdims=True)
