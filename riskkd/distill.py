@@ -86,6 +86,9 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         Folds for the out-of-fold teacher predictions.
     min_frequency : int, default=5
         Categorical levels rarer than this at fit are scored by the student as "unknown".
+    max_categories : int, default=64
+        The student embeds at most this many levels per categorical column (the most
+        frequent); the others are scored as "unknown". The teacher sees every level.
     augment : {"auto", "munge"} or None, default="auto"
         Synthetic transfer rows (:func:`riskkd.transfer.munge`): ``"munge"`` always,
         ``None`` never, ``"auto"`` when the student benefits from them
@@ -142,6 +145,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         "loss": [StrOptions({"kl", "mse_logit"})],
         "cv": ["cv_object"],
         "min_frequency": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_categories": [Interval(numbers.Integral, 1, None, closed="left")],
         "augment": [StrOptions({"auto", "munge"}), None],
         "augment_factor": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_jobs": [numbers.Integral, None],
@@ -159,6 +163,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         loss="kl",
         cv=5,
         min_frequency=5,
+        max_categories=64,
         augment="auto",
         augment_factor=4,
         n_jobs=None,
@@ -172,6 +177,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self.loss = loss
         self.cv = cv
         self.min_frequency = min_frequency
+        self.max_categories = max_categories
         self.augment = augment
         self.augment_factor = augment_factor
         self.n_jobs = n_jobs
@@ -260,7 +266,9 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self.calibrator_ = make_calibrator(self.calibration, n_classes).fit(oof, y_index, weights)
         self.soft_targets_ = self.calibrator_.transform(oof)
 
-        self.preprocessor_ = StudentPreprocessor(min_frequency=self.min_frequency).fit(encoded)
+        self.preprocessor_ = StudentPreprocessor(
+            min_frequency=self.min_frequency, max_categories=self.max_categories
+        ).fit(encoded)
         student = self._get_student(seed_student)
         transfer = self._transfer_set(encoded, y_index, weights, student, seed_augment)
         self.n_synthetic_ = len(transfer[3]) - len(y_index)

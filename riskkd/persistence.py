@@ -32,7 +32,16 @@ from sklearn.utils.validation import check_is_fitted
 
 FORMAT = "riskkd-model"
 FORMAT_VERSION = 1
-_SETTINGS = ("calibration", "temperature", "alpha", "loss", "min_frequency")
+_SETTINGS = (
+    "calibration",
+    "temperature",
+    "alpha",
+    "loss",
+    "min_frequency",
+    "max_categories",
+    "augment",
+    "augment_factor",
+)
 
 
 def _sha256(path: Path) -> str:
@@ -69,6 +78,12 @@ def _write_student(model: Any, folder: Path) -> dict[str, Any]:
         "classes_dtype": classes.dtype.str if classes.dtype.kind in "biuf" else "object",
         "input_schema": model.input_schema_.to_dict(),
         "settings": {name: _json_scalar(getattr(model, name)) for name in _SETTINGS},
+        # cv and random_state are kept when they are plain values (not splitters/generators).
+        "seeding": {
+            name: value
+            for name in ("cv", "random_state")
+            if isinstance(value := _json_scalar(getattr(model, name)), int | None)
+        },
         "calibration": {"method": model.calibrator_.method, "state": model.calibrator_.get_state()},
         "student": {
             "class": type(model.student_).__name__,
@@ -194,7 +209,7 @@ def load(path: str | os.PathLike) -> Any:
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
     student = student_class(**params).set_state(student_info["settings"], arrays("student.npz"))
 
-    model = DistilledClassifier(student=student_class(**params), **settings)
+    model = DistilledClassifier(student=student_class(**params), **settings, **manifest["seeding"])
     dtype = manifest["classes_dtype"]
     model.classes_ = np.asarray(
         manifest["classes"], dtype=None if dtype == "object" else np.dtype(dtype)
@@ -212,7 +227,9 @@ def load(path: str | os.PathLike) -> Any:
         calibration["state"]
     )
     model.preprocessor_ = StudentPreprocessor.from_state(
-        arrays("preprocessing.npz"), settings["min_frequency"]
+        arrays("preprocessing.npz"),
+        min_frequency=settings["min_frequency"],
+        max_categories=settings["max_categories"],
     )
     model.student_ = student
     model.history_ = manifest["history"]

@@ -10,8 +10,10 @@
   imputed with the median and gets no indicator (the student never saw missingness there).
 * ``Xc``: int32 array ``(n_samples, n_categorical)`` of global embedding indices, one block
   of rows per categorical column laid out as ``[unknown, missing, level_1, level_2, ...]``.
-  Levels seen fewer than ``min_frequency`` times at fit, and levels never seen, share the
-  "unknown" row; missing values have their own row.
+  Levels seen fewer than ``min_frequency`` times at fit, levels beyond the
+  ``max_categories`` most frequent ones, and levels never seen share the "unknown" row;
+  missing values have their own row. Capping the levels keeps identifier-like columns
+  (customer or merchant ids) from turning into thousands of noisy, memorised embeddings.
 
 A linear layer on one-hot columns equals a sum of embedding rows, so the students read
 ``Xc`` through an embedding table instead of a wide, sparse one-hot matrix.
@@ -38,9 +40,12 @@ class StudentPreprocessor:
     ----------
     min_frequency : int, default=5
         Categorical levels seen fewer times than this at fit are scored as "unknown".
+    max_categories : int, default=64
+        At most this many levels per column get their own embedding (the most frequent).
     """
 
     min_frequency: int = 5
+    max_categories: int = 64
 
     def fit(self, encoded: Encoded) -> StudentPreprocessor:
         num = encoded.num
@@ -65,6 +70,9 @@ class StudentPreprocessor:
             n_levels = int(codes.max()) + 1 if codes.size else 0
             counts = np.bincount(codes[codes >= 0], minlength=n_levels)
             frequent = np.flatnonzero(counts >= self.min_frequency)
+            if frequent.size > self.max_categories:
+                top = np.argsort(-counts[frequent], kind="stable")[: self.max_categories]
+                frequent = np.sort(frequent[top])
             lut = np.full(n_levels + 2, UNKNOWN_ROW, dtype=np.int64)
             lut[1] = MISSING_ROW  # code -1 (missing)
             lut[frequent + 2] = np.arange(2, 2 + frequent.size)
@@ -118,8 +126,8 @@ class StudentPreprocessor:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, np.ndarray], min_frequency: int) -> StudentPreprocessor:
-        self = cls(min_frequency=min_frequency)
+    def from_state(cls, state: dict[str, np.ndarray], **params: int) -> StudentPreprocessor:
+        self = cls(**params)
         for key, value in state.items():
             setattr(self, f"{key}_", value)
         return self

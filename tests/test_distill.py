@@ -316,3 +316,21 @@ def test_munge_rows_stay_in_the_data_domain(binary_data):
     # About half the attributes (p=0.5) move; the rest are copied from the source row.
     unchanged = synthetic.cat == encoded.cat[source]
     assert 0.4 < unchanged.mean() < 0.9
+
+
+def test_max_categories_caps_identifier_like_columns():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(
+        {
+            "merchant": pd.array([f"m{i}" for i in rng.integers(0, 100, 2000)], dtype="str"),
+            "amount": rng.lognormal(3, 1, 2000),
+        }
+    )
+    y = (rng.random(2000) < 0.3).astype(int)
+    model = DistilledClassifier(
+        fast_teacher(), fast_tree(), cv=2, max_categories=10, random_state=0
+    )
+    model.fit(X, y)
+    # 10 most frequent levels + the "unknown" and "missing" rows.
+    np.testing.assert_array_equal(model.preprocessor_.category_sizes_, [12])
+    assert len(model.input_schema_.levels["merchant"]) == 100  # the teacher still sees all

@@ -47,6 +47,7 @@ def test_round_trip_is_bit_for_bit(tmp_path, data, student, monkeypatch):
     np.testing.assert_allclose(
         loaded.teacher_.predict_proba(X), model.teacher_.predict_proba(X), rtol=0, atol=1e-12
     )
+    assert repr(loaded.set_params(student=model.student)) == repr(model.set_params(teacher=None))
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["format_version"] == 1
     assert manifest["input_schema"]["names"] == list(X.columns)

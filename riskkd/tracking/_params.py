@@ -12,7 +12,18 @@ import pandas as pd
 
 # Old tracking servers cap param values at 500 characters.
 _MAX_VALUE = 500
-_SETTINGS = ("calibration", "temperature", "alpha", "loss", "cv", "min_frequency", "random_state")
+_SETTINGS = (
+    "calibration",
+    "temperature",
+    "alpha",
+    "loss",
+    "cv",
+    "min_frequency",
+    "max_categories",
+    "augment",
+    "augment_factor",
+    "random_state",
+)
 _LIBRARIES = {
     "riskkd": "riskkd",
     "sklearn": "scikit-learn",
