@@ -46,10 +46,6 @@ class Encoded:
     def n_samples(self) -> int:
         return self.num.shape[0]
 
-    def take(self, index: np.ndarray) -> Encoded:
-        """Rows ``index`` of both blocks."""
-        return Encoded(self.num[index], self.cat[index])
-
 
 def _is_categorical_dtype(dtype: Any) -> bool:
     if isinstance(dtype, pd.CategoricalDtype):

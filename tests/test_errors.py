@@ -77,10 +77,10 @@ def test_unseen_category_is_scored_as_unknown(model, data):
     novel["home"] = pd.array(["castle", "rent", None], dtype="str")
     proba = model.predict_proba(novel)  # no exception: batch jobs must not stop on a new level
     assert np.isfinite(proba).all()
-    codes = model.input_schema_.encode(novel).cat[
-        :, model.input_schema_.categorical_names.index("home")
-    ]
+    encoded = model.input_schema_.encode(novel)
+    codes = encoded.cat[:, model.input_schema_.categorical_names.index("home")]
     np.testing.assert_array_equal(codes[[0, 2]], [-2, -1])  # UNSEEN, MISSING
+    assert model.input_schema_.unseen_counts(encoded) == {"home": 1}  # counted, not raised
 
 
 def test_nan_where_training_had_none(model, data):

@@ -60,11 +60,6 @@ class Student(BaseEstimator):
         """Restore what :meth:`get_state` returned."""
         raise NotImplementedError
 
-    @property
-    def n_parameters(self) -> int:
-        """Number of stored numbers of the fitted student."""
-        return int(sum(a.size for a in self.get_state()[1].values()))
-
 
 def logits_to_proba(logits: np.ndarray) -> np.ndarray:
     """Sigmoid of a single logit column (as two class columns) or softmax over classes."""
