@@ -1,7 +1,7 @@
 """Main job: distil a credit-scoring model end to end and govern it through MLflow.
 
-Loads a bundled dataset (default: the Spanish credit applications), splits it as the
-dataset recommends, distils the default LightGBM teacher into the default MLP student,
+Loads a bundled dataset (default: the Spanish credit applications), validates it against
+its data contract (``data_schemas/``) where it has one, splits it as the dataset recommends, distils the default LightGBM teacher into the default MLP student,
 prints the fidelity table, saves the model folder, logs the run (params, history, fidelity,
 plots, HTML report, model) to MLflow, registers a version and moves the ``champion`` alias
 to it only if the fidelity gates pass.
@@ -26,6 +26,12 @@ import riskkd
 from riskkd import DistilledClassifier, fidelity_report
 from riskkd.datasets import DATASETS, load_dataset, train_test_split_recommended
 
+# The data contract (riskkd.schemas) of each bundled dataset that has one.
+CONTRACTS = {
+    "credit_data_belanche": "credit_application",
+    "lending_club_grades_2018q1": "risk_rating",
+}
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -42,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
 
     name = args.model_name or args.dataset.replace("_", "-")
     bunch = load_dataset(args.dataset)
+    if args.dataset in CONTRACTS:
+        from riskkd.schemas import validate
+
+        validate(bunch.frame, CONTRACTS[args.dataset])  # raises, listing every broken check
+        print(f"{args.dataset}: valid against the {CONTRACTS[args.dataset]!r} contract")
     X_train, X_test, y_train, y_test = train_test_split_recommended(bunch, random_state=args.seed)
     print(f"{args.dataset}: {len(X_train)} training rows, {len(X_test)} test rows")
 
