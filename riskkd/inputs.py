@@ -113,6 +113,17 @@ class InputSchema:
                 raise ValueError(
                     f"X has duplicated column names {dup}; give each column a unique name."
                 )
+            temporal = [
+                str(c)
+                for c in X.columns
+                if X[c].dtype.kind in "mM" or isinstance(X[c].dtype, pd.PeriodDtype)
+            ]
+            if temporal:
+                raise ValueError(
+                    f"Column(s) {temporal} hold dates or durations, which riskkd does not read as "
+                    "features. Derive numeric features from them (e.g. hour of day, days since an "
+                    "event) or use them to split the data, then drop them from X."
+                )
             kinds = [
                 "categorical" if _is_categorical_dtype(X[c].dtype) else "numeric" for c in X.columns
             ]

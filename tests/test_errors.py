@@ -177,3 +177,28 @@ def test_duplicated_columns(data):
     dup = pd.concat([X, X[["age"]]], axis=1)
     with pytest.raises(ValueError, match=r"duplicated column names \['age'\]"):
         make().fit(dup, y)
+
+
+def test_dates_are_refused_with_advice(data):
+    X, y = data
+    dated = X.assign(applied=pd.date_range("2024-01-01", periods=len(X), freq="h"))
+    with pytest.raises(ValueError, match=r"\['applied'\] hold dates or durations.*Derive numeric"):
+        make().fit(dated, y)
+
+
+def test_block_reader_matches_public_columns(data):
+    """The fast block-manager read gives exactly what pandas' public column access gives."""
+    from riskkd.inputs import _frame_columns
+
+    X, _ = data
+    mixed = X.assign(
+        count=pd.array([1, None] * (len(X) // 2), dtype="Int64"), ratio=np.linspace(0, 1, len(X))
+    )
+    plan = list(enumerate(str(c) for c in mixed.columns))
+    for (i, _), (name, values) in zip(plan, _frame_columns(mixed, plan)):
+        expected = mixed.iloc[:, i].array
+        assert name == mixed.columns[i]
+        pd.testing.assert_series_equal(  # treats NaN as equal to NaN, unlike ==
+            pd.Series(np.asarray(values, dtype=object)),
+            pd.Series(np.asarray(expected, dtype=object)),
+        )
