@@ -125,9 +125,9 @@ def test_multiclass_string_labels():
 
 def test_tree_student_leaves_hold_soft_target_means(binary_data):
     X, y = binary_data
-    model = DistilledClassifier(fast_teacher(), fast_tree(max_depth=3), cv=3, random_state=0).fit(
-        X, y
-    )
+    model = DistilledClassifier(
+        fast_teacher(), fast_tree(max_depth=3), alpha=1.0, cv=3, random_state=0
+    ).fit(X, y)
     student = model.student_
     leaves = student.apply(*model._student_inputs(X))
     assert len(np.unique(leaves)) <= 2**3
