@@ -77,10 +77,12 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         for binary and ``"temperature"`` for multi-class targets.
     temperature : float, default=1.0
         Temperature of the soft term of the ``"kl"`` loss.
-    alpha : float, default=0.7
-        Weight of the soft targets in the loss, in [0, 1]; 0 is hard labels only. Mixing in
-        some hard-label loss kept the student closest to the teacher in AUC retention and
-        calibration across the bundled datasets (``benchmarks/distillation.py``).
+    alpha : float or "auto", default="auto"
+        Weight of the soft targets in the loss, in [0, 1]; 0 is hard labels only. ``"auto"``
+        is the student's ``default_alpha``: 0.7 for the MLP (some hard-label loss kept it
+        closest to the teacher in AUC retention and calibration on the bundled datasets,
+        ``benchmarks/distillation.py``) and 1.0 for the tree (one-hot labels only add noise
+        to its regression targets).
     loss : {"kl", "mse_logit"}, default="kl"
         Soft term: KL divergence at ``temperature`` (times ``temperature**2``) or squared
         error between centred logits.
@@ -143,7 +145,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         "student": [StrOptions({"mlp", "tree"}), HasMethods(["fit", "decision_logits"])],
         "calibration": [StrOptions({"auto", "sigmoid", "temperature", "isotonic"}), None],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
-        "alpha": [Interval(numbers.Real, 0, 1, closed="both")],
+        "alpha": [Interval(numbers.Real, 0, 1, closed="both"), StrOptions({"auto"})],
         "loss": [StrOptions({"kl", "mse_logit"})],
         "cv": ["cv_object"],
         "min_frequency": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -161,7 +163,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         *,
         calibration="auto",
         temperature=1.0,
-        alpha=0.7,
+        alpha="auto",
         loss="kl",
         cv=5,
         min_frequency=5,
@@ -220,11 +222,12 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             student.set_params(random_state=seed)
         return student
 
-    def _get_loss(self):
+    def _get_loss(self, student: Student):
         """The distillation loss object (imports torch)."""
         from .losses import LOSSES
 
-        return LOSSES[self.loss](alpha=float(self.alpha), temperature=float(self.temperature))
+        alpha = student.default_alpha if self.alpha == "auto" else float(self.alpha)
+        return LOSSES[self.loss](alpha=alpha, temperature=float(self.temperature))
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=False)
@@ -272,7 +275,8 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             min_frequency=self.min_frequency, max_categories=self.max_categories
         ).fit(encoded)
         student = self._get_student(seed_student)
-        transfer = self._transfer_set(encoded, y_index, weights, student, seed_augment)
+        loss = self._get_loss(student)
+        transfer = self._transfer_set(encoded, y_index, weights, student, loss.alpha, seed_augment)
         self.n_synthetic_ = len(transfer[3]) - len(y_index)
         self.student_ = student.fit(
             *transfer[:2],
@@ -280,12 +284,12 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             soft_proba=transfer[2],
             y=transfer[3],
             sample_weight=transfer[4],
-            loss=self._get_loss(),
+            loss=loss,
         )
         self.history_ = self.student_.history_
         return self
 
-    def _transfer_set(self, encoded, y_index, weights, student, seed):
+    def _transfer_set(self, encoded, y_index, weights, student, alpha, seed):
         """``(Xn, Xc, soft targets, labels, weights)`` the student is trained on.
 
         The training rows with their calibrated out-of-fold soft targets, plus, when
@@ -296,7 +300,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         augment = self.augment
         if augment == "auto":
             augment = "munge" if student.augment_by_default and len(y_index) < 20_000 else None
-        if augment is None or self.alpha == 0:
+        if augment is None or alpha == 0:
             return Xn, Xc, self.soft_targets_, y_index, weights
         synthetic, source = munge(
             encoded, Xn, factor=self.augment_factor, random_state=np.random.default_rng(seed)

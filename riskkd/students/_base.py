@@ -21,10 +21,12 @@ class Student(BaseEstimator):
     (see :mod:`riskkd.preprocessing`). ``y`` is -1 for synthetic (unlabelled) rows.
 
     ``augment_by_default`` says whether ``DistilledClassifier(augment="auto")`` adds MUNGE
-    rows for this student on small data.
+    rows for this student on small data; ``default_alpha`` is the soft-target weight of
+    ``DistilledClassifier(alpha="auto")``.
     """
 
     augment_by_default = False
+    default_alpha = 1.0
 
     def fit(
         self,
