@@ -10,6 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._holdout import holdout_split
+from ..calibration import proba_to_logits
 from ._base import Student
 
 
@@ -150,7 +151,7 @@ class MLPStudent(Student):
 
         fit_idx, val_idx = holdout_split(y, self.validation_fraction, seed)
 
-        teacher_logits = np.log(np.clip(soft_proba, 1e-7, 1.0))
+        teacher_logits = proba_to_logits(soft_proba)
 
         def tensors(idx):
             return (
