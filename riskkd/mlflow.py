@@ -8,28 +8,7 @@ riskkd imports it absolutely.
 
 from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_GATES",
-    "FidelityGateError",
-    "autolog",
-    "default_tracking_uri",
-    "hash_training_data",
-    "load_model",
-    "log_distillation",
-    "log_model",
-    "promote",
-    "save_model",
-]
+from . import tracking
+from .tracking import *  # noqa: F403 - the same public names, listed once in riskkd.tracking
 
-from .tracking import (
-    DEFAULT_GATES,
-    FidelityGateError,
-    autolog,
-    default_tracking_uri,
-    hash_training_data,
-    load_model,
-    log_distillation,
-    log_model,
-    promote,
-    save_model,
-)
+__all__ = tracking.__all__
