@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from .calibration import make_calibrator
 from .inputs import InputSchema
 from .preprocessing import StudentPreprocessor
-from .students import MLPStudent, Student, TreeStudent
+from .students import STUDENTS, Student
 from .students._base import logits_to_proba
 from .teachers import (
     BoosterClassifier,
@@ -142,7 +142,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "teacher": [HasMethods(["fit", "predict_proba"]), HasMethods(["predict"]), None],
-        "student": [StrOptions({"mlp", "tree"}), HasMethods(["fit", "decision_logits"])],
+        "student": [StrOptions(set(STUDENTS)), HasMethods(["fit", "decision_logits"])],
         "calibration": [StrOptions({"auto", "sigmoid", "temperature", "isotonic"}), None],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         "alpha": [Interval(numbers.Real, 0, 1, closed="both"), StrOptions({"auto"})],
@@ -215,7 +215,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
     def _get_student(self, seed: int) -> Student:
         """An unfitted clone of the student."""
         if isinstance(self.student, str):
-            student = {"mlp": MLPStudent, "tree": TreeStudent}[self.student]()
+            student = STUDENTS[self.student]()
         else:
             student = clone(self.student)
         if "random_state" in student.get_params() and student.get_params()["random_state"] is None:

@@ -175,7 +175,7 @@ def load(path: str | os.PathLike) -> Any:
     from .distill import DistilledClassifier
     from .inputs import InputSchema
     from .preprocessing import StudentPreprocessor
-    from .students import MLPStudent, TreeStudent
+    from .students import STUDENTS
     from .teachers import BoosterClassifier, FittedTeacher
 
     path = Path(path)
@@ -203,7 +203,7 @@ def load(path: str | os.PathLike) -> Any:
 
     settings = manifest["settings"]
     student_info = manifest["student"]
-    student_class = {"MLPStudent": MLPStudent, "TreeStudent": TreeStudent}[student_info["class"]]
+    student_class = {cls.__name__: cls for cls in STUDENTS.values()}[student_info["class"]]
     params = student_info["params"]
     if isinstance(params.get("hidden_layer_sizes"), list):
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])

@@ -4,4 +4,8 @@ from ._base import Student
 from ._mlp import MLPStudent
 from ._tree import TreeStudent
 
-__all__ = ["MLPStudent", "Student", "TreeStudent"]
+__all__ = ["STUDENTS", "MLPStudent", "Student", "TreeStudent"]
+
+#: Students reachable by name, as in ``DistilledClassifier(student="tree")``. A saved model
+#: names its student's class, which must be one of these.
+STUDENTS: dict[str, type[Student]] = {"mlp": MLPStudent, "tree": TreeStudent}
