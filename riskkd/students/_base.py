@@ -38,11 +38,16 @@ class Student(BaseEstimator):
         y: np.ndarray,
         sample_weight: np.ndarray,
         loss: Any,
+        monotone: np.ndarray | None = None,
     ) -> Student:
         """Fit on calibrated soft targets ``soft_proba`` and hard class indices ``y``.
 
         ``loss`` is a :class:`riskkd.losses.DistillationLoss`; its ``alpha`` weights the soft
-        targets against the hard labels (0 = hard labels only).
+        targets against the hard labels (0 = hard labels only). ``monotone`` is ``None`` or an
+        int8 array of shape ``(Xn.shape[1],)`` with +1 (the logit of the last class never
+        decreases as that column grows), -1 (never increases) or 0 (free) per numeric input;
+        the preprocessing of numeric columns is increasing, so raw-column constraints carry
+        over. :class:`riskkd.DistilledClassifier` passes it only when a constraint is set.
         """
         raise NotImplementedError
 
