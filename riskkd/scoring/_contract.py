@@ -1,0 +1,191 @@
+"""The input contract, row by row: which rows of a chunk can be scored, and why not the rest.
+
+:meth:`riskkd.inputs.InputSchema.encode` refuses a whole ``X`` when one value is bad,
+which is right for an interactive call and wrong for a nightly batch: here each row is
+checked on its own and a bad row is set aside with a reason, the others are scored.
+
+A row is rejected when
+
+* an id column is null (its score could not be joined back);
+* a numeric column holds text that is not a number (``"12,5"``, ``"abc"``), or a
+  boolean column text other than true/false/1/0;
+* a numeric column holds ``+inf`` or ``-inf``.
+
+Missing values (empty cells, ``NA``, ``n/a``, ``NaN``) are *not* rejects: the model
+accepts NaN. Nor are categorical levels unseen at fit: the model scores them as
+"unknown".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# Text read as a missing value when it reaches the parser (CSV readers already map these).
+_MISSING_TEXT = frozenset({"", "na", "n/a", "nan", "-nan", "null", "none", "#n/a"})
+_BOOLEAN_TEXT = {"true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0, "1.0": 1.0, "0.0": 0.0}
+REASON = "reason"
+
+
+@dataclass(frozen=True)
+class CheckedChunk:
+    """A chunk split into rows to score and rows set aside.
+
+    Attributes
+    ----------
+    features : DataFrame of shape (n_valid, n_features)
+        Model inputs of the valid rows, in training column order, numeric columns parsed.
+    ids : DataFrame of shape (n_valid, n_id_cols)
+        Id columns of the valid rows, as read.
+    rejects : DataFrame of shape (n_rejected, ...)
+        ``row_in_chunk``, the raw values (as text) of the id and model columns, ``reason``.
+    n_rows : int
+        Rows in the chunk.
+    """
+
+    features: pd.DataFrame
+    ids: pd.DataFrame
+    rejects: pd.DataFrame
+    n_rows: int
+
+
+def _is_text(series: pd.Series) -> bool:
+    return not (
+        pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype)
+    )
+
+
+def _as_float(values: Any) -> np.ndarray:
+    if isinstance(values, pd.Series):
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.asarray(values, dtype=np.float64)
+
+
+def parse_numeric(series: pd.Series, dtype_at_fit: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(float64 values, mask of values that are not numbers)`` of one column.
+
+    Parameters
+    ----------
+    series : Series
+        The column as read (numbers, booleans or text).
+    dtype_at_fit : str
+        The column's dtype when the model was fitted (booleans parse true/false).
+
+    Returns
+    -------
+    values : ndarray of shape (n,)
+        NaN where missing or not a number.
+    not_a_number : ndarray of bool of shape (n,)
+    """
+    if not _is_text(series):
+        values = _as_float(series)
+        return values, np.zeros(len(values), dtype=bool)
+    if dtype_at_fit in ("bool", "boolean"):
+        lowered = series.str.strip().str.lower()
+        values = _as_float(lowered.map(_BOOLEAN_TEXT).astype("float64"))
+    else:
+        values = _as_float(pd.to_numeric(series, errors="coerce"))
+    present = series.notna().to_numpy()
+    bad = np.isnan(values) & present
+    if bad.any():
+        # "nan", "NULL" ... that reached the parser as text are missing values, not errors.
+        text = series[bad].astype(str).str.strip().str.lower()
+        bad[np.flatnonzero(bad)[text.isin(_MISSING_TEXT).to_numpy()]] = False
+    return values, bad
+
+
+def _categorical_values(series: pd.Series, levels: Sequence[Any]) -> Any:
+    """Text of a column whose levels were numbers at fit, turned back into numbers."""
+    numeric_levels = bool(levels) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in levels
+    )
+    if not (numeric_levels and _is_text(series)):
+        return series
+    parsed = pd.to_numeric(series, errors="coerce")
+    return pd.Series(np.where(parsed.notna(), parsed, series.astype(object)), dtype=object)
+
+
+def _raw_text(series: pd.Series) -> list[str | None]:
+    return [
+        None if v is None or (isinstance(v, float) and v != v) or v is pd.NA else str(v)
+        for v in series
+    ]
+
+
+def check_chunk(raw: pd.DataFrame, schema: Any, id_cols: Sequence[str]) -> CheckedChunk:
+    """Split ``raw`` (id and model columns as read) into rows to score and rejects.
+
+    Parameters
+    ----------
+    raw : DataFrame
+        One chunk with at least the id columns and every column of ``schema``.
+    schema : riskkd.inputs.InputSchema
+        The model's input schema.
+    id_cols : sequence of str
+
+    Returns
+    -------
+    checked : CheckedChunk
+    """
+    n = len(raw)
+    problems: dict[int, list[str]] = {}
+
+    def flag(mask: np.ndarray, describe: Any) -> None:
+        for i in np.flatnonzero(mask):
+            problems.setdefault(int(i), []).append(describe(int(i)))
+
+    for column in id_cols:
+        flag(raw[column].isna().to_numpy(), lambda i, c=column: f"id column {c!r} is null")
+    features: dict[str, Any] = {}
+    for name, kind, dtype in zip(schema.names, schema.kinds, schema.dtypes):
+        series = raw[name]
+        if kind == "categorical":
+            features[name] = _categorical_values(series, schema.levels.get(name, []))
+            continue
+        values, not_a_number = parse_numeric(series, dtype)
+        flag(
+            not_a_number,
+            lambda i, c=name, s=series: f"column {c!r}: {str(s.iloc[i])!r} is not a number",
+        )
+        flag(
+            np.isinf(values),
+            lambda i, c=name, v=values: (
+                f"column {c!r}: {v[i]} is infinite (use an empty cell or NaN for a missing value)"
+            ),
+        )
+        features[name] = values
+    frame = pd.DataFrame(features, copy=False)
+    ids = raw[list(id_cols)]
+    if not problems:
+        return CheckedChunk(
+            frame, ids.reset_index(drop=True), empty_rejects(raw, schema, id_cols), n
+        )
+    bad = np.fromiter(sorted(problems), dtype=np.int64)
+    keep = np.ones(n, dtype=bool)
+    keep[bad] = False
+    rejected = {"row_in_chunk": bad}
+    for column in _raw_columns(schema, id_cols):
+        rejected[column] = pd.array(_raw_text(raw[column].iloc[bad]), dtype="string")
+    rejected[REASON] = pd.array(["; ".join(problems[i]) for i in bad], dtype="string")
+    return CheckedChunk(
+        frame[keep].reset_index(drop=True),
+        ids[keep].reset_index(drop=True),
+        pd.DataFrame(rejected),
+        n,
+    )
+
+
+def _raw_columns(schema: Any, id_cols: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys([*id_cols, *schema.names]))
+
+
+def empty_rejects(raw: pd.DataFrame, schema: Any, id_cols: Sequence[str]) -> pd.DataFrame:
+    """A rejects frame with no rows (same columns as :func:`check_chunk` writes)."""
+    columns: dict[str, Any] = {"row_in_chunk": np.empty(0, dtype=np.int64)}
+    columns.update({c: pd.array([], dtype="string") for c in _raw_columns(schema, id_cols)})
+    columns[REASON] = pd.array([], dtype="string")
+    return pd.DataFrame(columns)

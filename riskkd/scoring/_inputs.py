@@ -1,0 +1,194 @@
+"""Input files to score, read in chunks of a fixed number of rows with bounded memory.
+
+An input is one CSV or parquet file, or a folder of them (scored in name order; files of
+other kinds and hidden files are ignored). Columns are read by name: the id columns and
+the model's input columns, nothing else.
+
+CSV files carry no types, so every column is read as text (empty cells and the usual
+placeholders such as ``NA`` or ``n/a`` as missing) and parsed by
+:mod:`riskkd.scoring._contract`, which turns a malformed value into a rejected row
+rather than a failed job. Parquet columns keep their types.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst")
+PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
+# Bytes pyarrow parses per CSV block; chunks are re-cut to exactly ``chunk_rows`` rows.
+_CSV_BLOCK_BYTES = 4 << 20
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One file to score.
+
+    Parameters
+    ----------
+    path : Path
+    kind : {"csv", "parquet"}
+    size : int
+        Bytes, recorded in the manifest so that a resumed job can tell the file changed.
+    mtime_ns : int
+    n_rows : int or None
+        Known for parquet (from the footer); None for CSV.
+    columns : tuple of str
+        Column names in the file.
+    """
+
+    path: Path
+    kind: str
+    size: int
+    mtime_ns: int
+    n_rows: int | None
+    columns: tuple[str, ...]
+
+    def identity(self) -> dict[str, object]:
+        """What the manifest records to recognise the file on resume."""
+        return {"path": str(self.path), "size": self.size, "mtime_ns": self.mtime_ns}
+
+
+def _kind(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    return None
+
+
+def _csv_header(path: Path) -> tuple[str, ...]:
+    reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16))
+    try:
+        return tuple(reader.schema.names)
+    finally:
+        reader.close()
+
+
+def _describe(path: Path, kind: str) -> InputFile:
+    stat = path.stat()
+    if kind == "parquet":
+        metadata = pq.ParquetFile(path).metadata
+        return InputFile(
+            path, kind, stat.st_size, stat.st_mtime_ns, metadata.num_rows,
+            tuple(metadata.schema.names),
+        )  # fmt: skip
+    return InputFile(path, kind, stat.st_size, stat.st_mtime_ns, None, _csv_header(path))
+
+
+def discover(source: str | os.PathLike) -> list[InputFile]:
+    """The CSV / parquet files of ``source`` (a file or a folder), in name order.
+
+    Parameters
+    ----------
+    source : str or path-like
+
+    Returns
+    -------
+    files : list of InputFile
+    """
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"input={str(source)!r} does not exist; give a CSV or parquet file or a folder of them."
+        )
+    if path.is_file():
+        kind = _kind(path)
+        if kind is None:
+            raise ValueError(
+                f"input={str(source)!r} is neither CSV ({', '.join(CSV_SUFFIXES)}) nor parquet "
+                f"({', '.join(PARQUET_SUFFIXES)}); rename it or convert it."
+            )
+        return [_describe(path.resolve(), kind)]
+    candidates = sorted(
+        p for p in path.iterdir() if p.is_file() and not p.name.startswith((".", "_"))
+    )
+    files = [(p, _kind(p)) for p in candidates]
+    files = [(p, k) for p, k in files if k is not None]
+    if not files:
+        raise ValueError(
+            f"input={str(source)!r} is a folder without CSV or parquet files; point it at the "
+            "files to score."
+        )
+    kinds = {k for _, k in files}
+    if len(kinds) > 1:
+        raise ValueError(
+            f"input={str(source)!r} mixes CSV and parquet files; score one format per job (their "
+            "column types differ)."
+        )
+    return [_describe(p.resolve(), k) for p, k in files]
+
+
+def check_columns(
+    files: Sequence[InputFile], required: Sequence[str], id_cols: Sequence[str]
+) -> None:
+    """Raise before anything is written if a file lacks a model input or an id column."""
+    for file in files:
+        present = set(file.columns)
+        absent_ids = [c for c in id_cols if c not in present]
+        if absent_ids:
+            raise ValueError(
+                f"id_cols {absent_ids} are not columns of {file.path}; its columns are "
+                f"{list(file.columns)}. Pass id_cols that exist in every input file."
+            )
+        absent = [c for c in required if c not in present]
+        if absent:
+            shown = ", ".join(repr(c) for c in absent[:10]) + (" ..." if len(absent) > 10 else "")
+            raise ValueError(
+                f"{file.path} is missing {len(absent)} column(s) the model was fitted on: {shown}. "
+                f"The model needs these {len(required)} columns (any order, extra columns are "
+                f"ignored): {list(required)}. Nothing was written."
+            )
+
+
+def _csv_batches(path: Path, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=list(columns),
+            column_types={c: pa.string() for c in columns},
+            strings_can_be_null=True,
+        ),
+    )
+    yield from reader
+
+
+def _parquet_batches(
+    path: Path, columns: Sequence[str], chunk_rows: int
+) -> Iterator[pa.RecordBatch]:
+    yield from pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=list(columns))
+
+
+def iter_chunks(file: InputFile, columns: Sequence[str], chunk_rows: int) -> Iterator[pa.Table]:
+    """Tables of exactly ``chunk_rows`` rows (the last one shorter) of ``columns``.
+
+    Memory holds at most one chunk plus one reader block. The same file and ``chunk_rows``
+    always give the same chunks, which is what lets a job resume.
+    """
+    batches = (
+        _csv_batches(file.path, columns)
+        if file.kind == "csv"
+        else _parquet_batches(file.path, columns, chunk_rows)
+    )
+    pending: list[pa.RecordBatch] = []
+    n_pending = 0
+    for batch in batches:
+        while batch.num_rows:
+            take = min(batch.num_rows, chunk_rows - n_pending)
+            pending.append(batch.slice(0, take))
+            n_pending += take
+            batch = batch.slice(take)
+            if n_pending == chunk_rows:
+                yield pa.Table.from_batches(pending).select(list(columns))
+                pending, n_pending = [], 0
+    if n_pending:
+        yield pa.Table.from_batches(pending).select(list(columns))
