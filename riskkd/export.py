@@ -1,0 +1,439 @@
+"""Export a fitted student, preprocessing included, as one ONNX graph.
+
+:func:`export_onnx` writes the whole scoring path of a fitted
+:class:`riskkd.DistilledClassifier` (the input encoding of :mod:`riskkd.inputs`, the
+student preprocessing of :mod:`riskkd.preprocessing` and the student's forward pass) as
+a single ONNX model, so it scores with ONNX Runtime (or any ONNX runtime with the
+``ai.onnx.ml`` domain) from Java, C#, C++ or a database, without Python.
+
+The graph's interface:
+
+* **Inputs**: one per raw column the model was fitted on, named after the column, of
+  shape ``[N, 1]``. A numeric column is ``tensor(double)`` with NaN for missing values
+  (double, not float: amounts keep every digit, and the tree student's split thresholds
+  are compared exactly as in Python). A categorical column is ``tensor(string)``: the
+  level as ``str(level)``, and :data:`MISSING_CATEGORY` (the empty string) for a missing
+  value. A level not seen at fit is scored as "unknown", exactly as ``predict_proba``
+  does. A model fitted on a numpy array has inputs ``x0``, ``x1``, ...
+* **Outputs**: ``probabilities``, ``tensor(float)`` of shape ``[N, n_classes]`` in the
+  order of ``classes_``, and ``label``, shape ``[N]``, the most probable class (int64,
+  double, bool or string, following ``classes_``).
+
+:func:`onnx_inputs` turns a DataFrame (or a numpy array) into that input feed.
+
+Each student contributes its own piece of the graph through :func:`student_graph`, a
+:func:`functools.singledispatch` function keyed on the student class: a new student
+registers one function that maps the preprocessed inputs to logits. See
+:func:`student_graph` for an example.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pandas as pd
+from onnx import TensorProto, helper, numpy_helper
+from sklearn.utils.validation import check_is_fitted
+
+from .inputs import _numeric_column
+from .preprocessing import MISSING_ROW
+from .students import MLPStudent, Student, TreeStudent
+
+__all__ = ["MISSING_CATEGORY", "OnnxGraph", "export_onnx", "onnx_inputs", "student_graph"]
+
+#: The string a categorical input holds for a missing value.
+MISSING_CATEGORY = ""
+#: Default ONNX opset: version 17 runs on ONNX Runtime 1.12 and later.
+DEFAULT_OPSET = 17
+_MIN_OPSET = 13  # Softmax over one axis, Unsqueeze/Squeeze with axes as inputs.
+_ML_OPSET = 3  # LabelEncoder with string keys and int64 values.
+_OUTPUTS = ("probabilities", "label")
+
+
+class OnnxGraph:
+    """A small builder of ONNX nodes and constants with collision-free names.
+
+    Students' graph pieces (:func:`student_graph`) add nodes through it. Names of
+    intermediate tensors start with ``"riskkd/"`` so they never clash with input columns.
+
+    Parameters
+    ----------
+    opset : int
+        The default-domain opset the graph targets.
+    """
+
+    def __init__(self, opset: int):
+        self.opset = opset
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._count = 0
+
+    def name(self, hint: str) -> str:
+        """A fresh tensor name."""
+        self._count += 1
+        return f"riskkd/{hint}_{self._count}"
+
+    def const(self, value: Any, hint: str = "const", dtype: Any = None) -> str:
+        """Add a constant tensor (an initializer) and return its name."""
+        array = np.asarray(value, dtype=dtype)
+        name = self.name(hint)
+        if array.dtype.kind in "OUS":
+            tensor = helper.make_tensor(
+                name, TensorProto.STRING, array.shape, [str(v).encode() for v in array.ravel()]
+            )
+        else:
+            tensor = numpy_helper.from_array(array, name)
+        self.initializers.append(tensor)
+        return name
+
+    def op(self, op_type: str, *inputs: str, hint: str | None = None, **attrs: Any) -> str:
+        """Add one node with a single output and return the output's name."""
+        output = self.name(hint or op_type.lower())
+        domain = "ai.onnx.ml" if op_type == "LabelEncoder" else ""
+        self.nodes.append(helper.make_node(op_type, list(inputs), [output], domain=domain, **attrs))
+        return output
+
+
+# ---------------------------------------------------------------------- students
+@functools.singledispatch
+def student_graph(student: Student, graph: OnnxGraph, xn: str | None, xc: str | None) -> str:
+    """Add the nodes of a student's forward pass; return the name of its logits.
+
+    ``xn`` names the float32 ``[N, n_numeric]`` preprocessed numeric inputs (``None`` when
+    there are none), ``xc`` the int64 ``[N, n_categorical]`` embedding-row indices
+    (``None`` when there are none), as :meth:`riskkd.students.Student.decision_logits`
+    receives them. The logits must have the shape ``decision_logits`` returns: ``[N, 1]``
+    (log-odds of the second class) for binary models, ``[N, n_classes]`` otherwise, any
+    floating type.
+
+    A new student registers its own piece, e.g. for a linear student with
+    ``coef_`` of shape ``(n_numeric, n_logits)`` and ``intercept_`` of shape
+    ``(n_logits,)``::
+
+        @student_graph.register(LinearStudent)
+        def _(student, graph, xn, xc):
+            product = graph.op("MatMul", xn, graph.const(student.coef_, dtype=np.float32))
+            return graph.op("Add", product, graph.const(student.intercept_, dtype=np.float32))
+    """
+    raise TypeError(
+        f"export_onnx does not know how to export a {type(student).__name__} student. "
+        f"Supported students: {sorted(c.__name__ for c in student_graph.registry if c is not object)}. "
+        f"Register its graph with @riskkd.export.student_graph.register({type(student).__name__})."
+    )
+
+
+@student_graph.register(MLPStudent)
+def _mlp_graph(student: MLPStudent, graph: OnnxGraph, xn: str | None, xc: str | None) -> str:
+    parts = [] if xn is None else [xn]
+    if xc is not None:
+        embedding = graph.const(student.embedding_, "embedding", np.float32)
+        gathered = graph.op("Gather", embedding, xc, axis=0)  # [N, n_cat, d_embedding]
+        parts.append(graph.op("Flatten", gathered, axis=1, hint="embedded"))
+    h = parts[0] if len(parts) == 1 else graph.op("Concat", *parts, axis=1)
+    for i, (W, b) in enumerate(zip(student.coefs_, student.intercepts_)):
+        if i:
+            h = graph.op("Relu", h)
+        h = graph.op("MatMul", h, graph.const(W, f"coef_{i}", np.float32))
+        h = graph.op("Add", h, graph.const(b, f"intercept_{i}", np.float32))
+    return h
+
+
+@student_graph.register(TreeStudent)
+def _tree_graph(student: TreeStudent, graph: OnnxGraph, xn: str | None, xc: str | None) -> str:
+    parts = [] if xn is None else [xn]
+    if xc is not None:
+        scores = graph.const(student.level_scores_, "level_scores", np.float32)
+        parts.append(graph.op("Gather", scores, xc, axis=0))
+    X = parts[0] if len(parts) == 1 else graph.op("Concat", *parts, axis=1)
+    # node: [N, 1] int64 zeros, then one step down the tree per level, as TreeStudent.apply:
+    # compare in double against the float64 thresholds (leaves: +inf, children = itself).
+    n_rows = graph.op("Slice", graph.op("Shape", X), *(graph.const([k]) for k in (0, 1)))
+    shape = graph.op("Concat", n_rows, graph.const([1], dtype=np.int64), axis=0)
+    node = graph.op(
+        "ConstantOfShape", shape, value=helper.make_tensor("zero", TensorProto.INT64, [1], [0])
+    )
+    feature = graph.const(student.feature_, "feature", np.int64)
+    threshold = graph.const(student.threshold_, "threshold", np.float64)
+    children = graph.const(student.children_.ravel(), "children", np.int64)
+    two = graph.const(2, dtype=np.int64)
+    for _ in range(student.depth_):
+        column = graph.op("Gather", feature, node, axis=0)
+        value = graph.op("GatherElements", X, column, axis=1)
+        value = graph.op("Cast", value, to=TensorProto.DOUBLE)
+        right = graph.op("Greater", value, graph.op("Gather", threshold, node, axis=0))
+        index = graph.op("Add", graph.op("Mul", node, two), graph.op("Cast", right, to=7))
+        node = graph.op("Gather", children, index, axis=0, hint="node")
+    leaf = graph.op("Squeeze", node, graph.const([1], dtype=np.int64))
+    logits = graph.const(student.leaf_logits_, "leaf_logits", np.float64)
+    logits = graph.op("Gather", logits, leaf, axis=0, hint="logits")
+    coef = getattr(student, "leaf_coef_", None)
+    if coef is None:
+        return logits
+    # Linear leaves: logits += X @ leaf_coef_[leaf], row by row in double, as numpy does.
+    coef = graph.op("Gather", graph.const(coef, "leaf_coef", np.float64), leaf, axis=0)
+    axis = graph.const([1], dtype=np.int64)
+    rows = graph.op("Unsqueeze", graph.op("Cast", X, to=TensorProto.DOUBLE), axis)
+    linear = graph.op("Squeeze", graph.op("MatMul", rows, coef), axis)  # [N,1,d]@[N,d,k]
+    return graph.op("Add", logits, linear, hint="logits")
+
+
+# ---------------------------------------------------------------------- preprocessing
+def _numeric_graph(model: Any, graph: OnnxGraph) -> str | None:
+    """``Xn`` of :meth:`StudentPreprocessor.transform` from the double numeric inputs."""
+    schema, prep = model.input_schema_, model.preprocessor_
+    names = schema.numeric_names
+    if not names:
+        return None
+    num = names[0] if len(names) == 1 else graph.op("Concat", *names, axis=1)
+    z = graph.op("Sub", num, graph.const(prep.center_, "center", np.float64))
+    z = graph.op("Div", z, graph.const(prep.scale_, "scale", np.float64))
+    # arcsinh(z) = sign(z) log(|z| + sqrt(z^2 + 1)), in double (ONNX Runtime's Asinh is
+    # float-only); rounding to float32 afterwards matches numpy's float64 arcsinh.
+    a = graph.op("Abs", z)
+    root = graph.op("Sqrt", graph.op("Add", graph.op("Mul", a, a), graph.const(1.0)))
+    asinh = graph.op("Mul", graph.op("Sign", z), graph.op("Log", graph.op("Add", a, root)))
+    missing = graph.op("IsNaN", z)
+    imputed = graph.op("Where", missing, graph.const(0.0), asinh)
+    xn = graph.op("Cast", imputed, to=TensorProto.FLOAT, hint="scaled")
+    if prep.indicator_columns_.size:
+        flags = graph.op("Cast", missing, to=TensorProto.FLOAT)
+        columns = graph.const(prep.indicator_columns_, "indicator_columns", np.int64)
+        indicators = graph.op("Gather", flags, columns, axis=1)
+        xn = graph.op("Concat", xn, indicators, axis=1, hint="xn")
+    return xn
+
+
+def _categorical_graph(model: Any, graph: OnnxGraph) -> str | None:
+    """``Xc`` of :meth:`StudentPreprocessor.transform` from the string inputs."""
+    schema, prep = model.input_schema_, model.preprocessor_
+    names = schema.categorical_names
+    if not names:
+        return None
+    columns = []
+    for j, name in enumerate(names):
+        keys, values = _level_table(name, schema.levels[name], prep, j)
+        unknown = int(prep.lut_[prep.lut_offsets_[j]])  # the row of code UNSEEN (-2)
+        columns.append(
+            graph.op(
+                "LabelEncoder",
+                name,
+                keys_strings=keys,
+                values_int64s=values,
+                default_int64=unknown,
+                hint="codes",
+            )
+        )
+    return columns[0] if len(columns) == 1 else graph.op("Concat", *columns, axis=1, hint="xc")
+
+
+def _level_table(name: str, levels: list[Any], prep: Any, j: int) -> tuple[list[str], list[int]]:
+    """String keys and embedding rows of one categorical column (missing included)."""
+    lut = prep.lut_[prep.lut_offsets_[j] :]
+    keys = [str(level) for level in levels]
+    if MISSING_CATEGORY in keys or len(set(keys)) != len(keys):
+        clash = MISSING_CATEGORY if MISSING_CATEGORY in keys else "two levels with one text"
+        raise ValueError(
+            f"Column {name!r} cannot be exported to ONNX: its levels as strings are not unique "
+            f"or include the missing-value marker {MISSING_CATEGORY!r} ({clash!r}). Recode "
+            "the column's levels to distinct non-empty strings and refit."
+        )
+    # lut[code + 2]: -1 (missing) at 1, level k at k + 2.
+    values = [int(lut[MISSING_ROW])] + [int(lut[k + 2]) for k in range(len(levels))]
+    return [MISSING_CATEGORY, *keys], values
+
+
+# ---------------------------------------------------------------------- model
+def _proba_graph(graph: OnnxGraph, logits: str, n_classes: int) -> str:
+    logits = graph.op("Cast", logits, to=TensorProto.FLOAT)
+    if n_classes > 2:
+        return graph.op("Softmax", logits, axis=1, hint="probabilities")
+    positive = graph.op("Sigmoid", logits)
+    negative = graph.op("Sub", graph.const(np.float32(1.0)), positive)
+    return graph.op("Concat", negative, positive, axis=1, hint="probabilities")
+
+
+def _classes_tensor(classes: np.ndarray) -> tuple[np.ndarray, int]:
+    kind = classes.dtype.kind
+    if kind in "iu":
+        return classes.astype(np.int64), TensorProto.INT64
+    if kind == "f":
+        return classes.astype(np.float64), TensorProto.DOUBLE
+    if kind == "b":
+        return classes.astype(bool), TensorProto.BOOL
+    return np.asarray([str(c) for c in classes], dtype=object), TensorProto.STRING
+
+
+def _build(model: Any, opset: int) -> onnx.ModelProto:
+    schema = model.input_schema_
+    clash = [name for name in schema.names if name in _OUTPUTS or name.startswith("riskkd/")]
+    if clash:
+        raise ValueError(
+            f"Column(s) {clash} cannot be ONNX input names: the outputs are named {_OUTPUTS} "
+            "and intermediate tensors start with 'riskkd/'. Rename the column(s) and refit."
+        )
+    graph = OnnxGraph(opset)
+    xn = _numeric_graph(model, graph)
+    xc = _categorical_graph(model, graph)
+    logits = student_graph(model.student_, graph, xn, xc)
+    proba = _proba_graph(graph, logits, len(model.classes_))
+    classes, label_type = _classes_tensor(model.classes_)
+    index = graph.op("ArgMax", proba, axis=1, keepdims=0)
+    graph.nodes.append(
+        helper.make_node("Gather", [graph.const(classes, "classes"), index], ["label"], axis=0)
+    )
+    graph.nodes.append(helper.make_node("Identity", [proba], ["probabilities"]))
+
+    inputs = [
+        helper.make_tensor_value_info(
+            name,
+            TensorProto.STRING if kind == "categorical" else TensorProto.DOUBLE,
+            ["N", 1],
+        )
+        for name, kind in zip(schema.names, schema.kinds)
+    ]
+    outputs = [
+        helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", len(classes)]),
+        helper.make_tensor_value_info("label", label_type, ["N"]),
+    ]
+    onnx_graph = helper.make_graph(
+        graph.nodes, "riskkd_student", inputs, outputs, initializer=graph.initializers
+    )
+    onnx_model = helper.make_model(
+        onnx_graph,
+        opset_imports=[
+            helper.make_opsetid("", opset),
+            helper.make_opsetid("ai.onnx.ml", _ML_OPSET),
+        ],
+        producer_name="riskkd",
+        doc_string=(
+            f"riskkd {type(model.student_).__name__} with its preprocessing. Inputs: one per "
+            f"column, [N, 1], double (NaN = missing) or string ({MISSING_CATEGORY!r} = missing). "
+            f"Outputs: probabilities [N, {len(classes)}] for classes {list(map(str, classes))}, label [N]."
+        ),
+    )
+    # IR version 8 is read by ONNX Runtime 1.10 and later; newer IRs add nothing used here.
+    onnx_model.ir_version = min(onnx_model.ir_version, 8)
+    onnx.checker.check_model(onnx_model, full_check=True)
+    return onnx_model
+
+
+def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None) -> Path:
+    """Write a fitted model's student, preprocessing included, as one ONNX graph.
+
+    Parameters
+    ----------
+    model : DistilledClassifier
+        A fitted model whose student has a graph piece (:func:`student_graph`):
+        :class:`~riskkd.students.MLPStudent` and :class:`~riskkd.students.TreeStudent`.
+    path : str or path-like
+        The ``.onnx`` file to write. It is written whole or not at all.
+    opset : int, default=None
+        The ONNX opset (``ai.onnx`` domain), at least 13. ``None`` is 17.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        If ``model`` is not fitted.
+    TypeError
+        If the student has no registered graph piece.
+
+    Notes
+    -----
+    The inputs and outputs are described in :mod:`riskkd.export`; build the input feed
+    with :func:`onnx_inputs`. Probabilities agree with ``model.predict_proba`` to about
+    1e-6 (float32 arithmetic in both).
+
+    Examples
+    --------
+    >>> import onnxruntime as ort
+    >>> from sklearn.datasets import make_classification
+    >>> from riskkd import DistilledClassifier
+    >>> from riskkd.export import export_onnx, onnx_inputs
+    >>> from riskkd.teachers import LightGBMTeacher
+    >>> X, y = make_classification(n_samples=300, random_state=0)
+    >>> teacher = LightGBMTeacher(n_estimators=20, n_jobs=1)
+    >>> model = DistilledClassifier(teacher, "tree", cv=2, random_state=0).fit(X, y)
+    >>> import tempfile, os
+    >>> path = export_onnx(model, os.path.join(tempfile.mkdtemp(), "model.onnx"))
+    >>> session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    >>> proba, label = session.run(None, onnx_inputs(model, X[:3]))
+    >>> bool(abs(proba - model.predict_proba(X[:3])).max() < 1e-5)
+    True
+    """
+    check_is_fitted(model)
+    opset = DEFAULT_OPSET if opset is None else int(opset)
+    if opset < _MIN_OPSET:
+        raise ValueError(
+            f"opset must be at least {_MIN_OPSET} (Softmax over one axis and Squeeze with "
+            f"axes as input), got {opset}. Pass opset=None for {DEFAULT_OPSET}."
+        )
+    onnx_model = _build(model, opset)
+    path = Path(path)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(onnx_model.SerializeToString())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def onnx_inputs(model: Any, X: Any) -> dict[str, np.ndarray]:
+    """The input feed of an exported model for ``X``: ``{column: array of shape (n, 1)}``.
+
+    Numeric columns become float64 with NaN for missing values; categorical columns
+    become object arrays of ``str(level)`` with :data:`MISSING_CATEGORY` for missing
+    values. Columns are matched by name as in ``predict_proba`` (any order, extra columns
+    ignored, a missing column is an error).
+
+    Parameters
+    ----------
+    model : DistilledClassifier
+        The fitted model that was exported.
+    X : {array-like, DataFrame} of shape (n_samples, n_features)
+
+    Returns
+    -------
+    feed : dict of str to ndarray
+        Pass it to ``onnxruntime.InferenceSession.run(None, feed)``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from riskkd import DistilledClassifier
+    >>> from riskkd.export import onnx_inputs
+    >>> from riskkd.teachers import LightGBMTeacher
+    >>> X = pd.DataFrame({"amount": [10.0, None, 3.0, 7.0] * 50, "channel": ["web", "pos"] * 100})
+    >>> y = [0, 1, 1, 0] * 50
+    >>> teacher = LightGBMTeacher(n_estimators=20, n_jobs=1)
+    >>> model = DistilledClassifier(teacher, "tree", cv=2, random_state=0).fit(X, y)
+    >>> feed = onnx_inputs(model, X.head(2).assign(channel=["web", None]))
+    >>> feed["amount"].ravel().tolist(), feed["channel"].ravel().tolist()
+    ([10.0, nan], ['web', ''])
+    """
+    check_is_fitted(model)
+    schema = model.input_schema_
+    n_rows, columns = schema._columns(X)
+    feed: dict[str, np.ndarray] = {}
+    for name, values in columns:
+        if schema._slot[name][0]:
+            text = np.asarray(values, dtype=object)
+            out = np.asarray([str(v) for v in text], dtype=object)
+            out[pd.isna(text)] = MISSING_CATEGORY
+            feed[name] = out.reshape(n_rows, 1)
+        else:
+            feed[name] = np.ascontiguousarray(_numeric_column(name, values)).reshape(n_rows, 1)
+    return {name: feed[name] for name in schema.names}

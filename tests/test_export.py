@@ -1,0 +1,194 @@
+"""ONNX export: ONNX Runtime scores exactly like ``predict_proba``, preprocessing included."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import train_test_split
+
+from riskkd import DistilledClassifier
+from riskkd.datasets import DATASETS, load_dataset, train_test_split_recommended
+from riskkd.export import MISSING_CATEGORY, export_onnx, onnx_inputs, student_graph
+from riskkd.students import Student
+
+from .conftest import fast_mlp, fast_teacher, fast_tree, make_risk_frame
+
+# Both sides compute in float32 from the same float32 weights (MLP) or compare in double
+# against the same float64 thresholds and add the same float64 leaf values (tree); what is
+# left is float32 summation order and rounding of probabilities in [0, 1], about 1e-7.
+# 1e-5 leaves two orders of magnitude of headroom and still catches any real mismatch
+# (a wrong level, scale or leaf moves probabilities by 1e-3 or more).
+ATOL = 1e-5
+N_TRAIN = 4000  # rows per dataset: enough for every class of lending club grades in 2 folds
+N_TEST = 300
+
+
+def _session(path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _degrade(X: pd.DataFrame, schema, seed: int) -> pd.DataFrame:
+    """Test rows with missing values in every column and unseen levels in categorical ones."""
+    rng = np.random.default_rng(seed)
+    X = X.copy()
+    for name in X.columns:
+        rows = rng.random(len(X)) < 0.1
+        if name in schema.categorical_names:
+            values = X[name].astype(object)
+            values[rows] = None
+            values[rng.random(len(X)) < 0.1] = "never seen at fit"
+            X[name] = values
+        else:
+            X[name] = X[name].astype(float).mask(rows)
+    return X
+
+
+@pytest.fixture(scope="module", params=DATASETS)
+def dataset(request):
+    bunch = load_dataset(request.param)
+    X_train, X_test, y_train, _ = train_test_split_recommended(bunch, random_state=0)
+    if len(X_train) > N_TRAIN:
+        X_train, _, y_train, _ = train_test_split(
+            X_train, y_train, train_size=N_TRAIN, stratify=y_train, random_state=0
+        )
+    return request.param, X_train, y_train, X_test.iloc[:N_TEST]
+
+
+@pytest.mark.parametrize("student", ["mlp", "tree"])
+def test_onnx_runtime_matches_predict_proba(dataset, student, tmp_path):
+    name, X_train, y_train, X_test = dataset
+    model = DistilledClassifier(
+        fast_teacher(n_estimators=20),
+        fast_mlp(max_epochs=5) if student == "mlp" else fast_tree(),
+        cv=2,
+        augment=None,
+        random_state=0,
+    ).fit(X_train, y_train)
+    X = pd.concat([X_test, _degrade(X_test, model.input_schema_, seed=1)], ignore_index=True)
+    if model.input_schema_.categorical_names:
+        unseen = model.input_schema_.unseen_counts(model.input_schema_.encode(X))
+        assert unseen, "the test rows must include unseen categorical levels"
+
+    session = _session(export_onnx(model, tmp_path / f"{name}.onnx"))
+    proba, label = session.run(None, onnx_inputs(model, X))
+
+    assert proba.dtype == np.float32 and proba.shape == (len(X), len(model.classes_))
+    np.testing.assert_allclose(proba, model.predict_proba(X), rtol=0, atol=ATOL)
+    np.testing.assert_array_equal(label, model.predict(X).astype(label.dtype))
+    # One row at a time goes through the small-batch path of predict_proba: same result.
+    one, _ = session.run(None, onnx_inputs(model, X.iloc[[5]]))
+    np.testing.assert_allclose(one, model.predict_proba(X.iloc[[5]]), rtol=0, atol=ATOL)
+
+
+@pytest.fixture(scope="module")
+def risk_model():
+    X, y = make_risk_frame(400, 3, seed=2)
+    model = DistilledClassifier(fast_teacher(), fast_tree(), cv=2, random_state=0).fit(X, y)
+    return model, X
+
+
+def test_interface_names_columns_and_classes(risk_model, tmp_path):
+    model, X = risk_model
+    session = _session(export_onnx(model, tmp_path / "m.onnx", opset=15))
+    kinds = dict(zip(model.input_schema_.names, model.input_schema_.kinds))
+    inputs = {i.name: i.type for i in session.get_inputs()}
+    assert list(inputs) == list(X.columns)
+    for column, kind in kinds.items():
+        assert inputs[column] == ("tensor(string)" if kind == "categorical" else "tensor(double)")
+    assert [o.name for o in session.get_outputs()] == ["probabilities", "label"]
+    _, label = session.run(None, onnx_inputs(model, X.iloc[:20]))
+    assert set(label) <= set(model.classes_)  # string classes come back as strings
+
+
+def test_onnx_inputs_marks_missing_and_reorders(risk_model):
+    model, X = risk_model
+    X = X.iloc[:3][X.columns[::-1]].assign(extra=1.0)  # any order, extra column ignored
+    X.loc[X.index[0], "home"] = None
+    feed = onnx_inputs(model, X)
+    assert list(feed) == model.input_schema_.names
+    assert feed["home"][0, 0] == MISSING_CATEGORY
+    assert all(v.shape == (3, 1) for v in feed.values())
+    with pytest.raises(ValueError, match="'income'"):
+        onnx_inputs(model, X.drop(columns="income"))
+
+
+def test_numpy_model_inputs_are_x0_x1(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    y = (np.nan_to_num(X[:, 0]) + rng.normal(size=300) > 0).astype(int)
+    model = DistilledClassifier(fast_teacher(), fast_mlp(max_epochs=5), cv=2, random_state=0)
+    model.fit(X, y)
+    session = _session(export_onnx(model, tmp_path / "m.onnx"))
+    assert [i.name for i in session.get_inputs()] == ["x0", "x1", "x2"]
+    proba, _ = session.run(None, onnx_inputs(model, X))
+    np.testing.assert_allclose(proba, model.predict_proba(X), rtol=0, atol=ATOL)
+
+
+def test_unfitted_model_is_refused(tmp_path):
+    with pytest.raises(NotFittedError):
+        export_onnx(DistilledClassifier(), tmp_path / "m.onnx")
+    assert not list(tmp_path.iterdir())
+
+
+def test_bad_opset_is_refused(risk_model, tmp_path):
+    with pytest.raises(ValueError, match="opset must be at least 13"):
+        export_onnx(risk_model[0], tmp_path / "m.onnx", opset=11)
+
+
+def test_column_named_like_an_output_is_refused(tmp_path):
+    X, y = make_risk_frame(300, 2, seed=3)
+    X = X.rename(columns={"age": "probabilities"})
+    model = DistilledClassifier(fast_teacher(), fast_tree(), cv=2, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match=r"'probabilities'.*Rename"):
+        export_onnx(model, tmp_path / "m.onnx")
+    assert not list(tmp_path.iterdir())
+
+
+class RidgeLogitStudent(Student):
+    """A real, minimal student: ridge regression of the soft-target log-odds on ``Xn``."""
+
+    def fit(self, Xn, Xc, *, n_embeddings, soft_proba, y, sample_weight, loss, monotone=None):
+        p = np.clip(soft_proba[:, 1], 1e-6, 1 - 1e-6)
+        design = np.column_stack([Xn, np.ones(len(Xn))])
+        gram = design.T @ design + np.eye(design.shape[1])
+        coef = np.linalg.solve(gram, design.T @ np.log(p / (1 - p)))
+        self.coef_, self.intercept_ = coef[:-1, None].astype(np.float32), np.float32(coef[-1])
+        self.history_ = []
+        return self
+
+    def decision_logits(self, Xn, Xc):
+        return Xn @ self.coef_ + self.intercept_
+
+
+def test_new_student_needs_its_graph_piece(tmp_path):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    y = (X["a"] + rng.normal(size=300) > 0).astype(int)
+    model = DistilledClassifier(fast_teacher(), RidgeLogitStudent(), cv=2, random_state=0)
+    model.fit(X, y)
+    with pytest.raises(TypeError, match=r"RidgeLogitStudent.*student_graph\.register"):
+        export_onnx(model, tmp_path / "m.onnx")
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+    @student_graph.register(RidgeLogitStudent)
+    def _(student, graph, xn, xc):
+        product = graph.op("MatMul", xn, graph.const(student.coef_, dtype=np.float32))
+        return graph.op("Add", product, graph.const(student.intercept_, dtype=np.float32))
+
+    # The class exists only in this module, so the registration cannot affect other tests.
+    session = _session(export_onnx(model, tmp_path / "m.onnx"))
+    proba, _ = session.run(None, onnx_inputs(model, X))
+    np.testing.assert_allclose(proba, model.predict_proba(X), rtol=0, atol=ATOL)
+
+
+def test_docstring_examples():
+    import riskkd.export
+
+    result = doctest.testmod(riskkd.export, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
