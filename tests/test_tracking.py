@@ -43,6 +43,7 @@ PLOTS = {
     "roc_curve.png",
     "pr_curve.png",
     "score_scatter.png",
+    "score_distribution.png",
 }
 HISTORY_METRICS = {
     "student_train_loss",

@@ -3,7 +3,8 @@
 The last steps of the riskkd data flow, after the fidelity report:
 
 * **tracking**: :func:`log_distillation` logs a fitted model's params, training history,
-  fidelity and latency on validation data, plots and a self-contained HTML report;
+  fidelity and latency on validation data, plots and the self-contained HTML report
+  of :mod:`riskkd.report`;
   :func:`autolog` does the same (on training data) after every ``fit``;
 * **flavor**: :func:`save_model`, :func:`log_model` and :func:`load_model` store a model as
   an MLflow model with a ``riskkd`` flavor and a pickle-free ``python_function`` flavor

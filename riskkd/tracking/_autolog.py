@@ -14,9 +14,9 @@ from typing import Any
 import mlflow
 
 from ..distill import DistilledClassifier
+from ..report import evaluate
 from . import _flavor
 from ._logging import log_history, log_params_and_data
-from ._report import evaluate
 from ._runs import active_or_new_run
 
 _state: dict[str, Any] = {"original_fit": None, "log_models": True}

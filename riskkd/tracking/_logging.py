@@ -1,4 +1,4 @@
-"""Log a distillation to MLflow: params, training history, fidelity, latency, plots, model."""
+"""Log a distillation to MLflow: params, history, fidelity, latency, the HTML report, model."""
 
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 from sklearn.utils.validation import check_is_fitted
 
+from ..report import build_report
 from . import _flavor
 from ._params import hash_training_data, model_params
-from ._plots import fidelity_pngs
-from ._report import evaluate, render_html
 from ._runs import active_or_new_run
 
 DATA_HASH_PARAM = "training_data_sha256"
@@ -98,10 +97,12 @@ def log_distillation(
       ``log_loss``, ``ece``, ``size_bytes``), ``auc_retention``, ``rank_correlation``,
       ``decision_agreement``, ``size_ratio``, ``ece_gap`` (student - teacher ECE), and
       the median predict latency ``{student,teacher}_latency_{1row,1000rows}_ms``;
-    * **artifacts**: ``fidelity_report.json``, ``fidelity_report.html`` (self-contained,
-      plots embedded), ``plots/reliability_teacher.png``, ``plots/reliability_student.png``,
-      ``plots/roc_curve.png``, ``plots/pr_curve.png``, ``plots/score_scatter.png`` and
-      ``input_schema.json``;
+    * **artifacts**: ``fidelity_report.json``, ``fidelity_report.html`` (the page of
+      :func:`riskkd.report.write_report`, titled with ``dataset_name``, with ``X_train``
+      as the PSI reference), its plots ``plots/roc_curve.png``,
+      ``plots/pr_curve.png``, ``plots/reliability_teacher.png``,
+      ``plots/reliability_student.png``, ``plots/score_scatter.png``,
+      ``plots/score_distribution.png``, and ``input_schema.json``;
     * **models** (``log_model=True``): the teacher in its native flavor as ``teacher`` and
       the distilled model as ``model`` (:func:`log_model`), optionally registered.
 
@@ -118,7 +119,8 @@ def log_distillation(
     dataset_name : str, default=None
         Logged as the param ``dataset_name``.
     X_train : {array-like, DataFrame}, default=None
-        The training ``X``; its SHA-256 is logged.
+        The training ``X``; its SHA-256 is logged and the report shows the population
+        stability of the student's scores from ``X_train`` to ``X_val``.
     threshold : float, default=0.5
         Decision threshold of the binary decision agreement.
     log_model : bool, default=True
@@ -144,24 +146,27 @@ def log_distillation(
             f"registered_model_name={registered_model_name!r} needs log_model=True: only a "
             "logged model can be registered."
         )
-    evaluation = evaluate(model, X_val, y_val, threshold=threshold)
-    pngs = fidelity_pngs(
-        evaluation.y, evaluation.teacher_proba, evaluation.student_proba, evaluation.classes
+    report = build_report(
+        model,
+        X_val,
+        y_val,
+        title=f"riskkd fidelity report: {dataset_name}" if dataset_name else None,
+        threshold=threshold,
+        X_reference=X_train,
     )
+    evaluation = report.evaluation
     with active_or_new_run(run_name) as run:
         run_id = run.info.run_id
-        params = log_params_and_data(model, X_train=X_train, dataset_name=dataset_name)
+        log_params_and_data(model, X_train=X_train, dataset_name=dataset_name)
         log_history(run_id, model.history_)
         mlflow.log_metrics(evaluation.metrics())
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             (folder / "plots").mkdir()
-            for name, png in pngs.items():
+            for name, png in report.pngs.items():
                 (folder / "plots" / name).write_bytes(png)
             (folder / "fidelity_report.json").write_text(json.dumps(evaluation.to_dict(), indent=2))
-            (folder / "fidelity_report.html").write_text(
-                render_html(evaluation, pngs, params=params), encoding="utf-8"
-            )
+            report.write(folder / "fidelity_report.html")
             (folder / "input_schema.json").write_text(
                 json.dumps(_finite(model.input_schema_.to_dict()), indent=2, default=str)
             )

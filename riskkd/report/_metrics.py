@@ -1,12 +1,11 @@
-"""The fidelity evaluation that tracking logs: metrics, latency, JSON and a self-contained HTML page."""
+"""The figures of a fidelity report: fidelity metrics, latency, PSI and grade confusion."""
 
 from __future__ import annotations
 
-import base64
-import html
 import math
+import numbers
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,22 +21,6 @@ _GAPS = ("ece",)
 _LATENCY_BATCHES = {"1row": (1, 15), "1000rows": (1000, 5)}
 # Wall-clock budget of one latency measurement; at least 3 timed calls are always made.
 _LATENCY_BUDGET_S = 1.0
-_HEADLINE = (
-    "auc_retention",
-    "ece_gap",
-    "decision_agreement",
-    "rank_correlation",
-    "size_ratio",
-    "teacher_roc_auc",
-    "student_roc_auc",
-)
-_PLOT_CAPTIONS = {
-    "reliability_teacher.png": "Reliability diagram of the teacher",
-    "reliability_student.png": "Reliability diagram of the student",
-    "roc_curve.png": "ROC curves (teacher dashed, student solid)",
-    "pr_curve.png": "Precision-recall curves (teacher dashed, student solid)",
-    "score_scatter.png": "Student against teacher probabilities",
-}
 
 
 def _rows(X: Any, index: np.ndarray) -> Any:
@@ -208,92 +191,112 @@ def evaluate(
     )
 
 
-# ---------------------------------------------------------------------- HTML
-_CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
-h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
-table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-.plots { display: flex; flex-wrap: wrap; gap: 1em; }
-figure { margin: 0; } figcaption { font-size: 0.85em; color: #555; }
-img { max-width: 520px; }
-"""
+# Floor of a bin's share in the PSI: an empty bin would make the log-ratio infinite. 1e-4
+# (0.01 % of the rows) is the usual choice in credit-risk monitoring.
+_PSI_FLOOR = 1e-4
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float | np.floating):
-        return "" if math.isnan(value) else f"{value:.6g}"
-    return str(value)
+def _scores(values: Any, name: str) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1:
+        raise ValueError(
+            f"{name} must be one-dimensional scores; got an array of shape {array.shape}. "
+            "Pass one score per row, e.g. predict_proba(X)[:, 1]."
+        )
+    if len(array) == 0:
+        raise ValueError(f"{name} is empty; the PSI needs at least one score on each side.")
+    if not np.isfinite(array).all():
+        raise ValueError(
+            f"{name} holds {int((~np.isfinite(array)).sum())} NaN or infinite scores; "
+            "drop or impute them first."
+        )
+    return array
 
 
-def _table(rows: Mapping[str, Any] | pd.DataFrame, header: tuple[str, ...]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    if isinstance(rows, pd.DataFrame):
-        items = [(str(i), [row[c] for c in rows.columns]) for i, row in rows.iterrows()]
-    else:
-        items = [(str(k), [v]) for k, v in rows.items()]
-    body = "".join(
-        "<tr><td>"
-        + html.escape(name)
-        + "</td>"
-        + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in values)
-        + "</tr>"
-        for name, values in items
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def population_stability_index(expected: Any, actual: Any, bins: int = 10) -> float:
+    """Population stability index (PSI) of ``actual`` scores against ``expected`` scores.
 
+    The scores are cut at the quantiles of ``expected`` into ``bins`` bins of (nearly)
+    equal expected share (tied quantiles are merged, so constant scores make one bin);
+    each bin is ``[lower, upper)``, the outer bins are open. With ``e_i`` and ``a_i`` the
+    shares of expected and actual scores in bin ``i``, floored at ``1e-4`` so that an
+    empty bin stays finite:
 
-def render_html(
-    evaluation: FidelityEvaluation,
-    pngs: Mapping[str, bytes],
-    *,
-    params: Mapping[str, str] | None = None,
-    title: str = "riskkd fidelity report",
-) -> str:
-    """A self-contained HTML page: tables, and the plots embedded as base64 PNG.
+    ``PSI = sum_i (a_i - e_i) * ln(a_i / e_i)``.
 
-    The page references no external resource (no scripts, style sheets, fonts or URLs).
+    Customary reading: below 0.1 stable, 0.1 to 0.25 a moderate shift, above 0.25 a
+    significant shift.
 
     Parameters
     ----------
-    evaluation : FidelityEvaluation
-    pngs : mapping of str to bytes
-        Plot file name to PNG bytes (see :func:`riskkd.tracking._plots.fidelity_pngs`).
-    params : mapping of str to str, default=None
-        Model parameters to list at the end.
-    title : str, default="riskkd fidelity report"
+    expected : array-like of shape (n_expected,)
+        Reference scores (e.g. the teacher's, or the student's on the training data).
+    actual : array-like of shape (n_actual,)
+        Scores compared with the reference.
+    bins : int, default=10
+        Number of quantile bins of ``expected``.
 
     Returns
     -------
-    page : str
+    psi : float
+        Non-negative; 0 when both have the same share in every bin.
+
+    Examples
+    --------
+    >>> from riskkd.report import population_stability_index
+    >>> population_stability_index([0.1, 0.2, 0.3, 0.4], [0.1, 0.2, 0.3, 0.4], bins=2)
+    0.0
+    >>> round(population_stability_index([0.1, 0.2, 0.3, 0.4], [0.1, 0.1, 0.1, 0.4], bins=2), 6)
+    0.274653
     """
-    metrics = evaluation.metrics()
-    headline = {name: metrics[name] for name in _HEADLINE if name in metrics}
-    figures = "".join(
-        f'<figure><img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" '
-        f'alt="{html.escape(name)}"><figcaption>{html.escape(_PLOT_CAPTIONS.get(name, name))}'
-        "</figcaption></figure>"
-        for name, png in pngs.items()
+    if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or bins < 1:
+        raise ValueError(f"bins must be an integer >= 1; got {bins!r}. The usual choice is 10.")
+    expected = _scores(expected, "expected")
+    actual = _scores(actual, "actual")
+    edges = np.unique(np.quantile(expected, np.linspace(0, 1, int(bins) + 1)[1:-1]))
+    e = np.bincount(np.searchsorted(edges, expected, side="right"), minlength=len(edges) + 1)
+    a = np.bincount(np.searchsorted(edges, actual, side="right"), minlength=len(edges) + 1)
+    e = np.maximum(e / len(expected), _PSI_FLOOR)
+    a = np.maximum(a / len(actual), _PSI_FLOOR)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def score_columns(n_classes: int) -> list[int]:
+    """Class indices whose probability is a score: class 1 for binary, every class otherwise."""
+    return [1] if n_classes == 2 else list(range(n_classes))
+
+
+def grade_confusion(
+    teacher_proba: np.ndarray, student_proba: np.ndarray, classes: list
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Counts and row percentages of teacher grade (rows) against student grade (columns).
+
+    Grades are the most probable class of each model.
+
+    Parameters
+    ----------
+    teacher_proba, student_proba : ndarray of shape (n_samples, n_classes)
+    classes : list of length n_classes
+        Class labels, in the order of the probability columns.
+
+    Returns
+    -------
+    counts : DataFrame of shape (n_classes, n_classes)
+        ``counts.loc[a, b]``: rows the teacher grades ``a`` and the student grades ``b``.
+    row_percent : DataFrame of shape (n_classes, n_classes)
+        ``counts`` divided by its row totals, in percent (NaN for a grade the teacher never
+        gives).
+    """
+    n_classes = len(classes)
+    pair = teacher_proba.argmax(axis=1) * n_classes + student_proba.argmax(axis=1)
+    counts = np.bincount(pair, minlength=n_classes**2).reshape(n_classes, n_classes)
+    labels = [str(c) for c in classes]
+    index = pd.Index(labels, name="teacher grade")
+    columns = pd.Index(labels, name="student grade")
+    totals = counts.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        percent = np.where(totals > 0, 100.0 * counts / totals, np.nan)
+    return (
+        pd.DataFrame(counts, index=index, columns=columns),
+        pd.DataFrame(percent, index=index, columns=columns),
     )
-    classes = ", ".join(str(c) for c in evaluation.classes)
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        f"<p>{evaluation.n_samples} evaluation rows; classes: {html.escape(classes)}; "
-        f"decision threshold {evaluation.threshold:g}.</p>",
-        "<h2>Headline</h2>",
-        _table(headline, ("figure", "value")),
-        "<h2>Fidelity report</h2>",
-        _table(evaluation.report, ("metric", *map(str, evaluation.report.columns))),
-    ]
-    if evaluation.latency_ms:
-        parts += ["<h2>Predict latency (median, ms)</h2>"]
-        parts += [_table(evaluation.latency_ms, ("measure", "value"))]
-    parts += ["<h2>Plots</h2>", f'<div class="plots">{figures}</div>']
-    if params:
-        parts += ["<h2>Parameters</h2>", _table(dict(params), ("parameter", "value"))]
-    parts += ["</body></html>"]
-    return "\n".join(parts)
