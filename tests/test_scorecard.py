@@ -268,3 +268,14 @@ def test_numpy_input(data):
     assert set(table["feature"]) == {"(base)", "x0", "x1"}
     frame = pd.DataFrame(array, columns=["x0", "x1"])
     np.testing.assert_array_equal(table_score(table, frame), score_points(model, array))
+
+
+def test_synthetic_transfer_rows_enter_the_soft_targets_only(data):
+    X, y = data
+    model = DistilledClassifier(
+        fast_teacher(), "scorecard", augment="munge", augment_factor=1, cv=2, random_state=0
+    ).fit(X, y)
+    assert model.n_synthetic_ == len(X)
+    np.testing.assert_array_equal(
+        model.predict_proba(X)[:, 1], expit(model.student_.points_to_logits(score_points(model, X)))
+    )
