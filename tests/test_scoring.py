@@ -1,0 +1,311 @@
+"""Batch scoring (riskkd.scoring.score_files) with the local engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import riskkd
+from riskkd import DistilledClassifier
+from riskkd.scoring import ReconciliationError, ScoringSummary, score_files
+from riskkd.scoring._model import model_fingerprint
+
+from .conftest import fast_teacher, fast_tree, make_risk_frame
+
+# Subprocesses share 2 cores with the test process: one thread each.
+SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# The student computes in float32 and BLAS may block a 128-row chunk differently from the
+# whole frame, so a probability may differ from the in-memory one in its last float32 bits.
+RTOL = 1e-6
+
+
+@pytest.fixture(scope="module")
+def model():
+    X, y = make_risk_frame(600, 2, seed=1)
+    return DistilledClassifier(fast_teacher(), fast_tree(), cv=3, random_state=0).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def frame():
+    """Rows to score (not the training rows) with an id column first."""
+    X, _ = make_risk_frame(700, 2, seed=2)
+    X.insert(0, "txn_id", np.arange(10_000, 10_000 + len(X)))
+    return X
+
+
+def read_parts(folder: Path) -> pd.DataFrame:
+    return pd.read_parquet(sorted(folder.glob("part-*.parquet")))
+
+
+def read_manifest(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text())
+
+
+def assert_scores_equal(out: pd.DataFrame, model, X: pd.DataFrame) -> None:
+    proba = model.predict_proba(X.drop(columns="txn_id"))
+    np.testing.assert_array_equal(out["txn_id"].astype("int64"), X["txn_id"])
+    np.testing.assert_allclose(out[["proba_0", "proba_1"]], proba, rtol=RTOL)
+    np.testing.assert_array_equal(out["decision"], model.classes_[proba.argmax(axis=1)])
+
+
+def test_parquet_round_trip_equals_predict_proba(model, frame, tmp_path):
+    frame.to_parquet(tmp_path / "in.parquet")
+    progress = []
+    summary = score_files(
+        model,
+        tmp_path / "in.parquet",
+        tmp_path / "out",
+        id_cols=["txn_id"],
+        chunk_rows=128,
+        on_chunk=lambda done, total: progress.append((done, total)),
+    )
+    assert isinstance(summary, ScoringSummary)
+    assert (summary.rows_in, summary.rows_scored, summary.rows_rejected) == (700, 700, 0)
+    assert summary.reconciled and (summary.parts_written, summary.parts_skipped) == (6, 0)
+    assert progress == [(min(k * 128, 700), 700) for k in range(1, 7)]
+    out = read_parts(tmp_path / "out")
+    assert list(out.columns) == ["txn_id", "proba_0", "proba_1", "decision", "model_version"]
+    assert_scores_equal(out, model, frame)
+    assert set(out["model_version"]) == {summary.model_version}
+    assert summary.model_version == f"riskkd-{riskkd.__version__}+{model_fingerprint(model)[:12]}"
+
+    manifest = read_manifest(tmp_path / "out")
+    assert manifest["complete"] and manifest["reconciliation"]["reconciled"]
+    parts = manifest["parts"]
+    assert [p["part"] for p in parts] == [f"part-{k:05d}.parquet" for k in range(6)]
+    assert [p["rows"] for p in parts] == [[s, min(s + 128, 700)] for s in range(0, 700, 128)]
+    import hashlib
+
+    for part in parts:
+        data = (tmp_path / "out" / part["part"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == part["sha256"]
+    assert not (tmp_path / "out" / "rejects").exists()
+
+
+def test_csv_round_trip_parses_text(model, frame, tmp_path):
+    """CSV cells are text: numbers, True/False booleans and empty cells (NaN) are parsed."""
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    summary = score_files(model, tmp_path / "in.csv", tmp_path / "out", id_cols=["txn_id"])
+    assert summary.rows_scored == 700 and summary.parts_written == 1
+    out = read_parts(tmp_path / "out")
+    assert out["txn_id"].dtype == "str"  # CSV ids are read as text, never re-typed
+    assert_scores_equal(out, model, frame)
+
+
+def test_folder_input_numbers_parts_across_files(model, frame, tmp_path):
+    (tmp_path / "in").mkdir()
+    frame.iloc[:300].to_parquet(tmp_path / "in" / "a.parquet")
+    frame.iloc[300:].to_parquet(tmp_path / "in" / "b.parquet")
+    (tmp_path / "in" / "notes.txt").write_text("not an input file")
+    summary = score_files(
+        model, tmp_path / "in", tmp_path / "out", id_cols="txn_id", chunk_rows=250
+    )
+    assert summary.parts_written == 4  # 250 + 50 from a, 250 + 150 from b
+    out = read_parts(tmp_path / "out")
+    assert_scores_equal(out, model, frame)
+    manifest = read_manifest(tmp_path / "out")
+    assert [(Path(p["input"]).name, p["chunk"], p["rows"]) for p in manifest["parts"]] == [
+        ("a.parquet", 0, [0, 250]),
+        ("a.parquet", 1, [250, 300]),
+        ("b.parquet", 0, [0, 250]),
+        ("b.parquet", 1, [250, 400]),
+    ]
+    assert [Path(f["path"]).name for f in manifest["job"]["inputs"]] == ["a.parquet", "b.parquet"]
+
+
+def test_model_from_saved_folder_has_the_same_version(model, frame, tmp_path):
+    riskkd.save(model, tmp_path / "model")
+    frame.to_parquet(tmp_path / "in.parquet")
+    from_folder = score_files(tmp_path / "model", tmp_path / "in.parquet", tmp_path / "a")
+    in_memory = score_files(model, tmp_path / "in.parquet", tmp_path / "b")
+    assert from_folder.model_version == in_memory.model_version
+    pd.testing.assert_frame_equal(read_parts(tmp_path / "a"), read_parts(tmp_path / "b"))
+
+
+def test_multiclass_writes_a_grade(tmp_path):
+    X, y = make_risk_frame(600, 3, seed=3)
+    model = DistilledClassifier(fast_teacher(), fast_tree(), cv=3, random_state=0).fit(X, y)
+    X.to_parquet(tmp_path / "in.parquet")
+    score_files(model, tmp_path / "in.parquet", tmp_path / "out", chunk_rows=200)
+    out = read_parts(tmp_path / "out")
+    assert list(out.columns) == ["proba_A", "proba_B", "proba_C", "grade", "model_version"]
+    np.testing.assert_allclose(
+        out[["proba_A", "proba_B", "proba_C"]], model.predict_proba(X), rtol=RTOL
+    )
+    np.testing.assert_array_equal(out["grade"], model.predict(X))
+
+
+def write_bad_csv(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """``frame`` as CSV with four broken rows and one unseen level (which is not an error)."""
+    text = frame.astype({"income": object, "age": object, "txn_id": object})
+    text.loc[5, "income"] = "12,5"
+    text.loc[17, "age"] = "inf"
+    text.loc[40, "txn_id"] = None
+    text.loc[41, "income"] = "abc"
+    text.loc[41, "age"] = "-inf"
+    text.loc[60, "home"] = "houseboat"  # a level unseen at fit: scored as "unknown"
+    text.to_csv(path, index=False)
+    return text
+
+
+def test_bad_rows_go_to_rejects_with_reasons(model, frame, tmp_path):
+    text = write_bad_csv(frame, tmp_path / "in.csv")
+    summary = score_files(
+        model, tmp_path / "in.csv", tmp_path / "out", id_cols=["txn_id"], chunk_rows=32
+    )
+    assert (summary.rows_in, summary.rows_scored, summary.rows_rejected) == (700, 696, 4)
+    assert summary.reconciled
+    rejects = pd.read_parquet(sorted((tmp_path / "out" / "rejects").glob("part-*.parquet")))
+    assert list(rejects["reason"]) == [
+        "column 'income': '12,5' is not a number",
+        "column 'age': inf is infinite (use an empty cell or NaN for a missing value)",
+        "id column 'txn_id' is null",
+        "column 'income': 'abc' is not a number; "
+        "column 'age': -inf is infinite (use an empty cell or NaN for a missing value)",
+    ]
+    assert rejects["txn_id"].tolist() == ["10005", "10017", pd.NA, "10041"]
+    assert list(rejects["income"][[0, 3]]) == ["12,5", "abc"]
+    # chunk and row_in_chunk locate each row; the manifest gives each chunk's first row.
+    manifest = read_manifest(tmp_path / "out")
+    starts = {p["chunk"]: p["rows"][0] for p in manifest["parts"]}
+    rows = [starts[c] + r for c, r in zip(rejects["chunk"], rejects["row_in_chunk"])]
+    assert rows == [5, 17, 40, 41]
+    assert sum(p["rows_rejected"] for p in manifest["parts"]) == 4
+
+    good = frame.drop(index=[5, 17, 40, 41])
+    out = read_parts(tmp_path / "out")
+    assert_scores_equal(out, model, good.assign(home=text["home"].drop(index=[5, 17, 40, 41])))
+
+
+def test_fail_fast_stops_at_the_first_bad_row(model, frame, tmp_path):
+    write_bad_csv(frame, tmp_path / "in.csv")
+    with pytest.raises(ValueError, match=r"row 5 .*column 'income': '12,5' is not a number"):
+        score_files(
+            model, tmp_path / "in.csv", tmp_path / "out", id_cols=["txn_id"], chunk_rows=4,
+            fail_fast=True,
+        )  # fmt: skip
+    # Rows 0-3 were fine and their part is complete and recorded; the chunk of row 5 left
+    # nothing, not even a temporary file.
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert files == ["manifest.json", "part-00000.parquet"]
+    assert [p["part"] for p in read_manifest(tmp_path / "out")["parts"]] == ["part-00000.parquet"]
+
+
+def test_missing_column_stops_before_writing(model, frame, tmp_path):
+    frame.drop(columns="age").to_parquet(tmp_path / "in.parquet")
+    with pytest.raises(ValueError, match=r"missing 1 column\(s\) the model was fitted on: 'age'"):
+        score_files(model, tmp_path / "in.parquet", tmp_path / "out")
+    with pytest.raises(ValueError, match=r"id_cols \['account'\] are not columns"):
+        score_files(model, tmp_path / "in.parquet", tmp_path / "out", id_cols=["account"])
+    assert not (tmp_path / "out").exists()
+
+
+def test_refuses_a_non_empty_output_without_resume(model, frame, tmp_path):
+    frame.to_parquet(tmp_path / "in.parquet")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old.parquet").write_bytes(b"someone else's file")
+    with pytest.raises(FileExistsError, match=r"is not empty.*resume=True"):
+        score_files(model, tmp_path / "in.parquet", tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["old.parquet"]
+
+    score_files(model, tmp_path / "in.parquet", tmp_path / "done", chunk_rows=300)
+    # Resuming with other settings would mix two jobs' parts: refused, naming the difference.
+    with pytest.raises(ValueError, match=r"different job \(chunk_rows: recorded 300, now 200\)"):
+        score_files(model, tmp_path / "in.parquet", tmp_path / "done", chunk_rows=200, resume=True)
+    again = score_files(
+        model, tmp_path / "in.parquet", tmp_path / "done", chunk_rows=300, resume=True
+    )
+    assert (again.parts_written, again.parts_skipped, again.rows_in) == (0, 3, 700)
+
+
+def test_resume_rescores_an_altered_part(model, frame, tmp_path):
+    frame.to_parquet(tmp_path / "in.parquet")
+    score_files(model, tmp_path / "in.parquet", tmp_path / "out", chunk_rows=300)
+    first = (tmp_path / "out" / "part-00001.parquet").read_bytes()
+    (tmp_path / "out" / "part-00001.parquet").write_bytes(b"truncated")
+    summary = score_files(
+        model, tmp_path / "in.parquet", tmp_path / "out", chunk_rows=300, resume=True
+    )
+    assert (summary.parts_written, summary.parts_skipped) == (1, 2)
+    assert (tmp_path / "out" / "part-00001.parquet").read_bytes() == first
+
+
+def test_reconciliation_error_when_a_part_loses_rows(model, frame, tmp_path, monkeypatch):
+    """A part file holding fewer rows than recorded is caught by the final count."""
+    from riskkd.scoring import _parts
+
+    frame.to_parquet(tmp_path / "in.parquet")
+    original = _parts.output_frame
+    monkeypatch.setattr(_parts, "output_frame", lambda *a: original(*a).iloc[1:])
+    with pytest.raises(
+        ReconciliationError, match=r"700 rows read .* 699 rows in the parts"
+    ) as info:
+        score_files(model, tmp_path / "in.parquet", tmp_path / "out", chunk_rows=700)
+    assert not info.value.summary.reconciled
+    assert read_manifest(tmp_path / "out")["complete"] is False
+
+
+SCORE_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from riskkd.scoring import score_files
+
+    model, source, output, resume = sys.argv[1:]
+    score_files(model, source, output, id_cols=["txn_id"], chunk_rows=1_000,
+                resume=resume == "resume")
+    """
+)
+
+
+def test_killed_job_resumes_without_losing_or_duplicating_rows(model, tmp_path):
+    X, _ = make_risk_frame(150_000, 2, seed=4)
+    X.insert(0, "txn_id", np.arange(len(X)))
+    X.to_parquet(tmp_path / "in.parquet", row_group_size=20_000)
+    riskkd.save(model, tmp_path / "model")
+    script = tmp_path / "score.py"
+    script.write_text(SCORE_SCRIPT)
+    args = [sys.executable, str(script), str(tmp_path / "model"), str(tmp_path / "in.parquet")]
+    output = tmp_path / "out"
+    process = subprocess.Popen([*args, str(output), "fresh"], env=SUBPROCESS_ENV)
+    try:
+        deadline = time.monotonic() + 120
+        n_done = 0
+        while n_done < 10:
+            assert process.poll() is None, "the job ended before it could be killed"
+            assert time.monotonic() < deadline, "the job wrote no parts in 120 s"
+            time.sleep(0.05)
+            try:
+                n_done = len(read_manifest(output)["parts"])
+            except (FileNotFoundError, json.JSONDecodeError):
+                continue  # not written yet (a half-written manifest is never visible)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    finally:
+        process.kill()
+    killed = read_manifest(output)
+    assert 10 <= len(killed["parts"]) < 150 and not killed["complete"]
+
+    subprocess.run([*args, str(output), "resume"], env=SUBPROCESS_ENV, check=True)
+    manifest = read_manifest(output)
+    assert manifest["complete"] and len(manifest["parts"]) == 150
+    assert manifest["reconciliation"] == {
+        "rows_in": 150_000, "rows_scored": 150_000, "rows_rejected": 0, "reconciled": True,
+    }  # fmt: skip
+    # Parts from before the kill were kept as they were, not rewritten.
+    before = {p["part"]: p["sha256"] for p in killed["parts"]}
+    assert all(before[p["part"]] == p["sha256"] for p in manifest["parts"] if p["part"] in before)
+    out = read_parts(output)
+    ids = out["txn_id"].to_numpy()
+    np.testing.assert_array_equal(np.sort(ids), np.arange(150_000))  # every row exactly once
+    np.testing.assert_array_equal(ids, np.arange(150_000))  # and in input order
+    assert not [p.name for p in output.iterdir() if ".tmp-" in p.name]
