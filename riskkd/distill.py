@@ -16,7 +16,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .calibration import make_calibrator
-from .inputs import InputSchema
+from .inputs import Encoded, InputSchema
 from .preprocessing import StudentPreprocessor
 from .students import STUDENTS, Student
 from .students._base import logits_to_proba
@@ -24,14 +24,18 @@ from .teachers import (
     BoosterClassifier,
     FittedTeacher,
     LightGBMTeacher,
+    TeacherEnsemble,
     _ClassIndexed,
     _proba_all_classes,
     class_weight_factors,
+    combine_logits,
     configure_native,
     correct_prior,
+    fit_logit_weights,
     is_booster,
+    teacher_monotone_constraints,
 )
-from .transfer import munge
+from .transfer import MUNGE, GaussianNoise, Transfer
 
 
 class DistilledClassifier(ClassifierMixin, BaseEstimator):
@@ -50,25 +54,36 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
        (:class:`~sklearn.frozen.FrozenEstimator` or a raw Booster) no fold is refitted: its
        predictions on ``X`` are used, so pass rows it was not trained on.
        Probabilities of a teacher trained with class weights or ``scale_pos_weight`` are
-       divided back to the true prior.
+       divided back to the true prior. With a list of teachers each one is cross-fitted on
+       the same folds and their out-of-fold probabilities are combined in logit space
+       (``teacher_weights``).
     3. **Calibration.** ``calibrator_`` is fitted on those out-of-fold probabilities and the
        labels. The calibrated out-of-fold probabilities are the **soft targets**.
     4. **Student.** The student is trained on its own preprocessing of ``X``
        (``preprocessor_``) with a loss mixing the soft targets (weight ``alpha``) and the hard
        labels (weight ``1 - alpha``). ``alpha=0`` trains the identical student (same
        preprocessing, split, schedule, seed) on hard labels only: the no-distillation
-       baseline. On small data the transfer set is enlarged with synthetic MUNGE rows
-       labelled by ``teacher_`` and ``calibrator_`` (``augment``; never with ``alpha=0``).
+       baseline. The transfer set can be enlarged with rows labelled by ``teacher_`` and
+       ``calibrator_``, which enter the soft term only (never with ``alpha=0``): synthetic
+       rows (``augment``; MUNGE by default on small data) and unlabeled production rows
+       (``fit(..., X_unlabeled=...)``). Monotone constraints (``monotone_constraints``) are
+       passed to the student, which keeps them exactly.
 
     Prediction runs only the student: vectorised numpy preprocessing and a numpy forward
     pass, no torch and no pandas per-column work.
 
     Parameters
     ----------
-    teacher : estimator, FrozenEstimator, xgboost.Booster, lightgbm.Booster or None, default=None
+    teacher : estimator, FrozenEstimator, xgboost.Booster, lightgbm.Booster, list or None, \
+            default=None
         The teacher. ``None`` is :class:`riskkd.teachers.LightGBMTeacher` (LightGBM with early
         stopping). An estimator is cloned for every fit and never mutated; XGBoost, LightGBM
-        and HistGradientBoosting get native categorical handling.
+        and HistGradientBoosting get native categorical handling. A list of any of these
+        (e.g. XGBoost, LightGBM and HistGradientBoosting) is a multi-teacher: each member
+        is cross-fitted and ``teacher_`` combines them in logit space
+        (:class:`riskkd.teachers.TeacherEnsemble`). Several teachers help when they err
+        differently (different libraries or feature handling); their combination is then a
+        better teacher than any one of them, at the cost of fitting each.
     student : {"mlp", "tree"} or Student, default="mlp"
         ``"mlp"`` is :class:`riskkd.students.MLPStudent` (hidden layers 64 and 32), ``"tree"``
         is :class:`riskkd.students.TreeStudent` (depth 6). A student object is cloned.
@@ -93,13 +108,33 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
     max_categories : int, default=64
         The student embeds at most this many levels per categorical column (the most
         frequent); the others are scored as "unknown". The teacher sees every level.
-    augment : {"auto", "munge"} or None, default="auto"
-        Synthetic transfer rows (:func:`riskkd.transfer.munge`): ``"munge"`` always,
-        ``None`` never, ``"auto"`` when the student benefits from them
-        (``Student.augment_by_default``, true for the MLP) and ``X`` has fewer than
-        20,000 rows. They enter the soft term only, and are skipped when ``alpha=0``.
+    augment : {"auto", "munge", "noise"}, Transfer or None, default="auto"
+        Synthetic transfer rows labelled by the calibrated teacher: ``"munge"`` is
+        :class:`riskkd.transfer.MUNGE` with its defaults (``p=0.5``, ``s=2.0``), ``"noise"``
+        is :class:`riskkd.transfer.GaussianNoise` (a baseline), ``None`` adds none, and
+        ``"auto"`` is ``"munge"`` when the student benefits from it
+        (``Student.augment_by_default``, true for the MLP) and ``X`` has fewer than 20,000
+        rows. An object with a ``sample(encoded, features, *, factor, random_state)`` method
+        (e.g. ``MUNGE(p=0.3, s=5)`` or a :class:`riskkd.transfer.Transfer` subclass) is
+        used as given. Synthetic rows help a flexible student on small data, where the
+        training rows alone show it too little of the teacher's function. They enter the
+        soft term only, and are skipped when ``alpha=0``.
     augment_factor : int, default=4
         Synthetic rows per training row.
+    teacher_weights : "fit", array-like of shape (n_teachers,) or None, default=None
+        Weights of a list of teachers in logit space (normalised to sum to 1). ``None``
+        weighs them equally; ``"fit"`` minimises the log-loss of the combined out-of-fold
+        probabilities (:func:`riskkd.teachers.fit_logit_weights`), which helps when one
+        teacher is clearly better than the others. Only for a list of teachers.
+    monotone_constraints : "auto", dict or None, default="auto"
+        Monotone constraints the student keeps exactly, ``{column: +1 or -1}`` (+1: the
+        score of ``classes_[1]`` never decreases as the column grows; 0 or absent: free).
+        ``"auto"`` reads them from the teacher(s): LightGBM and XGBoost
+        ``monotone_constraints``, HistGradientBoosting ``monotonic_cst`` (none for
+        :class:`riskkd.teachers.LightGBMTeacher`); ``None`` sets none. They apply to numeric
+        columns of a binary target, also with ``alpha=0`` (a constrained baseline). Use them
+        where policy or regulation requires that, e.g., more days past due never lowers the
+        risk score: the student then cannot learn a non-monotone artefact of the data.
     n_jobs : int or None, default=None
         Teacher fits (the ``cv`` fold models and the final one) run in parallel threads
         (joblib); ``None`` means 1, ``-1`` all cores.
@@ -126,7 +161,16 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
     soft_targets_ : ndarray of shape (n_samples, n_classes)
         Calibrated out-of-fold teacher probabilities the student was trained on.
     n_synthetic_ : int
-        Number of synthetic (MUNGE) rows added to the transfer set.
+        Number of synthetic (``augment``) rows added to the transfer set.
+    n_unlabeled_ : int
+        Number of unlabeled rows (``X_unlabeled``) added to the transfer set.
+    teacher_weights_ : ndarray of shape (n_teachers,)
+        Logit-space weights of the teachers (``[1.0]`` for a single teacher).
+    monotone_constraints_ : dict of str to int
+        The resolved constraints ``{column: +1 or -1}`` (empty when there are none).
+    monotone_ : ndarray of shape (n_student_numeric_inputs,) or None
+        The constraints passed to the student, per numeric input of ``preprocessor_``
+        (+1, -1 or 0; missing-value indicators are free), or None when there are none.
     history_ : list of dict
         The student's per-epoch training loss, validation loss and validation fidelity.
 
@@ -141,7 +185,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "teacher": [HasMethods(["fit", "predict_proba"]), HasMethods(["predict"]), None],
+        "teacher": [HasMethods(["fit", "predict_proba"]), HasMethods(["predict"]), list, None],
         "student": [StrOptions(set(STUDENTS)), HasMethods(["fit", "decision_logits"])],
         "calibration": [StrOptions({"auto", "sigmoid", "temperature", "isotonic"}), None],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -150,8 +194,10 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         "cv": ["cv_object"],
         "min_frequency": [Interval(numbers.Integral, 1, None, closed="left")],
         "max_categories": [Interval(numbers.Integral, 1, None, closed="left")],
-        "augment": [StrOptions({"auto", "munge"}), None],
+        "augment": [StrOptions({"auto", "munge", "noise"}), HasMethods(["sample"]), None],
         "augment_factor": [Interval(numbers.Integral, 1, None, closed="left")],
+        "teacher_weights": [StrOptions({"fit"}), "array-like", None],
+        "monotone_constraints": [StrOptions({"auto"}), dict, None],
         "n_jobs": [numbers.Integral, None],
         "random_state": ["random_state"],
     }
@@ -170,6 +216,8 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         max_categories=64,
         augment="auto",
         augment_factor=4,
+        teacher_weights=None,
+        monotone_constraints="auto",
         n_jobs=None,
         random_state=None,
     ):
@@ -184,17 +232,44 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self.max_categories = max_categories
         self.augment = augment
         self.augment_factor = augment_factor
+        self.teacher_weights = teacher_weights
+        self.monotone_constraints = monotone_constraints
         self.n_jobs = n_jobs
         self.random_state = random_state
 
     # ------------------------------------------------------------------ extension points
-    def _get_teacher(self, seed: int):
+    def _get_teachers(self, seed: int) -> list:
+        """``[(teacher, prefit)]``: one entry, or one per member of a list of teachers."""
+        if not isinstance(self.teacher, list):
+            return [self._get_teacher(seed, self.teacher)]
+        if not self.teacher:
+            raise ValueError(
+                "teacher is an empty list; pass one teacher, a list of teachers, or None for "
+                "the default LightGBMTeacher."
+            )
+        for k, member in enumerate(self.teacher):
+            if not (
+                member is None
+                or is_booster(member)
+                or all(hasattr(member, m) for m in ("fit", "predict_proba"))
+                or isinstance(member, FrozenEstimator)
+            ):
+                raise ValueError(
+                    f"teacher[{k}] must be a classifier with fit and predict_proba, a "
+                    f"FrozenEstimator or an XGBoost/LightGBM Booster; got {member!r}."
+                )
+        return [
+            self._get_teacher((seed + k) % (2**31 - 1), member)
+            for k, member in enumerate(self.teacher)
+        ]
+
+    def _get_teacher(self, seed: int, teacher):
         """The teacher to fit (unfitted clone) or the prefit one, and whether it is prefit."""
-        if self.teacher is None:
+        if teacher is None:
             return LightGBMTeacher(random_state=seed), False
-        if isinstance(self.teacher, FrozenEstimator) or is_booster(self.teacher):
-            return self.teacher, True
-        teacher = configure_native(self.teacher)
+        if isinstance(teacher, FrozenEstimator) or is_booster(teacher):
+            return teacher, True
+        teacher = configure_native(teacher)
         params = teacher.get_params()
         if "random_state" in params and params["random_state"] is None:
             teacher.set_params(random_state=seed)
@@ -229,9 +304,22 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         alpha = student.default_alpha if self.alpha == "auto" else float(self.alpha)
         return LOSSES[self.loss](alpha=alpha, temperature=float(self.temperature))
 
+    def _get_transfer(self, student: Student, n_samples: int) -> Transfer | None:
+        """The synthetic-row generator ``augment`` asks for, or None."""
+        augment = self.augment
+        if augment == "auto":
+            augment = "munge" if student.augment_by_default and n_samples < 20_000 else None
+        if augment is None:
+            return None
+        if augment == "munge":
+            return MUNGE()
+        if augment == "noise":
+            return GaussianNoise()
+        return clone(augment) if hasattr(augment, "get_params") else augment
+
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, X_unlabeled=None):
         """Fit the teacher (cross-fitted), the calibration and the student.
 
         Parameters
@@ -242,6 +330,15 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             Binary or multi-class labels.
         sample_weight : array-like of shape (n_samples,), default=None
             Honoured by the teacher, the calibration and the student.
+        X_unlabeled : {array-like, DataFrame} of shape (n_unlabeled, n_features), default=None
+            Rows without outcomes (e.g. recent production applications) with the columns of
+            ``X``. They are labelled by the calibrated ``teacher_`` and added to the
+            student's transfer set (soft term only, weight: the mean training weight); the
+            teacher and the calibration never see them, and ``alpha=0`` ignores them. They
+            help when they cover regions the training rows cover thinly (a shifted or
+            newer population). In a :class:`~sklearn.pipeline.Pipeline` with metadata
+            routing enabled, request them with ``set_fit_request(X_unlabeled=True)``;
+            they bypass the preceding steps, so give them the columns this step receives.
 
         Returns
         -------
@@ -255,6 +352,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
 
         schema = InputSchema.from_data(X)
         encoded = schema.encode(X)
+        unlabeled = None if X_unlabeled is None else self._encode_unlabeled(schema, X_unlabeled)
         self.input_schema_ = schema
         self.n_features_in_ = schema.n_features
         if schema.from_frame:
@@ -263,9 +361,10 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             del self.feature_names_in_
 
         n_classes = len(self.classes_)
-        teacher, prefit = self._get_teacher(seed_teacher)
-        self.teacher_, oof = self._cross_fit_teacher(
-            teacher, prefit, X, encoded, y_index, sample_weight, seed_cv
+        teachers = self._get_teachers(seed_teacher)
+        self.monotone_constraints_ = self._monotone_constraints(teachers, schema)
+        self.teacher_, oof = self._fit_teachers(
+            teachers, X, encoded, y_index, sample_weight, seed_cv
         )
 
         self.calibrator_ = make_calibrator(self.calibration, n_classes).fit(oof, y_index, weights)
@@ -274,10 +373,13 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self.preprocessor_ = StudentPreprocessor(
             min_frequency=self.min_frequency, max_categories=self.max_categories
         ).fit(encoded)
+        self.monotone_ = self._monotone_inputs(self.monotone_constraints_, schema)
         student = self._get_student(seed_student)
         loss = self._get_loss(student)
-        transfer = self._transfer_set(encoded, y_index, weights, student, loss.alpha, seed_augment)
-        self.n_synthetic_ = len(transfer[3]) - len(y_index)
+        transfer, self.n_unlabeled_, self.n_synthetic_ = self._transfer_set(
+            encoded, y_index, weights, student, loss.alpha, seed_augment, unlabeled
+        )
+        extra = {} if self.monotone_ is None else {"monotone": self.monotone_}
         self.student_ = student.fit(
             *transfer[:2],
             n_embeddings=self.preprocessor_.n_embeddings,
@@ -285,35 +387,64 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             y=transfer[3],
             sample_weight=transfer[4],
             loss=loss,
+            **extra,
         )
         self.history_ = self.student_.history_
         return self
 
-    def _transfer_set(self, encoded, y_index, weights, student, alpha, seed):
-        """``(Xn, Xc, soft targets, labels, weights)`` the student is trained on.
+    def _transfer_set(self, encoded, y_index, weights, student, alpha, seed, unlabeled=None):
+        """``((Xn, Xc, soft targets, labels, weights), n_unlabeled, n_synthetic)``.
 
-        The training rows with their calibrated out-of-fold soft targets, plus, when
-        ``augment`` asks for it, MUNGE rows labelled by the calibrated ``teacher_`` (label
-        -1: they have no outcome; weight: that of their source row).
+        The training rows with their calibrated out-of-fold soft targets, then the
+        unlabeled rows and the ``augment`` rows, both labelled by the calibrated
+        ``teacher_`` (label -1: they have no outcome). Unlabeled rows weigh the mean
+        training weight; a synthetic row weighs what its source row weighs.
         """
         Xn, Xc = self.preprocessor_.transform(encoded)
-        augment = self.augment
-        if augment == "auto":
-            augment = "munge" if student.augment_by_default and len(y_index) < 20_000 else None
-        if augment is None or alpha == 0:
-            return Xn, Xc, self.soft_targets_, y_index, weights
-        synthetic, source = munge(
-            encoded, Xn, factor=self.augment_factor, random_state=np.random.default_rng(seed)
-        )
-        soft = self.calibrator_.transform(self.teacher_.predict_proba_encoded(synthetic))
-        Sn, Sc = self.preprocessor_.transform(synthetic)
-        return (
-            np.vstack([Xn, Sn]),
-            np.vstack([Xc, Sc]),
-            np.vstack([self.soft_targets_, soft]),
-            np.concatenate([y_index, np.full(len(source), -1)]),
-            np.concatenate([weights, weights[source]]),
-        )
+        parts = [(Xn, Xc, self.soft_targets_, y_index, weights)]
+        if alpha == 0:
+            return parts[0], 0, 0
+        if unlabeled is not None:
+            parts.append(
+                self._teacher_labelled(unlabeled, np.full(unlabeled.n_samples, weights.mean()))
+            )
+        generator = self._get_transfer(student, len(y_index))
+        if generator is not None:
+            synthetic, source = generator.sample(
+                encoded, Xn, factor=self.augment_factor, random_state=np.random.default_rng(seed)
+            )
+            if not isinstance(synthetic, Encoded) or np.shape(source) != (synthetic.n_samples,):
+                raise ValueError(
+                    f"augment={self.augment!r}: sample() must return (Encoded rows, source index "
+                    "of each row); see riskkd.transfer.Transfer.sample."
+                )
+            parts.append(self._teacher_labelled(synthetic, weights[source]))
+        n_unlabeled = 0 if unlabeled is None else unlabeled.n_samples
+        n_synthetic = sum(len(p[3]) for p in parts) - len(y_index) - n_unlabeled
+        if len(parts) == 1:
+            return parts[0], 0, 0
+        return tuple(np.concatenate(block) for block in zip(*parts)), n_unlabeled, n_synthetic
+
+    def _teacher_labelled(self, encoded, weights):
+        """Student inputs, calibrated teacher probabilities, label -1 and ``weights``."""
+        soft = self.calibrator_.transform(self.teacher_.predict_proba_encoded(encoded))
+        Un, Uc = self.preprocessor_.transform(encoded)
+        return Un, Uc, soft, np.full(len(Un), -1), weights
+
+    def _encode_unlabeled(self, schema: InputSchema, X_unlabeled) -> Encoded:
+        """``X_unlabeled`` encoded like ``X``, with errors that name it."""
+        if schema.from_frame and not isinstance(X_unlabeled, pd.DataFrame):
+            raise ValueError(
+                f"X_unlabeled must be a DataFrame with the columns of X ({schema.names}) "
+                f"because X was one; got {type(X_unlabeled).__name__}."
+            )
+        try:
+            unlabeled = schema.encode(X_unlabeled)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"X_unlabeled does not match X: {error}") from error
+        if unlabeled.n_samples == 0:
+            raise ValueError("X_unlabeled has 0 rows; pass some rows or X_unlabeled=None.")
+        return unlabeled
 
     def _check_inputs(self, X, y, sample_weight):
         """``(X, integer labels, weights)`` with clear errors on bad input; sets ``classes_``."""
@@ -372,8 +503,9 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
                     "sample_weight sums to 0 (all weights are zero); give some rows a positive weight."
                 )
         n_splits = self.cv if isinstance(self.cv, numbers.Integral) else None
-        if n_splits is not None and not (
-            isinstance(self.teacher, FrozenEstimator) or is_booster(self.teacher)
+        members = self.teacher if isinstance(self.teacher, list) else [self.teacher]
+        if n_splits is not None and not all(
+            isinstance(t, FrozenEstimator) or is_booster(t) for t in members
         ):
             counts = np.bincount(y_index)
             rare = [
@@ -385,6 +517,113 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
                     "each class. Lower cv, merge rare classes, or gather more rows."
                 )
         return X, y_index, sample_weight
+
+    def _fit_teachers(self, teachers, X, encoded, y_index, sample_weight, seed):
+        """``(teacher_, out-of-fold probabilities)`` of one teacher or a logit-space ensemble."""
+        n_teachers = len(teachers)
+        weights = self._check_teacher_weights(n_teachers)
+        fitted = [
+            self._cross_fit_teacher(teacher, prefit, X, encoded, y_index, sample_weight, seed)
+            for teacher, prefit in teachers
+        ]
+        if not isinstance(self.teacher, list):
+            self.teacher_weights_ = np.ones(1)
+            return fitted[0]
+        oofs = [oof for _, oof in fitted]
+        if isinstance(weights, str):  # "fit": on the out-of-fold probabilities
+            weights = fit_logit_weights(oofs, y_index, sample_weight)
+        self.teacher_weights_ = weights
+        members = [teacher for teacher, _ in fitted]
+        return TeacherEnsemble(members, weights), combine_logits(oofs, weights)
+
+    def _check_teacher_weights(self, n_teachers: int):
+        """``teacher_weights`` as normalised weights, ``"fit"``, with clear errors."""
+        weights = self.teacher_weights
+        if weights is None or isinstance(weights, str):
+            if weights is not None and not isinstance(self.teacher, list):
+                raise ValueError(
+                    f"teacher_weights={weights!r} needs a list of teachers, but teacher is "
+                    f"{type(self.teacher).__name__}; pass teacher=[...] or teacher_weights=None."
+                )
+            return np.full(n_teachers, 1.0 / n_teachers) if weights is None else weights
+        if not isinstance(self.teacher, list):
+            raise ValueError(
+                f"teacher_weights={weights!r} needs a list of teachers, but teacher is "
+                f"{type(self.teacher).__name__}; pass teacher=[...] or teacher_weights=None."
+            )
+        array = np.asarray(weights, dtype=float)
+        if array.shape != (n_teachers,):
+            raise ValueError(
+                f"teacher_weights has {array.size} value(s) but teacher lists {n_teachers} "
+                "teachers; give one weight per teacher."
+            )
+        if not np.isfinite(array).all() or (array < 0).any() or array.sum() <= 0:
+            raise ValueError(
+                f"teacher_weights={list(array)} must be finite, >= 0 and not all 0; "
+                "they are normalised to sum to 1."
+            )
+        return array / array.sum()
+
+    def _monotone_constraints(self, teachers, schema: InputSchema) -> dict[str, int]:
+        """``{column: +1/-1}`` from ``monotone_constraints``, checked against ``X``."""
+        spec = self.monotone_constraints
+        if spec is None:
+            return {}
+        if isinstance(spec, str):  # "auto": the teachers' constraints
+            constraints: dict[str, int] = {}
+            for k, (teacher, _) in enumerate(teachers):
+                for name, sign in teacher_monotone_constraints(teacher, schema.names).items():
+                    if constraints.setdefault(name, sign) != sign:
+                        raise ValueError(
+                            f"The teachers disagree on the monotone constraint of column "
+                            f"{name!r} (teacher[{k}] has {sign:+d}, an earlier one "
+                            f"{-sign:+d}); pass monotone_constraints={{...}} explicitly."
+                        )
+            where = "the teacher's monotone constraints"
+        else:
+            constraints = {}
+            for name, sign in spec.items():
+                if sign not in (-1, 0, 1):
+                    raise ValueError(
+                        f"monotone_constraints[{name!r}] is {sign!r}; use +1 (increasing), "
+                        "-1 (decreasing) or 0 (free)."
+                    )
+                constraints[name] = int(sign)
+            where = "monotone_constraints"
+        constraints = {name: sign for name, sign in constraints.items() if sign != 0}
+        unknown = [name for name in constraints if name not in schema.names]
+        if unknown:
+            raise ValueError(
+                f"{where} name column(s) {unknown} that are not in X; the columns are "
+                f"{schema.names}."
+            )
+        categorical = [name for name in constraints if name in schema.categorical_names]
+        if categorical:
+            raise ValueError(
+                f"{where} constrain categorical column(s) {categorical}; monotone constraints "
+                "apply to numeric columns only. Encode an ordered category as numbers "
+                "(e.g. its rank) or drop its constraint."
+            )
+        if constraints and len(self.classes_) > 2:
+            raise ValueError(
+                f"{where} are set ({constraints}) but y has {len(self.classes_)} classes; "
+                "monotone students support binary targets only. Pass "
+                "monotone_constraints=None."
+            )
+        return constraints
+
+    def _monotone_inputs(self, constraints: dict[str, int], schema: InputSchema):
+        """Constraints per numeric input of the student, or None when there are none.
+
+        The student's numeric inputs are the numeric columns (scaled by an increasing map)
+        followed by missing-value indicators, which stay free.
+        """
+        if not constraints:
+            return None
+        monotone = np.zeros(self.preprocessor_.n_numeric_out, dtype=np.int8)
+        for name, sign in constraints.items():
+            monotone[schema.numeric_names.index(name)] = sign
+        return monotone
 
     def _cross_fit_teacher(self, teacher, prefit, X, encoded, y_index, sample_weight, seed):
         """(FittedTeacher, out-of-fold probabilities) — see step 2 of the class docstring."""

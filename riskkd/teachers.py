@@ -370,3 +370,120 @@ def _proba_all_classes(model: Any, X: Any, n_classes: int) -> np.ndarray:
     full = np.zeros((proba.shape[0], n_classes))
     full[:, classes.astype(int)] = proba
     return full
+
+
+# ---------------------------------------------------------------------- several teachers
+def combine_logits(probas: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """Teachers' probabilities combined in logit space: ``softmax(sum_k w_k log p_k)``.
+
+    For a binary target this is the weighted sum of the teachers' log-odds; with weights
+    summing to 1 it is their normalised weighted geometric mean. Unlike averaging
+    probabilities it keeps a confident teacher's extreme scores, and it is what a student
+    trained on logits can represent.
+    """
+    from scipy.special import softmax
+
+    logits = sum(w * np.log(np.clip(p, 1e-7, 1.0)) for w, p in zip(weights, probas))
+    return softmax(logits, axis=1)
+
+
+def fit_logit_weights(
+    probas: list[np.ndarray], y_index: np.ndarray, sample_weight: np.ndarray | None = None
+) -> np.ndarray:
+    """Non-negative weights summing to 1 that minimise the log-loss of :func:`combine_logits`.
+
+    Fitted on out-of-fold probabilities, so a teacher that overfits gets no credit for it.
+    The weights are a softmax of free parameters (so they stay on the simplex) found by
+    L-BFGS from equal weights; the result is deterministic.
+    """
+    from scipy.optimize import minimize
+    from scipy.special import log_softmax, softmax
+
+    k = len(probas)
+    if k == 1:
+        return np.ones(1)
+    w = np.ones(len(y_index)) if sample_weight is None else np.asarray(sample_weight, float)
+    logs = np.stack([np.log(np.clip(p, 1e-7, 1.0)) for p in probas])  # (k, n, classes)
+    rows = np.arange(len(y_index))
+
+    def nll(theta: np.ndarray) -> float:
+        combined = np.tensordot(softmax(theta), logs, axes=1)
+        return -np.average(log_softmax(combined, axis=1)[rows, y_index], weights=w)
+
+    theta = minimize(nll, np.zeros(k), method="L-BFGS-B").x
+    return softmax(theta)
+
+
+class TeacherEnsemble:
+    """Several fitted teachers combined in logit space; ``DistilledClassifier.teacher_``
+    when ``teacher`` is a list.
+
+    Parameters
+    ----------
+    members : list of FittedTeacher
+        The fitted teachers, each reading the distilled model's raw ``X`` and returning
+        prior-corrected probabilities.
+    weights : ndarray of shape (n_members,)
+        Non-negative weights summing to 1 (see :func:`combine_logits`).
+    """
+
+    def __init__(self, members: list[FittedTeacher], weights: np.ndarray):
+        self.members = members
+        self.weights = np.asarray(weights, dtype=float)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Combined class probabilities, columns in the order of ``classes_``."""
+        return combine_logits([m.predict_proba(X) for m in self.members], self.weights)
+
+    def predict_proba_encoded(self, encoded: Any) -> np.ndarray:
+        """Combined probabilities for rows in riskkd's shared encoding."""
+        return combine_logits(
+            [m.predict_proba_encoded(encoded) for m in self.members], self.weights
+        )
+
+    @property
+    def native_model(self) -> TeacherEnsemble:
+        """An ensemble has no single native model: itself (``riskkd.save`` skips it)."""
+        return self
+
+
+# ---------------------------------------------------------------------- monotone constraints
+def teacher_monotone_constraints(teacher: Any, names: list[str]) -> dict[str, int]:
+    """The monotone constraints a teacher was configured with, as ``{column: +1 or -1}``.
+
+    Reads LightGBM's ``monotone_constraints`` (estimator parameter or Booster parameter),
+    XGBoost's ``monotone_constraints`` (list/tuple, dict or ``"(1,0,-1)"`` string, estimator
+    or Booster) and HistGradientBoosting's ``monotonic_cst`` (list or dict). Positional
+    constraints refer to ``names``, the teacher's training columns in order. Teachers
+    without constraints (including :class:`LightGBMTeacher`) give ``{}``.
+    """
+    import json
+
+    estimator = teacher.estimator if isinstance(teacher, FrozenEstimator) else teacher
+    if is_booster(estimator):
+        if type(estimator).__module__.startswith("lightgbm"):
+            spec = estimator.params.get("monotone_constraints")
+        else:
+            config = json.loads(estimator.save_config())
+            train = config["learner"]["gradient_booster"].get("tree_train_param", {})
+            spec = train.get("monotone_constraints")
+    elif hasattr(estimator, "get_params"):
+        params = estimator.get_params()
+        spec = params.get("monotone_constraints", params.get("monotonic_cst"))
+    else:
+        spec = None
+    if spec is None or (isinstance(spec, str) and spec.strip("()[] ") == ""):
+        return {}
+    if isinstance(spec, str):
+        spec = [int(v) for v in spec.strip("()[] ").split(",")]
+    if isinstance(spec, dict):
+        constraints = {str(k): int(v) for k, v in spec.items()}
+    else:
+        spec = list(np.asarray(spec).ravel())
+        if len(spec) != len(names):
+            raise ValueError(
+                f"The teacher's monotone constraints list {len(spec)} values but X has "
+                f"{len(names)} columns; give one value per column in the order of X."
+            )
+        constraints = {name: int(v) for name, v in zip(names, spec)}
+    return {name: c for name, c in constraints.items() if c != 0}

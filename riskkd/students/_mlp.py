@@ -22,6 +22,13 @@ class MLPStudent(Student):
     part is the stopping criterion, so ``alpha=0`` is plain hard-label training), and
     deterministic for a given ``random_state``. Predictions run a numpy forward pass in float32.
 
+    With ``monotone`` constraints (see :meth:`fit`) the network is a constrained monotone
+    MLP (:class:`riskkd.students._nn.MonotoneMLP`: sign-constrained first-layer weights on
+    the constrained inputs, non-negative later weights, a mix of convex, concave and
+    saturated non-decreasing activations). The constraints then hold by construction for
+    every input, exactly, which a training penalty cannot promise; the price is a somewhat
+    less flexible network in the free inputs.
+
     Parameters
     ----------
     hidden_layer_sizes : tuple of int or "auto", default="auto"
@@ -57,6 +64,11 @@ class MLPStudent(Student):
         ``val_teacher_agreement`` (share of held-out rows where student and teacher pick the
         same class).
     best_epoch_ : int
+    monotone_ : ndarray of shape (n_numeric_inputs,) or None
+        The monotone constraints the network keeps (+1, -1, 0), or None.
+    activation_splits_ : list of [int, int] or None
+        With constraints: ``(n_convex, n_concave)`` units of each hidden layer (the rest
+        are saturated).
     """
 
     # Measured on the bundled datasets: synthetic transfer rows raise AUC retention and
@@ -111,19 +123,26 @@ class MLPStudent(Student):
             return (32, 16) if n_samples < 20_000 else (64, 32)
         return tuple(self.hidden_layer_sizes)
 
-    def get_module(self, *, d_num, n_embeddings, n_cat, d_out, n_samples):
-        """The torch module to train. Override to change the architecture."""
-        from ._nn import MLP
+    def get_module(self, *, d_num, n_embeddings, n_cat, d_out, n_samples, monotone=None):
+        """The torch module to train. Override to change the architecture.
 
-        return MLP(
-            d_num=d_num,
-            n_embeddings=n_embeddings,
-            n_cat=n_cat,
-            d_embedding=self.embedding_dim,
-            d_out=d_out,
-            hidden=self._hidden(n_samples),
-            dropout=self.dropout,
-        )
+        ``monotone`` is None or the per-input constraints of :meth:`fit`; the module must
+        then keep them for every input (see the class docstring).
+        """
+        from ._nn import MLP, MonotoneMLP
+
+        sizes = {
+            "d_num": d_num,
+            "n_embeddings": n_embeddings,
+            "n_cat": n_cat,
+            "d_embedding": self.embedding_dim,
+            "d_out": d_out,
+            "hidden": self._hidden(n_samples),
+            "dropout": self.dropout,
+        }
+        if monotone is None:
+            return MLP(**sizes)
+        return MonotoneMLP(monotone=[int(c) for c in monotone], **sizes)
 
     def get_optimizer(self, module):
         """The optimizer. Override to change it."""
@@ -138,12 +157,13 @@ class MLPStudent(Student):
             return int(self.batch_size)
         return int(np.clip(2 ** round(np.log2(max(n, 1) / 100)), 64, 2048))
 
-    def fit(self, Xn, Xc, *, n_embeddings, soft_proba, y, sample_weight, loss):
+    def fit(self, Xn, Xc, *, n_embeddings, soft_proba, y, sample_weight, loss, monotone=None):
         import torch
 
         from ..losses import as_class_logits
 
         self._validate_params()
+        monotone = _check_monotone(monotone, Xn.shape[1])
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(0, 2**31 - 1))
         n_classes = soft_proba.shape[1]
@@ -171,6 +191,7 @@ class MLPStudent(Student):
                 n_cat=Xc.shape[1],
                 d_out=d_out,
                 n_samples=int((y >= 0).sum()),  # labelled rows: synthetic ones add no data
+                monotone=monotone,
             )
         optimizer = self.get_optimizer(module)
         generator = torch.Generator().manual_seed(seed)
@@ -221,6 +242,10 @@ class MLPStudent(Student):
                     break
         module.load_state_dict(best_state)
         self.best_epoch_ = best_epoch
+        self.monotone_ = monotone
+        self.activation_splits_ = (
+            None if monotone is None else [list(split) for split in module.splits]
+        )
         self._export(module)
         return self
 
@@ -228,11 +253,16 @@ class MLPStudent(Student):
         """Copy the trained weights into numpy arrays for torch-free inference.
 
         Weights are rounded to ``storage_dtype`` here, once, so the in-memory model computes
-        with exactly the numbers that are saved (float32 arithmetic either way).
+        with exactly the numbers that are saved (float32 arithmetic either way). Rounding
+        never flips a sign, so monotone constraints survive it.
         """
+        import torch
+
+        with torch.no_grad():
+            exported = module.export_state()
         state = {
             k: v.detach().cpu().numpy().astype(self.storage_dtype).astype(np.float32)
-            for k, v in module.state_dict().items()
+            for k, v in exported.items()
         }
         self.coefs_ = [state["first.weight"].T.copy()]
         self.intercepts_ = [state["first.bias"]]
@@ -253,8 +283,15 @@ class MLPStudent(Student):
             embedded = np.take(self.embedding_, Xc, axis=0)
             h += embedded.reshape(len(Xc), first.shape[0] - Xn.shape[1]) @ first[Xn.shape[1] :]
         h += self.intercepts_[0]
-        for W, b in zip(self.coefs_[1:], self.intercepts_[1:]):
-            np.maximum(h, 0.0, out=h)
+        splits = self.activation_splits_ or [None] * (len(self.coefs_) - 1)
+        for W, b, split in zip(self.coefs_[1:], self.intercepts_[1:], splits):
+            if split is None:
+                np.maximum(h, 0.0, out=h)
+            else:  # MonotoneMLP: convex, concave and saturated units
+                a, c = split
+                np.maximum(h[:, :a], 0.0, out=h[:, :a])
+                np.minimum(h[:, a : a + c], 0.0, out=h[:, a : a + c])
+                np.clip(h[:, a + c :], -1.0, 1.0, out=h[:, a + c :])
             h = h @ W
             h += b
         return h
@@ -265,7 +302,11 @@ class MLPStudent(Student):
             arrays[f"coef_{i}"] = W
             arrays[f"intercept_{i}"] = b
         arrays = {k: v.astype(self.storage_dtype) for k, v in arrays.items()}
-        return {"n_layers": len(self.coefs_), "best_epoch": self.best_epoch_}, arrays
+        settings = {"n_layers": len(self.coefs_), "best_epoch": self.best_epoch_}
+        if self.monotone_ is not None:
+            settings["monotone"] = [int(c) for c in self.monotone_]
+            settings["activation_splits"] = self.activation_splits_
+        return settings, arrays
 
     def set_state(self, settings, arrays):
         n = settings["n_layers"]
@@ -274,5 +315,22 @@ class MLPStudent(Student):
         self.intercepts_ = [arrays[f"intercept_{i}"] for i in range(n)]
         self.embedding_ = arrays["embedding"]
         self.best_epoch_ = settings["best_epoch"]
+        monotone = settings.get("monotone")
+        self.monotone_ = None if monotone is None else np.asarray(monotone, dtype=np.int8)
+        splits = settings.get("activation_splits")
+        self.activation_splits_ = None if splits is None else [list(s) for s in splits]
         self.history_ = []
         return self
+
+
+def _check_monotone(monotone, n_inputs: int) -> np.ndarray | None:
+    """The ``monotone`` argument of :meth:`MLPStudent.fit` as int8, or None when all free."""
+    if monotone is None:
+        return None
+    monotone = np.asarray(monotone)
+    if monotone.shape != (n_inputs,) or not np.isin(monotone, (-1, 0, 1)).all():
+        raise ValueError(
+            f"monotone must hold one of -1, 0, +1 per numeric input ({n_inputs}); got "
+            f"{monotone.tolist()!r}."
+        )
+    return monotone.astype(np.int8) if monotone.any() else None

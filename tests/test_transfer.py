@@ -1,0 +1,134 @@
+"""Synthetic transfer sets: MUNGE settings, the noise baseline and custom generators."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.utils._param_validation import InvalidParameterError
+
+from riskkd import DistilledClassifier
+from riskkd.inputs import Encoded, InputSchema
+from riskkd.transfer import MUNGE, GaussianNoise, Transfer
+
+from .conftest import fast_mlp, fast_teacher, make_risk_frame
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_risk_frame(500, 2, seed=21)
+
+
+@pytest.fixture(scope="module")
+def encoded(data):
+    return InputSchema.from_data(data[0]).encode(data[0])
+
+
+def make(**params):
+    return DistilledClassifier(
+        fast_teacher(), fast_mlp(max_epochs=10), cv=2, augment_factor=2, random_state=0, **params
+    )
+
+
+# ------------------------------------------------------------------ generators
+def test_noise_keeps_the_data_domain(encoded):
+    synthetic, source = GaussianNoise(scale=0.1, p=0.5).sample(
+        encoded, np.nan_to_num(encoded.num), factor=3, random_state=np.random.default_rng(0)
+    )
+    np.testing.assert_array_equal(source, np.tile(np.arange(encoded.n_samples), 3))
+    # Missing numeric values stay missing; present ones stay present.
+    np.testing.assert_array_equal(np.isnan(synthetic.num), np.isnan(encoded.num[source]))
+    # Jitter of 0.1 standard deviation: the typical shift is ~0.08 sd (mean |N(0, 0.1)|),
+    # far below the spread of the column and clearly non-zero.
+    sd = np.nanstd(encoded.num, axis=0)
+    shift = np.nanmean(np.abs(synthetic.num - encoded.num[source]), axis=0) / sd
+    assert np.all((shift > 0.04) & (shift < 0.12))
+    # Categorical values are redrawn among observed levels (and missing) only, about p of them
+    # (p=0.5 redraws; a redraw lands on the same level about 1/3 of the time here).
+    for j in range(encoded.cat.shape[1]):
+        assert set(np.unique(synthetic.cat[:, j])) <= set(np.unique(encoded.cat[:, j]))
+    changed = (synthetic.cat != encoded.cat[source]).mean()
+    assert 0.15 < changed < 0.5
+
+
+def test_noise_with_zero_settings_copies_rows(encoded):
+    synthetic, source = GaussianNoise(scale=0.0, p=0.0).sample(
+        encoded, encoded.num, factor=2, random_state=np.random.default_rng(0)
+    )
+    np.testing.assert_array_equal(synthetic.num, encoded.num[source])
+    np.testing.assert_array_equal(synthetic.cat, encoded.cat[source])
+
+
+def test_munge_p_controls_how_far_rows_move(encoded):
+    features = np.nan_to_num(encoded.num)
+    moved = []
+    for p in (0.1, 0.9):
+        synthetic, source = MUNGE(p=p).sample(
+            encoded, features, factor=4, random_state=np.random.default_rng(0)
+        )
+        moved.append((synthetic.cat != encoded.cat[source]).mean())
+    # Only attributes whose neighbour differs can change, so the changed share grows with p.
+    assert moved[0] < moved[1]
+
+
+@pytest.mark.parametrize("generator", [MUNGE(), GaussianNoise()], ids=["munge", "noise"])
+def test_generators_are_reproducible(encoded, generator):
+    runs = [
+        generator.sample(
+            encoded, np.nan_to_num(encoded.num), factor=2, random_state=np.random.default_rng(5)
+        )[0]
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(runs[0].num, runs[1].num)
+    np.testing.assert_array_equal(runs[0].cat, runs[1].cat)
+
+
+# ------------------------------------------------------------------ in DistilledClassifier
+def test_noise_augment_is_used_and_reproducible(data):
+    X, y = data
+    a = make(augment="noise").fit(X, y)
+    assert a.n_synthetic_ == 2 * len(X)
+    np.testing.assert_array_equal(
+        a.predict_proba(X), make(augment="noise").fit(X, y).predict_proba(X)
+    )
+    assert not np.array_equal(a.predict_proba(X), make(augment=None).fit(X, y).predict_proba(X))
+
+
+def test_munge_object_equals_the_string_and_its_settings_matter(data):
+    X, y = data
+    by_name = make(augment="munge").fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(make(augment=MUNGE()).fit(X, y).predict_proba(X), by_name)
+    generator = MUNGE(p=0.2, s=5.0)
+    tuned = make(augment=generator).fit(X, y)
+    assert generator.get_params() == {"p": 0.2, "s": 5.0}  # cloned, never mutated
+    assert not np.array_equal(tuned.predict_proba(X), by_name)
+
+
+class _Duplicate(Transfer):
+    """A custom generator: exact copies of the rows (the teacher relabels them)."""
+
+    def sample(self, encoded, features, *, factor, random_state):
+        source = np.tile(np.arange(encoded.n_samples), factor)
+        return Encoded(encoded.num[source], encoded.cat[source]), source
+
+
+def test_custom_transfer_object(data):
+    X, y = data
+    model = make(augment=_Duplicate()).fit(X, y)
+    assert model.n_synthetic_ == 2 * len(X)
+
+
+def test_invalid_augment_settings(data):
+    X, y = data
+    with pytest.raises(InvalidParameterError, match="'augment' parameter of DistilledClassifier"):
+        make(augment="smote").fit(X, y)
+    with pytest.raises(InvalidParameterError, match="'p' parameter of MUNGE must be a float"):
+        make(augment=MUNGE(p=1.5)).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="'scale' parameter of GaussianNoise"):
+        make(augment=GaussianNoise(scale=-1)).fit(X, y)
+
+    class Broken(Transfer):
+        def sample(self, encoded, features, *, factor, random_state):
+            return encoded.num, None
+
+    with pytest.raises(ValueError, match=r"sample\(\) must return \(Encoded rows, source index"):
+        make(augment=Broken()).fit(X, y)
