@@ -7,6 +7,8 @@ import pytest
 pytest.importorskip("matplotlib")
 
 import base64
+import doctest
+import importlib
 import math
 import re
 import sys
@@ -138,10 +140,12 @@ def test_report_shows_the_fidelity_report(binary, binary_page):
         for value in row.dropna():
             # The page prints floats with 6 significant digits.
             assert f"{value:.6g}" in page, (metric, value)
-    highlighted = re.findall(r'<tr class="highlight"><td>(\w+)</td>', page)
-    assert highlighted == ["ece", "auc_retention"]
     ece_gap = report.loc["ece", "student"] - report.loc["ece", "teacher"]
+    auc_retention = report.loc["auc_retention", "student"]
+    highlighted = re.findall(r'<tr class="highlight"><td>(\w+)</td><td></td><td>([^<]+)<', page)
+    assert highlighted == [("auc_retention", f"{auc_retention:.6g}"), ("ece_gap", f"{ece_gap:.6g}")]
     assert f'{ece_gap:.6g}</div><div class="name">ECE gap' in page
+    assert f'{auc_retention:.6g}</div><div class="name">AUC retention' in page
 
 
 def test_binary_sections(binary_page):
@@ -348,6 +352,13 @@ def test_missing_matplotlib(binary, tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r'pip install "riskkd\[report\]"'):
         write_report(model, X_test, y_test, tmp_path / "r.html")
     assert _only(tmp_path) == []
+
+
+@pytest.mark.parametrize("module", ["riskkd.report", "riskkd.report._metrics"])
+def test_docstring_examples(module):
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0
 
 
 # ---------------------------------------------------------------------- scorecard

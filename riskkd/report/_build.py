@@ -263,6 +263,15 @@ def _key_figures(report: pd.DataFrame) -> str:
     return _html.key_figures({name: _html.fmt(float(v)) for name, v in items.items()})
 
 
+def _fidelity_table(report: pd.DataFrame) -> pd.DataFrame:
+    """The fidelity report with the row ``ece_gap`` (student - teacher ECE) appended."""
+    gap = report.loc["ece", "student"] - report.loc["ece", "teacher"]
+    extra = pd.DataFrame({"teacher": [np.nan], "student": [gap]}, index=["ece_gap"])
+    table = pd.concat([report, extra])
+    table.index.name = report.index.name
+    return table
+
+
 def _size_latency(evaluation: FidelityEvaluation) -> pd.DataFrame:
     report = evaluation.report
     rows = {
@@ -359,15 +368,17 @@ def build_report(
         f"{evaluation.threshold:g}. Generated {now} by riskkd {_riskkd_version()}."
     )
     fidelity_note = _html.paragraph(
-        "Rows from auc_retention down compare the two models (value in the student "
-        "column). Highlighted: AUC retention and the ECE of each model.",
+        "riskkd.fidelity_report; rows from auc_retention down compare the two models "
+        "(value in the student column); ece_gap = student - teacher ECE is added. "
+        "Highlighted: AUC retention and the ECE gap.",
         "note",
     )
     page_sections = [
         ("Key figures", _key_figures(report)),
         (
             "Fidelity report",
-            _html.table(report, highlight=("auc_retention", "ece")) + fidelity_note,
+            _html.table(_fidelity_table(report), highlight=("auc_retention", "ece_gap"))
+            + fidelity_note,
         ),
         ("Discrimination", _html.figures(_select(pngs, "roc_curve", "pr_curve"), _CAPTIONS)),
         (
