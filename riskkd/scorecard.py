@@ -122,7 +122,8 @@ def points_table(
     -------
     table : DataFrame
         Columns ``feature`` (raw column name; ``"(base)"`` for the base points), ``kind``
-        (``"base"``, ``"numeric"``, ``"categorical"``), ``bin`` (a readable label),
+        (``"base"``, ``"numeric"``, ``"categorical"``), ``bin`` (a readable label: bounds as
+        the shortest decimals the student cannot tell from the exact ones, e.g. ``(25, 30]``),
         ``lower`` and ``upper`` (raw bounds of numeric bins, NaN otherwise), ``levels``
         (list of the levels of a categorical bin, ``None`` otherwise) and ``points``
         (int64). ``table.attrs`` holds ``base_points``, ``pdo``, ``base_score``,
@@ -187,9 +188,11 @@ def _numeric_rows(model: Any, name: str, j: int) -> list[dict[str, Any]]:
         column = n_numeric + int(indicator[0])
         present = int(student.numeric_points_[column][_bin(student.edges_[column], 0.0)])
         absent = int(student.numeric_points_[column][_bin(student.edges_[column], 1.0)])
+    shown = _short_bounds(pre, j, n_numeric, len(schema.categorical_names), bounds)
+    labels = [f"({lo}, {hi}]" for lo, hi in zip(["-inf", *shown], [*shown, "inf"])]
     rows = [
-        _row(name, "numeric", _interval(lo, hi), lo, hi, None, int(p) + present)
-        for lo, hi, p in zip(lower, upper, points)
+        _row(name, "numeric", label, lo, hi, None, int(p) + present)
+        for label, lo, hi, p in zip(labels, lower, upper, points)
     ]
     imputed = int(points[_bin(edges, 0.0)])
     rows.append(_row(name, "numeric", MISSING_LABEL, np.nan, np.nan, None, imputed + absent))
@@ -249,10 +252,35 @@ def _bin(edges: np.ndarray, value: float) -> int:
     return int(np.searchsorted(edges, np.float64(np.float32(value)), side="left"))
 
 
-def _interval(lower: float, upper: float) -> str:
-    low = "-inf" if np.isneginf(lower) else f"{lower:.6g}"
-    high = "inf" if np.isposinf(upper) else f"{upper:.6g}"
-    return f"({low}, {high}]"
+def _short_bounds(
+    pre: StudentPreprocessor, j: int, n_num: int, n_cat: int, bounds: np.ndarray
+) -> list[str]:
+    """Each bound as the roundest decimal at or below it that the student scales the same.
+
+    An exact bound sits a fraction of a float32 step above a round number (``25.0000017``
+    for an edge at age 25); the label shows the round number, in positional notation. Only
+    raw values between the two, which the student cannot tell apart from the round number,
+    read differently.
+    """
+    if bounds.size == 0:
+        return []
+    target = _scaled(pre, j, n_num, n_cat, bounds)
+    shown = [repr(float(b)) for b in bounds]
+    pending = np.ones(bounds.size, dtype=bool)
+    magnitude = int(np.floor(np.log10(max(float(np.max(np.abs(bounds))), 1e-300))))
+    # From the coarsest rounding (the magnitude of the largest bound) to 17 decimals.
+    for decimals in range(-magnitude, 18):
+        scale = 10.0**decimals
+        candidates = np.array(
+            [float(f"{np.floor(b * scale) / scale:.{max(decimals, 0)}f}") for b in bounds]
+        )
+        same = (candidates <= bounds) & (_scaled(pre, j, n_num, n_cat, candidates) == target)
+        for k in np.flatnonzero(same & pending):
+            shown[k] = f"{candidates[k]:.{max(decimals, 0)}f}"
+        pending &= ~same
+        if not pending.any():
+            break
+    return shown
 
 
 def _scaled(

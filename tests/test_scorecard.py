@@ -133,6 +133,13 @@ def test_bins_are_contiguous_and_cover_the_line_plus_missing(model):
         )
 
 
+def test_labels_of_an_integer_column_read_as_integers(model):
+    table = points_table(model)
+    labels = table.loc[(table["feature"] == "age") & (table["bin"] != MISSING_LABEL), "bin"]
+    assert len(labels) > 1
+    assert labels.str.fullmatch(r"\((-inf|\d+), (\d+|inf)\]").all(), labels.tolist()
+
+
 def test_scaling_pdo_and_base_odds(model):
     student = model.student_
     odds = np.exp(-student.points_to_logits(np.array([600, 620, 640])))

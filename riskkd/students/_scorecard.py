@@ -66,11 +66,11 @@ class ScorecardStudent(Student):
     Attributes
     ----------
     edges_ : list of ndarray
-        Per numeric input, the increasing bin edges in preprocessed units; bin ``k`` is
-        ``edges[k-1] < x <= edges[k]``.
+        Per numeric input, the increasing bin edges in preprocessed units (training values:
+        the largest of each bin); bin ``k`` is ``edges[k-1] < x <= edges[k]``.
     numeric_points_ : list of ndarray of int64
         Per numeric input, the points of each of its ``len(edges_[j]) + 1`` bins.
-    level_scores_ : ndarray of shape (n_embeddings,)
+    level_scores_ : ndarray of shape (n_embeddings,), dtype float32
         Mean target of every categorical embedding row (the order levels are grouped in).
     category_edges_ : list of ndarray
         Per categorical input, the bin edges on ``level_scores_``.
@@ -184,11 +184,12 @@ class ScorecardStudent(Student):
         sums = np.bincount(Xc.ravel(), np.repeat(target * weight, Xc.shape[1]), n_embeddings)
         counts = np.bincount(Xc.ravel(), np.repeat(weight, Xc.shape[1]), n_embeddings)
         overall = float(np.sum(target * weight))
-        level_scores = np.where(counts > 0, sums / np.maximum(counts, 1e-300), overall)
+        level_scores = np.where(counts > 0, sums / np.maximum(counts, 1e-300), overall).astype(
+            np.float32
+        )
 
         edges = [
-            self.fit_bins(Xn[:, j].astype(np.float64), logodds, weight, int(monotone[j]))
-            for j in range(Xn.shape[1])
+            self.fit_bins(Xn[:, j], logodds, weight, int(monotone[j])) for j in range(Xn.shape[1])
         ]
         cat_values = level_scores[Xc]
         category_edges = [
@@ -229,6 +230,7 @@ class ScorecardStudent(Student):
             self.category_bins_[j] = np.searchsorted(e, level_scores, side="left")
             self.category_points_[j] = points[start + self.category_bins_[j]]
         self.history_ = []
+        self._compile()
         return self
 
     def fit_bins(self, values, logodds, weight, monotone):
@@ -248,6 +250,7 @@ class ScorecardStudent(Student):
         edges : ndarray of float64
             Bin ``k`` is ``edges[k-1] < x <= edges[k]``.
         """
+        values = values.astype(np.float32)
         if np.ptp(values) == 0:
             return np.zeros(0)
         tree = DecisionTreeRegressor(
@@ -255,9 +258,14 @@ class ScorecardStudent(Student):
             min_weight_fraction_leaf=float(self.min_bin_fraction),
             monotonic_cst=[monotone] if monotone else None,
             random_state=self.random_state,
-        ).fit(values[:, None].astype(np.float32), logodds, sample_weight=weight)
+        ).fit(values[:, None], logodds, sample_weight=weight)
         t = tree.tree_
-        return np.unique(t.threshold[t.children_left != -1]).astype(np.float64)
+        thresholds = np.unique(t.threshold[t.children_left != -1])
+        # Each split as the largest value on its left (not the midpoint the tree stores):
+        # the same bins for the training rows, and edges at observed values, which read
+        # well in raw units ("age <= 25" rather than "age <= 25.5031").
+        observed = np.unique(values).astype(np.float64)
+        return observed[np.searchsorted(observed, thresholds, side="right") - 1]
 
     def fit_scores(self, bins, n_bins, signs, target, weight):
         """Intercept and per-bin log-odds scores of the logistic model.
@@ -331,18 +339,36 @@ class ScorecardStudent(Student):
         return float(result.x[0]), unpack(result.x)
 
     # ------------------------------------------------------------------ predict
+    def _compile(self) -> None:
+        """Edges and points of the numeric inputs as padded matrices for vectorised scoring."""
+        width = max((len(e) for e in self.edges_), default=0)
+        self._edge_matrix = np.full((len(self.edges_), width), np.inf)
+        self._point_matrix = np.zeros((len(self.edges_), width + 1), dtype=np.int64)
+        for j, (e, p) in enumerate(zip(self.edges_, self.numeric_points_)):
+            self._edge_matrix[j, : len(e)] = e
+            self._point_matrix[j, : len(p)] = p
+
     def numeric_bins(self, Xn: np.ndarray) -> np.ndarray:
-        """Bin of every numeric input, shape ``(n_samples, n_numeric)``."""
+        """Bin of every numeric input, shape ``(n_samples, n_numeric)``.
+
+        The bin is the number of edges below the value (``np.searchsorted(edges, x)``),
+        counted for all inputs at once on the padded edge matrix (``+inf`` padding never
+        counts), in chunks of rows that keep the comparison array near a million entries.
+        """
+        edges = self._edge_matrix
         out = np.empty(Xn.shape, dtype=np.int64)
-        for j, e in enumerate(self.edges_):
-            out[:, j] = np.searchsorted(e, Xn[:, j].astype(np.float64), side="left")
+        chunk = max(1, (1 << 20) // max(edges.size, 1))
+        for start in range(0, Xn.shape[0], chunk):
+            block = Xn[start : start + chunk, :, None]
+            np.sum(block > edges, axis=2, out=out[start : start + chunk])
         return out
 
     def total_points(self, Xn: np.ndarray, Xc: np.ndarray) -> np.ndarray:
         """Total integer points of every row: base points plus each input's bin points."""
         total = np.full(Xn.shape[0], self.base_points_, dtype=np.int64)
-        for j, (e, p) in enumerate(zip(self.edges_, self.numeric_points_)):
-            total += p[np.searchsorted(e, Xn[:, j].astype(np.float64), side="left")]
+        if Xn.shape[1]:
+            bins = self.numeric_bins(Xn)
+            total += self._point_matrix[np.arange(Xn.shape[1]), bins].sum(axis=1)
         if Xc.shape[1]:
             total += self.category_points_[np.arange(Xc.shape[1]), Xc].sum(axis=1)
         return total
@@ -383,4 +409,5 @@ class ScorecardStudent(Student):
         self.category_points_ = arrays["category_points"]
         self.base_points_ = int(settings["base_points"])
         self.history_ = []
+        self._compile()
         return self
