@@ -211,6 +211,30 @@ def test_monotone_constraints_hold_on_a_grid(model, data):
     assert (np.diff(_grid_logits(constrained, Xn, Xc, income, grid[:, income]), axis=1) <= 0).all()
 
 
+def test_monotone_constraints_of_distilled_classifier_on_a_raw_grid(data):
+    """Through DistilledClassifier(monotone_constraints=...): raw grids over each column."""
+    X, y = data
+    model = DistilledClassifier(
+        fast_teacher(),
+        "scorecard",
+        monotone_constraints={"age": 1, "income": -1},
+        cv=2,
+        n_jobs=1,
+        random_state=0,
+    ).fit(X, y)
+    base = X.iloc[np.repeat(np.arange(30), 300)].reset_index(drop=True)
+    for name, sign in (("age", 1), ("income", -1)):
+        low, high = np.nanmin(X[name]), np.nanmax(X[name])
+        grid = base.copy()
+        grid[name] = np.tile(np.linspace(low - (high - low), high + (high - low), 300), 30)
+        logits = model.decision_function(grid).reshape(30, 300)
+        assert (sign * np.diff(logits, axis=1) >= 0).all(), name
+    # The constrained age bins rise (the data alone makes risk fall with age).
+    table = points_table(model)
+    age = table[(table["feature"] == "age") & (table["bin"] != MISSING_LABEL)]
+    assert (np.diff(age["points"]) <= 0).all()
+
+
 def test_monotone_shape_is_checked(model, data):
     with pytest.raises(ValueError, match="monotone has shape"):
         _refit(model, *data, monotone=np.zeros(1, dtype=np.int8))
