@@ -1,0 +1,139 @@
+"""Tuning on fidelity: scorers inside GridSearchCV, the teacher cache and tune()."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from lightgbm import LGBMClassifier
+from sklearn.datasets import make_classification
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
+
+from riskkd import DistilledClassifier, fidelity_report
+from riskkd.tuning import (
+    FIDELITY_METRICS,
+    MemoizedTeacher,
+    default_param_grid,
+    make_fidelity_scorer,
+    tune,
+)
+
+from .conftest import fast_mlp, fast_teacher, fast_tree, make_risk_frame
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_risk_frame(500, 2, seed=7)
+
+
+def tree_model(**params):
+    return DistilledClassifier(fast_teacher(), fast_tree(), cv=2, random_state=0, **params)
+
+
+@pytest.mark.parametrize("metric", FIDELITY_METRICS)
+def test_scorer_matches_the_fidelity_report(data, metric):
+    X, y = data
+    model = tree_model().fit(X[:350], y[:350])
+    score = make_fidelity_scorer(metric)(model, X[350:], y[350:])
+    report = fidelity_report(model, X[350:], y[350:])["student"]
+    if metric == "neg_teacher_log_loss":
+        teacher = model.teacher_.predict_proba(X[350:])
+        student = model.predict_proba(X[350:])
+        expected = np.mean(np.sum(teacher * np.log(student), axis=1))
+        # float64 arithmetic on the same arrays; the scorer clips at 1e-15 only.
+        assert score == pytest.approx(expected, rel=1e-9)
+    else:
+        assert score == pytest.approx(report[metric], rel=1e-12)
+
+
+def test_scorer_uses_each_split_teacher(data):
+    """Inside a search the scorer compares with the teacher fitted on that split's rows."""
+    X, y = data
+    splits = list(StratifiedKFold(2, shuffle=True, random_state=0).split(X, y))
+    result = cross_validate(
+        tree_model(), X, y, cv=splits, scoring=make_fidelity_scorer(), return_estimator=True
+    )
+    for estimator, score, (_, test) in zip(result["estimator"], result["test_score"], splits):
+        report = fidelity_report(estimator, X.iloc[test], y.iloc[test])
+        expected = report.loc["auc_retention", "student"]
+        assert score == pytest.approx(expected, rel=1e-12)
+
+
+def test_scorer_inside_grid_search(data):
+    X, y = data
+    search = GridSearchCV(
+        tree_model(),
+        {"alpha": [0.5, 1.0]},
+        scoring={"retention": make_fidelity_scorer(), "roc_auc": "roc_auc"},
+        refit="retention",
+        cv=2,
+    ).fit(X, y)
+    scores = search.cv_results_["mean_test_retention"]
+    assert np.isfinite(scores).all() and search.best_params_["alpha"] in (0.5, 1.0)
+    # Retention of a working tree student: well above chance (0.5 / 0.7 ~ 0.7) and not
+    # absurdly above the teacher (small folds can let a student edge past it).
+    assert ((scores > 0.75) & (scores < 1.15)).all()
+
+
+def test_invalid_scorer_settings(data):
+    with pytest.raises(ValueError, match="metric='accuracy' is not a fidelity metric"):
+        make_fidelity_scorer("accuracy")
+    with pytest.raises(ValueError, match=r"threshold=1\.5"):
+        make_fidelity_scorer(threshold=1.5)
+
+
+def test_memoized_teacher_shares_fits(tmp_path):
+    X, y = make_classification(n_samples=300, random_state=0)
+    teacher = MemoizedTeacher(fast_teacher(), memory=str(tmp_path), random_state=0)
+    first = teacher.fit(X, y)
+    assert not first.from_cache_
+    proba = first.predict_proba(X)
+    again = MemoizedTeacher(fast_teacher(), memory=str(tmp_path), random_state=0).fit(X, y)
+    assert again.from_cache_ and again.fit_seconds_ == first.fit_seconds_
+    np.testing.assert_array_equal(again.predict_proba(X), proba)
+    other = MemoizedTeacher(fast_teacher(), memory=str(tmp_path), random_state=1).fit(X, y)
+    assert not other.from_cache_
+
+
+def test_memoized_teacher_gives_identical_distillation(data, tmp_path):
+    """A cached teacher changes the cost, never the result."""
+    X, y = data
+    plain = tree_model().fit(X, y)
+    cached = DistilledClassifier(
+        MemoizedTeacher(fast_teacher(), memory=str(tmp_path)), fast_tree(), cv=2, random_state=0
+    )
+    first = cached.fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(first, plain.predict_proba(X))
+    assert cached.fit(X, y).teacher_.estimator.estimator.from_cache_
+    np.testing.assert_array_equal(cached.predict_proba(X), first)
+
+
+def test_memoized_teacher_refuses_class_weights(tmp_path):
+    X, y = make_classification(n_samples=100, random_state=0)
+    teacher = LGBMClassifier(n_estimators=5, class_weight="balanced")
+    with pytest.raises(ValueError, match="class-weighted"):
+        MemoizedTeacher(teacher, memory=str(tmp_path)).fit(X, y)
+
+
+def test_tune_finds_the_same_best_as_plain_search(data):
+    X, y = data
+    grid = {"alpha": [0.5, 1.0], "student": [fast_tree(max_depth=2), fast_tree(max_depth=4)]}
+    search = tune(tree_model(), X, y, grid, cv=2)
+    plain = GridSearchCV(tree_model(), grid, scoring=make_fidelity_scorer(), cv=2).fit(X, y)
+    # The cache only skips identical teacher fits: the scores are the same numbers.
+    np.testing.assert_allclose(
+        search.cv_results_["mean_test_score"], plain.cv_results_["mean_test_score"], rtol=1e-12
+    )
+    assert search.best_params_ == plain.best_params_
+    assert isinstance(search.best_estimator_.teacher, MemoizedTeacher)
+    assert search.best_estimator_.teacher.memory is None
+
+
+def test_default_grid():
+    grid = default_param_grid(DistilledClassifier())
+    assert grid["alpha"] == [0.5, 0.7, 1.0] and grid["temperature"] == [1.0, 2.0, 4.0]
+    assert [s.hidden_layer_sizes for s in grid["student"]] == [(32, 16), (64, 32), (128, 64)]
+    tree = default_param_grid(DistilledClassifier(student="tree", loss="mse_logit"))
+    assert "temperature" not in tree and [s.max_depth for s in tree["student"]] == [4, 6, 8]
+    assert (
+        default_param_grid(DistilledClassifier(student=fast_mlp()))["student"][0].max_epochs == 40
+    )
