@@ -1,0 +1,181 @@
+"""Monotone constraints: read from the teacher, mapped to the student, kept exactly by the MLP."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+import xgboost as xgb
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.frozen import FrozenEstimator
+
+from riskkd import DistilledClassifier
+from riskkd.datasets import load_taiwan_credit
+from riskkd.students import MLPStudent
+from riskkd.teachers import teacher_monotone_constraints
+
+from .conftest import fast_mlp, fast_teacher, make_risk_frame
+
+# More days past due never lowers the default risk; a higher credit limit never raises it.
+CONSTRAINTS = {"PAY_0": 1, "LIMIT_BAL": -1}
+
+
+@pytest.fixture(scope="module")
+def taiwan():
+    data = load_taiwan_credit()
+    rows = np.random.default_rng(0).choice(len(data.data), 3000, replace=False)
+    return data.data.iloc[rows].reset_index(drop=True), data.target.iloc[rows].to_numpy()
+
+
+def monotone_teacher(columns):
+    return lgb.LGBMClassifier(
+        n_estimators=60,
+        num_leaves=15,
+        n_jobs=1,
+        verbose=-1,
+        monotone_constraints=[CONSTRAINTS.get(c, 0) for c in columns],
+    )
+
+
+def make(teacher, **params):
+    return DistilledClassifier(teacher, fast_mlp(), cv=2, augment=None, random_state=0, **params)
+
+
+def worst_violation(model, X, column, sign, n_rows=60, n_grid=41):
+    """Largest decrease of ``sign * logit`` along a grid over ``column``, other columns held
+    at real rows' values. The grid spans the observed range and 20% beyond it on each side."""
+    lo, hi = X[column].min(), X[column].max()
+    grid = np.linspace(lo - 0.2 * (hi - lo), hi + 0.2 * (hi - lo), n_grid)
+    rows = X.iloc[:n_rows]
+    batch = rows.loc[rows.index.repeat(n_grid)].reset_index(drop=True)
+    batch[column] = np.tile(grid, n_rows)
+    logits = sign * model.decision_function(batch).reshape(n_rows, n_grid)
+    return float(max(0.0, -np.diff(logits, axis=1).min()))
+
+
+@pytest.fixture(scope="module")
+def constrained(taiwan):
+    X, y = taiwan
+    return make(monotone_teacher(X.columns)).fit(X, y)
+
+
+def test_mlp_keeps_the_teachers_constraints_on_real_data(constrained, taiwan):
+    X, _ = taiwan
+    assert constrained.monotone_constraints_ == CONSTRAINTS
+    for column, sign in CONSTRAINTS.items():
+        # The network is monotone by construction; only float32 rounding in the matrix
+        # products (summation order of BLAS kernels) can move a logit, by < 1e-5.
+        assert worst_violation(constrained, X, column, sign) < 1e-5, column
+
+
+def test_unconstrained_mlp_violates_them(taiwan):
+    """The check above has teeth: the same student without constraints breaks them."""
+    X, y = taiwan
+    free = make(monotone_teacher(X.columns), monotone_constraints=None).fit(X, y)
+    assert free.monotone_ is None
+    assert max(worst_violation(free, X, c, s) for c, s in CONSTRAINTS.items()) > 1e-2
+
+
+def test_constraints_map_to_the_student_inputs(constrained):
+    names = constrained.input_schema_.numeric_names
+    expected = np.zeros(constrained.preprocessor_.n_numeric_out, dtype=np.int8)
+    expected[names.index("PAY_0")] = 1
+    expected[names.index("LIMIT_BAL")] = -1
+    np.testing.assert_array_equal(constrained.monotone_, expected)
+    np.testing.assert_array_equal(constrained.student_.monotone_, expected)
+
+
+def test_explicit_dict_reproducible_and_state_round_trip(taiwan):
+    X, y = taiwan
+    X, y = X.iloc[:1500], y[:1500]
+    model = make(fast_teacher(), monotone_constraints={"PAY_0": 1, "AGE": 0}).fit(X, y)
+    assert model.monotone_constraints_ == {"PAY_0": 1}
+    assert worst_violation(model, X, "PAY_0", 1) < 1e-5  # float32 rounding only, as above
+    again = make(fast_teacher(), monotone_constraints={"PAY_0": 1, "AGE": 0}).fit(X, y)
+    np.testing.assert_array_equal(model.predict_proba(X), again.predict_proba(X))
+    settings, arrays = model.student_.get_state()
+    restored = MLPStudent(**model.student_.get_params()).set_state(settings, arrays)
+    Xn, Xc = model._student_inputs(X)
+    np.testing.assert_array_equal(
+        restored.decision_logits(Xn, Xc), model.student_.decision_logits(Xn, Xc)
+    )
+
+
+def test_missing_values_keep_the_constraint():
+    """Missing-value indicators stay free; the imputed column itself stays constrained."""
+    X, y = make_risk_frame(500, 2, seed=51)
+    model = make(fast_teacher(), monotone_constraints={"income": -1}).fit(X, y)
+    assert model.monotone_[model.input_schema_.numeric_names.index("income")] == -1
+    assert model.monotone_[len(model.input_schema_.numeric_names) :].tolist() == [0]
+    assert worst_violation(model, X.dropna(subset=["income"]), "income", -1) < 1e-5
+
+
+# ------------------------------------------------------------------ reading the teacher
+def test_constraints_read_from_each_library():
+    names = ["a", "b", "c"]
+    expected = {"a": 1, "c": -1}
+    read = teacher_monotone_constraints
+    assert read(lgb.LGBMClassifier(monotone_constraints=[1, 0, -1]), names) == expected
+    assert read(xgb.XGBClassifier(monotone_constraints="(1,0,-1)"), names) == expected
+    assert read(xgb.XGBClassifier(monotone_constraints=(1, 0, -1)), names) == expected
+    assert read(xgb.XGBClassifier(monotone_constraints={"a": 1, "c": -1}), names) == expected
+    assert read(HistGradientBoostingClassifier(monotonic_cst=[1, 0, -1]), names) == expected
+    assert read(HistGradientBoostingClassifier(monotonic_cst={"a": 1, "c": -1}), names) == expected
+    assert read(fast_teacher(), names) == {}
+    assert read(xgb.XGBClassifier(), names) == {}
+    rng = np.random.default_rng(0)
+    Xa, ya = rng.random((200, 3)), rng.integers(0, 2, 200)
+    params = {"objective": "binary", "verbose": -1, "monotone_constraints": [1, 0, -1]}
+    booster = lgb.train(params, lgb.Dataset(Xa, ya), 3)
+    assert read(booster, names) == expected
+    fitted = xgb.XGBClassifier(n_estimators=3, monotone_constraints="(1,0,-1)").fit(Xa, ya)
+    assert read(fitted.get_booster(), names) == expected
+    assert read(FrozenEstimator(fitted), names) == expected
+    with pytest.raises(ValueError, match="monotone constraints list 2 values but X has 3"):
+        read(lgb.LGBMClassifier(monotone_constraints=[1, 0]), names)
+
+
+# ------------------------------------------------------------------ errors
+def test_invalid_constraints():
+    X, y = make_risk_frame(300, 2, seed=52)
+    with pytest.raises(ValueError, match=r"constrain categorical column\(s\) \['home'\]"):
+        make(fast_teacher(), monotone_constraints={"home": 1}).fit(X, y)
+    with pytest.raises(ValueError, match=r"name column\(s\) \['salary'\] that are not in X"):
+        make(fast_teacher(), monotone_constraints={"salary": 1}).fit(X, y)
+    with pytest.raises(ValueError, match=r"monotone_constraints\['age'\] is 2; use \+1"):
+        make(fast_teacher(), monotone_constraints={"age": 2}).fit(X, y)
+    with pytest.raises(ValueError, match="'monotone_constraints' parameter of DistilledClassifier"):
+        make(fast_teacher(), monotone_constraints="increasing").fit(X, y)
+    Xm, ym = make_risk_frame(300, 3, seed=53)
+    with pytest.raises(ValueError, match="y has 3 classes; monotone students support binary"):
+        make(fast_teacher(), monotone_constraints={"age": -1}).fit(Xm, ym)
+    conflicting = [
+        lgb.LGBMClassifier(monotone_constraints=[0, 1, 0, 0, 0, 0]),
+        HistGradientBoostingClassifier(monotonic_cst={"age": -1}),
+    ]
+    with pytest.raises(
+        ValueError, match="teachers disagree on the monotone constraint of column 'age'"
+    ):
+        make(conflicting).fit(X, y)
+
+
+def test_student_rejects_a_malformed_monotone_argument():
+    from riskkd.losses import KLDistillationLoss
+
+    rng = np.random.default_rng(0)
+    Xn = rng.normal(size=(100, 3)).astype(np.float32)
+    Xc = np.zeros((100, 0), dtype=np.int32)
+    soft = np.column_stack([np.full(100, 0.6), np.full(100, 0.4)])
+    with pytest.raises(
+        ValueError, match=r"monotone must hold one of -1, 0, \+1 per numeric input \(3\)"
+    ):
+        MLPStudent(max_epochs=1).fit(
+            Xn,
+            Xc,
+            n_embeddings=0,
+            soft_proba=soft,
+            y=rng.integers(0, 2, 100),
+            sample_weight=np.ones(100),
+            loss=KLDistillationLoss(alpha=1.0, temperature=1.0),
+            monotone=np.array([1, 0]),
+        )
