@@ -1,0 +1,275 @@
+"""Pipeline data: load the rows, check them against a data contract, split them."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "Dataset",
+    "TrainTestSplit",
+    "load_data",
+    "read_table",
+    "split_data",
+    "validate_contract",
+]
+
+
+@dataclass
+class Dataset:
+    """Rows of a pipeline: the features, the target and the split column.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        Features and target (what the data contract checks).
+    features : list of str
+    target : str
+    split_column : Series or None
+        The time or group column of the split (not a feature), aligned with ``frame``.
+    source : str
+        The dataset name or file path, for messages and MLflow.
+    """
+
+    frame: pd.DataFrame
+    features: list[str]
+    target: str
+    split_column: pd.Series | None
+    source: str
+
+    @property
+    def X(self) -> pd.DataFrame:
+        return self.frame[self.features]
+
+    @property
+    def y(self) -> pd.Series:
+        return self.frame[self.target]
+
+
+@dataclass
+class TrainTestSplit:
+    """Training and test rows."""
+
+    X_train: pd.DataFrame
+    X_test: pd.DataFrame
+    y_train: pd.Series
+    y_test: pd.Series
+
+
+def _missing_column(column: str, columns: Any, key: str) -> ValueError:
+    close = difflib.get_close_matches(str(column), [str(c) for c in columns], n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    shown = ", ".join(map(str, list(columns)[:30]))
+    return ValueError(f"{key}: column {column!r} is not in the data.{hint} Columns: {shown}")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a ``.csv`` / ``.csv.gz`` file, a ``.parquet`` file or a folder of parquet files."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"data.path: {str(path)!r} does not exist.")
+    name = path.name.lower()
+    if path.is_dir() or name.endswith((".parquet", ".pq")):
+        return pd.read_parquet(path)
+    if name.endswith((".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".txt")):
+        return pd.read_csv(path)
+    raise ValueError(
+        f"data.path: {str(path)!r} is neither a CSV (.csv, .csv.gz) nor a parquet file "
+        "(.parquet) nor a folder of parquet files."
+    )
+
+
+def load_data(data_config: Any, split_config: Any, seed: int) -> Dataset:
+    """Load the rows a pipeline config names.
+
+    Parameters
+    ----------
+    data_config : DataConfig
+    split_config : TimeSplit, GroupSplit or StratifiedSplit
+        Its ``column`` (time or group) is kept aside, not used as a feature.
+    seed : int
+        Seed of the ``n_rows`` sample.
+
+    Returns
+    -------
+    dataset : Dataset
+    """
+    if data_config.dataset is not None:
+        from ..datasets import load_dataset
+
+        bunch = load_dataset(data_config.dataset)
+        frame = bunch.frame
+        target = bunch.target.name
+        if bunch.time is not None:
+            frame = frame.assign(**{bunch.time.name: bunch.time})
+        source = data_config.dataset
+    else:
+        frame = read_table(data_config.path)
+        target = data_config.target
+        source = str(data_config.path)
+    if data_config.target is not None and data_config.target != target:
+        if data_config.dataset is not None:
+            raise ValueError(
+                f"data.target: the {data_config.dataset!r} dataset's target is {target!r}, "
+                f"got {data_config.target!r}; leave data.target out for a bundled dataset."
+            )
+    if target not in frame.columns:
+        raise _missing_column(target, frame.columns, "data.target")
+    for column in data_config.drop:
+        if column not in frame.columns:
+            raise _missing_column(column, frame.columns, "data.drop")
+    split_name = getattr(split_config, "column", None)
+    if split_name is not None and split_name not in frame.columns:
+        raise _missing_column(split_name, frame.columns, "split.column")
+    if frame[target].isna().any():
+        n = int(frame[target].isna().sum())
+        raise ValueError(
+            f"data.target: column {target!r} has {n} missing label(s); drop those rows from "
+            f"{source} first."
+        )
+    if data_config.n_rows is not None and data_config.n_rows < len(frame):
+        frame = frame.sample(n=data_config.n_rows, random_state=seed).sort_index()
+    frame = frame.reset_index(drop=True)
+    split_column = frame[split_name] if split_name is not None else None
+    removed = {target, *data_config.drop, *([split_name] if split_name else [])}
+    features = [c for c in frame.columns if c not in removed]
+    return Dataset(
+        frame=frame[[*features, target]],
+        features=features,
+        target=target,
+        split_column=split_column,
+        source=source,
+    )
+
+
+def resolve_contract(contract: str, base: Path | None = None) -> str | Path:
+    """A contract name of :data:`riskkd.schemas.SCHEMAS`, or the path of a pandera YAML file.
+
+    A value ending in ``.yaml`` / ``.yml`` is a file path, looked for as given (relative to
+    the working folder), then relative to ``base`` (the config's folder) and its parent. A
+    file that is not found but is named after a bundled contract
+    (``data_schemas/credit_application.yaml``) falls back to that contract, so a pipeline
+    also runs from an installed package without the ``data_schemas/`` folder.
+    """
+    from ..schemas import SCHEMAS
+
+    if not contract.endswith((".yaml", ".yml")):
+        if contract not in SCHEMAS:
+            close = difflib.get_close_matches(contract, list(SCHEMAS), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"contract: {contract!r} is neither a YAML file nor one of "
+                f"{', '.join(map(repr, SCHEMAS))}.{hint}"
+            )
+        return contract
+    path = Path(contract)
+    candidates = [path]
+    if base is not None and not path.is_absolute():
+        candidates += [base / path, base.parent / path]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    if path.stem in SCHEMAS:
+        return path.stem
+    raise FileNotFoundError(
+        f"contract: {contract!r} was not found (looked in {', '.join(map(str, candidates))}); "
+        f"give a pandera YAML file or one of {', '.join(map(repr, SCHEMAS))}."
+    )
+
+
+def validate_contract(frame: pd.DataFrame, contract: str | Path) -> str:
+    """Check ``frame`` against a contract; returns the contract's name.
+
+    Raises :class:`riskkd.schemas.SchemaValidationError` listing every broken check.
+    """
+    from ..schemas import SchemaValidationError, validate
+
+    if isinstance(contract, str):
+        validate(frame, contract)
+        return contract
+    import pandera.pandas as pa
+
+    schema = pa.DataFrameSchema.from_yaml(contract)
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as error:
+        cases = error.failure_cases
+        lines = [
+            f"column {row.column!r}: {row.check} failed for {row.failure_case!r} (row {row.index})"
+            for row in cases.head(20).itertuples()
+        ]
+        raise SchemaValidationError(
+            f"DataFrame breaks the contract {str(contract)!r} in {len(cases)} value(s):\n"
+            + "\n".join(f"  - {line}" for line in lines),
+            schema_name=contract.stem,
+            failure_cases=cases,
+        ) from error
+    return contract.stem
+
+
+def _time_cutoff(column: pd.Series, cutoff: Any) -> Any:
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return pd.Timestamp(cutoff)
+    if pd.api.types.is_numeric_dtype(column) and isinstance(cutoff, str):
+        raise ValueError(
+            f"split.cutoff: column {column.name!r} is numeric but the cutoff is the string "
+            f"{cutoff!r}; give a number (e.g. 1996)."
+        )
+    return cutoff
+
+
+def split_data(dataset: Dataset, split_config: Any, seed: int) -> TrainTestSplit:
+    """Training and test rows as ``split_config`` says (time, group or stratified).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from riskkd.pipeline._config import TimeSplit
+    >>> frame = pd.DataFrame({"x": range(6), "y": [0, 1, 0, 1, 0, 1]})
+    >>> data = Dataset(frame, ["x"], "y", pd.Series([1994, 1994, 1995, 1995, 1996, 1996]), "demo")
+    >>> split = split_data(data, TimeSplit(kind="time", column="Year", cutoff=1996), seed=0)
+    >>> split.X_test["x"].tolist()
+    [4, 5]
+    """
+    X, y = dataset.X, dataset.y
+    kind = split_config.kind
+    if kind == "stratified":
+        from sklearn.model_selection import train_test_split
+
+        counts = y.value_counts()
+        if counts.min() < 2:
+            raise ValueError(
+                f"split: class {counts.idxmin()!r} has {counts.min()} row(s); a stratified split "
+                "needs at least 2 per class. Use more rows (data.n_rows) or merge rare classes."
+            )
+        train, test = train_test_split(
+            np.arange(len(y)), test_size=split_config.test_size, random_state=seed, stratify=y
+        )
+    elif kind == "time":
+        column = dataset.split_column
+        is_test = (column >= _time_cutoff(column, split_config.cutoff)).to_numpy()
+        train, test = np.flatnonzero(~is_test), np.flatnonzero(is_test)
+    else:
+        from sklearn.model_selection import GroupShuffleSplit
+
+        splitter = GroupShuffleSplit(
+            n_splits=1, test_size=split_config.test_size, random_state=seed
+        )
+        train, test = next(splitter.split(X, y, groups=dataset.split_column))
+    for side, rows in (("training", train), ("test", test)):
+        if len(rows) == 0:
+            raise ValueError(
+                f"split: the {side} set is empty with {split_config!r}; move the cutoff or "
+                "change test_size."
+            )
+    y_train = y.iloc[train]
+    if y_train.nunique() < 2:
+        raise ValueError(
+            f"split: the training set holds only class {y_train.iloc[0]!r}; change the split."
+        )
+    return TrainTestSplit(X.iloc[train], X.iloc[test], y_train, y.iloc[test])

@@ -1,0 +1,398 @@
+"""Run a pipeline config end to end.
+
+load -> validate against the data contract -> split -> teacher (early stopping) -> distil
+-> evaluate on the test split -> save the model and write the report -> log to MLflow ->
+register, and promote only if the fidelity gates pass.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from ._build import build_model, build_teacher, early_stopped_xgboost
+from ._config import PipelineConfig, load_config
+from ._data import Dataset, TrainTestSplit, load_data, resolve_contract, split_data
+from ._data import validate_contract as _validate_contract
+
+__all__ = ["STEPS", "PipelineResult", "PipelineRunner", "run_pipeline"]
+
+#: The steps of :meth:`PipelineRunner.run`, in order, with what each does.
+STEPS: dict[str, str] = {
+    "load": "load the data",
+    "validate": "check the data contract",
+    "split": "split training / test rows",
+    "teacher": "early-stop the teacher",
+    "distill": "cross-fit the teacher, distil the student",
+    "evaluate": "fidelity on the test split",
+    "save": "save the model folder",
+    "report": "write the HTML report",
+    "mlflow": "log the run to MLflow and register",
+    "promote": "promote through the fidelity gates",
+}
+
+
+@dataclass
+class PipelineResult:
+    """What a pipeline run produced.
+
+    Attributes
+    ----------
+    name : str
+        The pipeline's name.
+    run_dir : Path
+        The run's folder: ``model/``, ``report.html``, ``fidelity.csv``, ``config.yaml``,
+        ``result.json``.
+    model_dir : Path
+        The saved model (:func:`riskkd.load` reads it).
+    report_path : Path or None
+    fidelity : DataFrame
+        :func:`riskkd.fidelity_report` on the test split.
+    n_train, n_test : int
+    run_id, tracking_uri, registered_model_name, version : str or None
+        The MLflow run and registered version (None with ``mlflow.enabled: false``).
+    promoted : bool
+        Whether the alias now points at ``version``.
+    gate_failures : list of str
+        The gates that refused the promotion (empty when promoted or not gated).
+    timings : dict of str to float
+        Seconds per step of :data:`STEPS`.
+    """
+
+    name: str
+    run_dir: Path
+    model_dir: Path
+    report_path: Path | None
+    fidelity: pd.DataFrame
+    n_train: int
+    n_test: int
+    run_id: str | None = None
+    tracking_uri: str | None = None
+    registered_model_name: str | None = None
+    version: str | None = None
+    alias: str | None = None
+    promoted: bool = False
+    gate_failures: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The fidelity table flattened: ``teacher_roc_auc``, ``auc_retention`` ..."""
+        metrics: dict[str, float] = {}
+        for metric, row in self.fidelity.iterrows():
+            if pd.isna(row["teacher"]):  # a comparison: its value is in the student column
+                metrics[str(metric)] = float(row["student"])
+            else:
+                metrics[f"teacher_{metric}"] = float(row["teacher"])
+                metrics[f"student_{metric}"] = float(row["student"])
+        return metrics
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (paths as strings)."""
+        return {
+            "name": self.name,
+            "run_dir": str(self.run_dir),
+            "model_dir": str(self.model_dir),
+            "report_path": None if self.report_path is None else str(self.report_path),
+            "n_train": self.n_train,
+            "n_test": self.n_test,
+            "metrics": {k: (v if v == v else None) for k, v in self.metrics.items()},
+            "run_id": self.run_id,
+            "tracking_uri": self.tracking_uri,
+            "registered_model_name": self.registered_model_name,
+            "version": None if self.version is None else str(self.version),
+            "alias": self.alias,
+            "promoted": self.promoted,
+            "gate_failures": self.gate_failures,
+            "timings": self.timings,
+        }
+
+
+StepCallback = Callable[[str, str, float | None], None]
+
+
+class PipelineRunner:
+    """Run the steps of a pipeline config; each step is a method to override.
+
+    Parameters
+    ----------
+    config : PipelineConfig
+    base_dir : path-like, default=None
+        Folder of the config file: relative contract paths are also looked up there.
+    on_step : callable, default=None
+        Called as ``on_step(step, "start", None)`` and ``on_step(step, "done", seconds)``
+        for every step of :data:`STEPS` that runs (progress display).
+
+    Examples
+    --------
+    >>> from riskkd.pipeline import PipelineRunner, load_config
+    >>> runner = PipelineRunner(load_config("pipelines/credit_scoring.yaml"))  # doctest: +SKIP
+    >>> result = runner.run()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        *,
+        base_dir: str | Path | None = None,
+        on_step: StepCallback | None = None,
+    ):
+        self.config = config
+        self.base_dir = None if base_dir is None else Path(base_dir)
+        self.on_step = on_step
+        self.timings: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ steps
+    def load(self) -> Dataset:
+        return load_data(self.config.data, self.config.split, self.config.seed)
+
+    def validate(self, dataset: Dataset) -> str | None:
+        """Check the data against ``contract``; returns its name (None without one)."""
+        if self.config.contract is None:
+            return None
+        return _validate_contract(
+            dataset.frame, resolve_contract(self.config.contract, self.base_dir)
+        )
+
+    def split(self, dataset: Dataset) -> TrainTestSplit:
+        return split_data(dataset, self.config.split, self.config.seed)
+
+    def teacher(self, split: TrainTestSplit) -> Any:
+        """The unfitted teacher; XGBoost's number of rounds is early-stopped here."""
+        teacher_config = self.config.teacher
+        teacher = build_teacher(teacher_config, self.config.seed)
+        if teacher_config.kind == "xgboost" and teacher_config.early_stopping_rounds is not None:
+            teacher, _ = early_stopped_xgboost(
+                teacher,
+                split.X_train,
+                split.y_train,
+                rounds=teacher_config.early_stopping_rounds,
+                fraction=teacher_config.validation_fraction,
+                seed=self.config.seed,
+            )
+        return teacher
+
+    def distill(self, teacher: Any, split: TrainTestSplit) -> Any:
+        """Fit the :class:`~riskkd.DistilledClassifier` (locally or on Dask)."""
+        model = build_model(self.config, teacher)
+        training = self.config.training
+        if training.engine == "local":
+            return model.fit(split.X_train, split.y_train)
+        import dask.dataframe as dd
+
+        from ..distributed import fit_distributed
+
+        n_partitions = max(1, training.n_workers)
+        X = dd.from_pandas(split.X_train, npartitions=n_partitions)
+        y = dd.from_pandas(split.y_train, npartitions=n_partitions)
+        return fit_distributed(
+            model, X, y, scheduler=training.scheduler, n_workers=training.n_workers
+        )
+
+    def evaluate(self, model: Any, split: TrainTestSplit) -> pd.DataFrame:
+        from ..fidelity import fidelity_report
+
+        return fidelity_report(
+            model, split.X_test, split.y_test, threshold=self.config.evaluation.threshold
+        )
+
+    def save(self, model: Any, folder: Path) -> Path:
+        from ..persistence import save
+
+        return save(model, folder / "model")
+
+    def report(self, model: Any, split: TrainTestSplit, folder: Path) -> Path | None:
+        if self.config.report.path is None:
+            return None
+        from ..report import write_report
+
+        return write_report(
+            model,
+            split.X_test,
+            split.y_test,
+            folder / self.config.report.path,
+            title=self.config.report.title or f"riskkd pipeline {self.config.name}",
+            threshold=self.config.evaluation.threshold,
+            X_reference=split.X_train,
+        )
+
+    def log_to_mlflow(
+        self, model: Any, split: TrainTestSplit, dataset: Dataset, folder: Path
+    ) -> tuple[str, str, str | None]:
+        """Log params, metrics, report, config and model; register. ``(run_id, uri, version)``."""
+        import mlflow
+
+        from .. import tracking
+
+        settings = self.config.mlflow
+        uri = settings.tracking_uri or tracking.default_tracking_uri()
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_experiment(settings.experiment or self.config.name)
+        name = settings.registered_model_name or self.config.name
+        with mlflow.start_run(run_name=f"{self.config.name}-{self.config.distillation.student}"):
+            run_id = mlflow.active_run().info.run_id
+            mlflow.set_tags({"riskkd.pipeline": self.config.name, "riskkd.data": dataset.source})
+            mlflow.log_params(
+                {
+                    "pipeline.split": self.config.split.kind,
+                    "pipeline.teacher": self.config.teacher.kind,
+                    "pipeline.n_train": len(split.y_train),
+                    "pipeline.n_test": len(split.y_test),
+                }
+            )
+            tracking.log_distillation(
+                model,
+                split.X_test,
+                split.y_test,
+                dataset_name=dataset.source,
+                X_train=split.X_train,
+                threshold=self.config.evaluation.threshold,
+                registered_model_name=name,
+            )
+            mlflow.log_artifact(str(folder / "config.yaml"), "pipeline")
+            report = self.config.report.path
+            if report is not None and (folder / report).is_file():
+                mlflow.log_artifact(str(folder / report), "pipeline")
+            mlflow.log_metrics({f"seconds_{k}": v for k, v in self.timings.items()})
+        client = mlflow.MlflowClient()
+        versions = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+        return run_id, uri, (str(versions[0].version) if versions else None)
+
+    def promote(self, version: str) -> list[str]:
+        """Move the alias to ``version`` if the gates pass; the failing gates otherwise."""
+        from .. import tracking
+
+        settings = self.config.mlflow
+        name = settings.registered_model_name or self.config.name
+        gates = None if settings.gates is None else dict(settings.gates)
+        try:
+            tracking.promote(name, version, alias=settings.alias, gates=gates)
+        except tracking.FidelityGateError as error:
+            return list(error.failures)
+        return []
+
+    # ------------------------------------------------------------------ driver
+    def step(self, name: str, function: Callable[..., Any], *args: Any) -> Any:
+        """Run ``function(*args)`` as step ``name``: timed, reported to ``on_step``."""
+        if self.on_step is not None:
+            self.on_step(name, "start", None)
+        start = time.perf_counter()
+        value = function(*args)
+        self.timings[name] = round(time.perf_counter() - start, 3)
+        if self.on_step is not None:
+            self.on_step(name, "done", self.timings[name])
+        return value
+
+    def _run_dir(self) -> Path:
+        output = Path(self.config.output)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run_dir = output / f"{self.config.name}-{stamp}"
+        n = 1
+        while run_dir.exists():
+            n += 1
+            run_dir = output / f"{self.config.name}-{stamp}-{n}"
+        return run_dir
+
+    def run(self) -> PipelineResult:
+        """Run every step; the run folder appears only when the run succeeded.
+
+        Returns
+        -------
+        result : PipelineResult
+        """
+        config = self.config
+        self.timings = {}
+        dataset = self.step("load", self.load)
+        self.step("validate", self.validate, dataset)
+        split = self.step("split", self.split, dataset)
+        teacher = self.step("teacher", self.teacher, split)
+        model = self.step("distill", self.distill, teacher, split)
+        fidelity = self.step("evaluate", self.evaluate, model, split)
+
+        run_dir = self._run_dir()
+        staging = run_dir.with_name(f".{run_dir.name}.partial")
+        staging.mkdir(parents=True)
+        try:
+            (staging / "config.yaml").write_text(
+                yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
+            )
+            fidelity.to_csv(staging / "fidelity.csv")
+            self.step("save", self.save, model, staging)
+            report = self.step("report", self.report, model, split, staging)
+            result = PipelineResult(
+                name=config.name,
+                run_dir=run_dir,
+                model_dir=run_dir / "model",
+                report_path=None if report is None else run_dir / Path(report).name,
+                fidelity=fidelity,
+                n_train=len(split.y_train),
+                n_test=len(split.y_test),
+            )
+            if config.mlflow.enabled:
+                run_id, uri, version = self.step(
+                    "mlflow", self.log_to_mlflow, model, split, dataset, staging
+                )
+                result.run_id, result.tracking_uri, result.version = run_id, uri, version
+                result.registered_model_name = config.mlflow.registered_model_name or config.name
+                result.alias = config.mlflow.alias
+                if version is not None:
+                    result.gate_failures = self.step("promote", self.promote, version)
+                    result.promoted = not result.gate_failures
+            result.timings = dict(self.timings)
+            (staging / "result.json").write_text(
+                json.dumps(result.to_dict(), indent=2), encoding="utf-8"
+            )
+            staging.rename(run_dir)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return result
+
+
+def run_pipeline(
+    config: PipelineConfig | str | Path | dict,
+    *,
+    overrides: list[str] | dict[str, Any] | None = None,
+    on_step: StepCallback | None = None,
+) -> PipelineResult:
+    """Load (if needed) and run a pipeline config.
+
+    Parameters
+    ----------
+    config : PipelineConfig, path-like or dict
+        A validated config, a YAML file or its parsed mapping.
+    overrides : list of str or dict, default=None
+        ``"key.path=value"`` overrides (see :func:`load_config`); only when ``config`` is
+        not already a :class:`PipelineConfig`.
+    on_step : callable, default=None
+        Progress callback, see :class:`PipelineRunner`.
+
+    Returns
+    -------
+    result : PipelineResult
+
+    Examples
+    --------
+    >>> from riskkd.pipeline import run_pipeline
+    >>> result = run_pipeline("pipelines/credit_scoring.yaml")  # doctest: +SKIP
+    >>> result.promoted, result.report_path  # doctest: +SKIP
+    """
+    base_dir = None
+    if not isinstance(config, PipelineConfig):
+        if isinstance(config, str | Path):
+            base_dir = Path(config).resolve().parent
+        config = load_config(config, overrides)
+    elif overrides:
+        raise ValueError(
+            "overrides apply to a YAML file or mapping, not to a validated PipelineConfig; use "
+            "config.model_copy(update=...) instead."
+        )
+    return PipelineRunner(config, base_dir=base_dir, on_step=on_step).run()

@@ -1,0 +1,377 @@
+"""Pipeline configs (validation, errors naming the key), data loading and splits, and a
+real small end-to-end run into tmp_path with MLflow on a SQLite file."""
+
+from __future__ import annotations
+
+import doctest
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from riskkd.pipeline import (
+    ConfigError,
+    PipelineConfig,
+    PipelineRunner,
+    _build,
+    _config,
+    _data,
+    load_config,
+    run_pipeline,
+    split_data,
+)
+from riskkd.pipeline._data import Dataset
+
+pytest.importorskip("mlflow")
+
+ROOT = Path(__file__).resolve().parents[1]
+PIPELINES = ROOT / "pipelines"
+YAMLS = ["credit_scoring.yaml", "fraud_detection.yaml", "risk_rating.yaml"]
+
+
+def base(**sections):
+    """A minimal valid config mapping, updated with ``sections``."""
+    raw = {"name": "t", "data": {"dataset": "german_credit"}}
+    raw.update(sections)
+    return raw
+
+
+def problems(raw, overrides=None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(raw, overrides)
+    return info.value.problems
+
+
+# ---------------------------------------------------------------------- configs
+@pytest.mark.parametrize("name", YAMLS)
+def test_each_pipeline_yaml_validates(name):
+    config = load_config(PIPELINES / name)
+    assert config.mlflow.registered_model_name == config.name
+    assert config.report.path == "report.html"
+    assert config.teacher.early_stopping_rounds is not None
+
+
+def test_pipeline_yamls_describe_their_use_case():
+    credit = load_config(PIPELINES / "credit_scoring.yaml")
+    fraud = load_config(PIPELINES / "fraud_detection.yaml")
+    rating = load_config(PIPELINES / "risk_rating.yaml")
+    assert (credit.data.dataset, credit.split.kind) == ("credit_data_belanche", "stratified")
+    assert (fraud.data.dataset, fraud.split.kind) == ("vehicle_insurance_fraud", "time")
+    assert (fraud.split.column, fraud.split.cutoff) == ("Year", 1996)
+    assert (rating.data.dataset, rating.split.kind) == ("lending_club_grades_2018q1", "stratified")
+
+
+def test_defaults_fill_every_section():
+    config = load_config(base())
+    assert config.split.kind == "stratified" and config.split.test_size == 0.3
+    assert config.teacher.kind == "lightgbm" and config.distillation.student == "mlp"
+    assert config.mlflow.enabled and config.mlflow.gates is None
+
+
+def test_wrong_choice_names_the_key_and_the_allowed_values():
+    assert problems(base(split={"kind": "random"})) == [
+        "split.kind: 'random' is not one of 'time', 'group', 'stratified'."
+    ]
+    (line,) = problems(base(teacher={"kind": "catboost"}))
+    assert line.startswith("teacher.kind: 'catboost' is not one of 'lightgbm', 'xgboost'")
+    (line,) = problems(base(distillation={"calibration": "platt"}))
+    assert line.startswith("distillation.calibration: 'platt' is not one of 'auto', 'sigmoid'")
+
+
+def test_unknown_keys_are_refused_with_did_you_mean():
+    (line,) = problems(base(distillation={"studnet": "tree"}))
+    assert line.startswith("distillation.studnet: unknown key. Did you mean 'student'?")
+    assert "Allowed keys here: student, calibration" in line
+    (line,) = problems(base(splitt={"kind": "time"}))
+    assert line.startswith("splitt: unknown key. Did you mean 'split'?")
+    lines = problems(base(split={"kind": "time", "column": "Year", "cutof": 1996}))
+    assert lines[0] == "split.cutoff: required key is missing"
+    assert lines[1].startswith("split.cutof: unknown key. Did you mean 'cutoff'?")
+    (line,) = problems(base(teacher={"params": {"num_leave": 7}}))
+    assert line.startswith("teacher.params.num_leave: not a parameter of the 'lightgbm' teacher.")
+    assert "Did you mean 'num_leaves'?" in line
+
+
+def test_values_out_of_range_name_the_key():
+    assert problems(base(distillation={"alpha": 2})) == [
+        "distillation.alpha: must be 'auto' or a number in [0, 1], got 2"
+    ]
+    (line,) = problems(base(data={"dataset": "german_credit", "n_rows": -5}))
+    assert line.startswith("data.n_rows: Input should be greater than 0")
+    (line,) = problems(base(mlflow={"gates": {"auc_retention": [">", 0.99]}}))
+    assert line.startswith("mlflow.gates.auc_retention[0]: '>' is not one of '>=', '<='.")
+    (line,) = problems(base(data={"dataset": "credit_data"}))
+    assert "Did you mean 'credit_data_belanche'?" in line
+    assert problems(base(split={"kind": "time"})) == [
+        "split.column: required key is missing",
+        "split.cutoff: required key is missing",
+    ]
+
+
+def test_cross_key_rules():
+    (line,) = problems(base(data={"dataset": "german_credit", "path": "x.csv"}))
+    assert line.startswith("data: give exactly one of 'dataset'")
+    (line,) = problems(base(data={"path": "x.csv"}))
+    assert line.startswith("data: 'target' (the label column) is required")
+    (line,) = problems(base(teacher={"kind": "lightgbm", "early_stopping_rounds": None}))
+    assert line.startswith("teacher.early_stopping_rounds: the 'lightgbm' teacher")
+
+
+def test_overrides_and_file_errors(tmp_path):
+    config = load_config(PIPELINES / "credit_scoring.yaml", ["distillation.cv=2", "data.n_rows=9"])
+    assert (config.distillation.cv, config.data.n_rows) == (2, 9)
+    with pytest.raises(ConfigError, match="is not KEY=VALUE"):
+        load_config(PIPELINES / "credit_scoring.yaml", ["distillation.cv"])
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(tmp_path / "list.yaml")
+
+
+# ---------------------------------------------------------------------- teachers
+@pytest.mark.parametrize("kind", ["lightgbm", "xgboost", "hist_gradient_boosting"])
+def test_teacher_params_are_checked_against_the_teacher_class(kind):
+    names = _build.teacher_param_names(kind)
+    assert "random_state" not in names and "early_stopping_rounds" not in names
+    assert {"learning_rate"} <= names
+
+
+def test_build_teacher_sets_early_stopping():
+    lgbm = _build.build_teacher(_config.TeacherConfig(early_stopping_rounds=7), seed=3)
+    assert (lgbm.early_stopping_rounds, lgbm.random_state) == (7, 3)
+    hgb = _build.build_teacher(
+        _config.TeacherConfig(kind="hist_gradient_boosting", early_stopping_rounds=9), seed=3
+    )
+    assert (hgb.early_stopping, hgb.n_iter_no_change, hgb.validation_fraction) == (True, 9, 0.15)
+    off = _build.build_teacher(
+        _config.TeacherConfig(kind="hist_gradient_boosting", early_stopping_rounds=None), seed=3
+    )
+    assert off.early_stopping is False
+
+
+def test_xgboost_rounds_are_early_stopped():
+    from riskkd.datasets import load_german_credit
+
+    X, y = load_german_credit(return_X_y=True)
+    teacher = _build.build_teacher(
+        _config.TeacherConfig(kind="xgboost", params={"n_estimators": 2000, "learning_rate": 0.3}),
+        seed=0,
+    )
+    tuned, best = _build.early_stopped_xgboost(teacher, X, y, rounds=10, fraction=0.2, seed=0)
+    # 1,000 rows at learning rate 0.3 overfit within a few dozen rounds: early stopping
+    # must cut far below the 2,000-round cap.
+    assert 1 <= best < 500
+    assert tuned.n_estimators == round(best / 0.8)
+
+
+# ---------------------------------------------------------------------- data and splits
+def test_time_split_of_the_fraud_pipeline():
+    config = load_config(PIPELINES / "fraud_detection.yaml")
+    runner = PipelineRunner(config)
+    dataset = runner.load()
+    assert "Year" not in dataset.features
+    split = runner.split(dataset)
+    years = dataset.split_column
+    assert set(years[split.X_train.index]) == {1994, 1995}
+    assert set(years[split.X_test.index]) == {1996}
+    assert len(split.X_train) + len(split.X_test) == len(dataset.frame)
+
+
+def test_risk_rating_data_passes_its_contract_and_keeps_every_grade():
+    config = load_config(PIPELINES / "risk_rating.yaml")
+    runner = PipelineRunner(config, base_dir=PIPELINES)
+    dataset = runner.load()
+    assert runner.validate(dataset) == "risk_rating"
+    split = runner.split(dataset)
+    assert set(split.y_train) == set(split.y_test) == set("ABCDEFG")
+
+
+def test_group_split_keeps_groups_apart():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "y": np.tile([0, 1], 100)})
+    groups = pd.Series(np.repeat(np.arange(40), 5), name="customer")
+    dataset = Dataset(frame, ["x"], "y", groups, "demo")
+    split = split_data(dataset, _config.GroupSplit(kind="group", column="customer"), seed=0)
+    train, test = set(groups[split.X_train.index]), set(groups[split.X_test.index])
+    assert not train & test and len(train | test) == 40
+
+
+def test_stratified_split_keeps_the_class_balance():
+    config = load_config(base(split={"kind": "stratified", "test_size": 0.25}))
+    split = PipelineRunner(config).split(PipelineRunner(config).load())
+    assert len(split.y_test) == 250
+    assert split.y_train.mean() == pytest.approx(split.y_test.mean(), abs=0.01)
+
+
+def test_time_split_with_an_empty_side_is_refused():
+    frame = pd.DataFrame({"x": range(4), "y": [0, 1, 0, 1]})
+    dataset = Dataset(frame, ["x"], "y", pd.Series([1, 1, 2, 2], name="t"), "demo")
+    with pytest.raises(ValueError, match="the test set is empty"):
+        split_data(dataset, _config.TimeSplit(kind="time", column="t", cutoff=3), seed=0)
+
+
+def test_csv_source_with_drop_and_missing_columns(tmp_path):
+    from riskkd.datasets import load_credit_data
+
+    frame = load_credit_data().frame.assign(application_id=range(4454))
+    path = tmp_path / "applications.csv"
+    frame.to_csv(path, index=False)
+    data = _config.DataConfig(path=str(path), target="Status", drop=["application_id"])
+    dataset = _data.load_data(data, _config.StratifiedSplit(kind="stratified"), seed=0)
+    assert "application_id" not in dataset.features and dataset.target == "Status"
+    assert len(dataset.features) == 13
+    bad = _config.DataConfig(path=str(path), target="Statu")
+    with pytest.raises(ValueError, match=r"data\.target: column 'Statu' .* Did you mean 'Status'"):
+        _data.load_data(bad, _config.StratifiedSplit(kind="stratified"), seed=0)
+
+
+def test_a_broken_contract_stops_the_pipeline(tmp_path):
+    from riskkd.datasets import load_credit_data
+    from riskkd.schemas import SchemaValidationError
+
+    frame = load_credit_data().frame
+    frame.loc[0, "Age"] = 7
+    path = tmp_path / "bad.parquet"
+    frame.to_parquet(path)
+    config = load_config(
+        {
+            "name": "bad",
+            "data": {"path": str(path), "target": "Status"},
+            "contract": "data_schemas/credit_application.yaml",
+            "output": str(tmp_path / "out"),
+        }
+    )
+    runner = PipelineRunner(config, base_dir=PIPELINES)
+    with pytest.raises(SchemaValidationError, match="column 'Age'"):
+        runner.run()
+    assert not (tmp_path / "out").exists()
+
+
+def test_contract_names_resolve_without_the_yaml_folder(tmp_path):
+    assert _data.resolve_contract("credit_application") == "credit_application"
+    found = _data.resolve_contract("data_schemas/credit_application.yaml", PIPELINES)
+    assert Path(found).is_file()
+    # Not found anywhere, but named after a bundled contract: the bundled one.
+    assert _data.resolve_contract("elsewhere/risk_rating.yaml", tmp_path) == "risk_rating"
+    with pytest.raises(ValueError, match="Did you mean 'risk_rating'"):
+        _data.resolve_contract("risk_ratin")
+
+
+# ---------------------------------------------------------------------- end to end
+def small_run(tmp_path, **extra) -> dict:
+    """Overrides that shrink credit_scoring to seconds (tree student, 2 folds, 1,000 rows)."""
+    return {
+        "data.n_rows": 1000,
+        "distillation.cv": 2,
+        "distillation.student": "tree",
+        "teacher.params": {"n_estimators": 200, "learning_rate": 0.1},
+        "teacher.early_stopping_rounds": 20,
+        "training.n_jobs": 1,
+        "mlflow.tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "output": str(tmp_path / "artifacts"),
+        **extra,
+    }
+
+
+def test_credit_scoring_runs_end_to_end(tmp_path):
+    import mlflow
+
+    import riskkd
+
+    steps = []
+    result = run_pipeline(
+        PIPELINES / "credit_scoring.yaml",
+        overrides=small_run(tmp_path, **{"mlflow.gates": {"auc_retention": [">=", 0.5]}}),
+        on_step=lambda step, event, seconds: steps.append((step, event)),
+    )
+    # Every step ran, in order, and was timed.
+    assert [s for s, e in steps if e == "done"] == list(result.timings)
+    assert list(result.timings)[:3] == ["load", "validate", "split"]
+    assert list(result.timings)[-2:] == ["mlflow", "promote"]
+    # The run folder holds the model, the report, the table, the config and the result.
+    run_dir = result.run_dir
+    assert run_dir.parent == tmp_path / "artifacts" and run_dir.is_dir()
+    assert {p.name for p in run_dir.iterdir()} == {
+        "model",
+        "report.html",
+        "fidelity.csv",
+        "config.yaml",
+        "result.json",
+    }
+    assert not list(run_dir.parent.glob(".*partial"))
+    model = riskkd.load(result.model_dir)
+    assert type(model.student_).__name__ == "TreeStudent" and model.cv == 2
+    assert result.report_path.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype")
+    assert (result.n_train, result.n_test) == (700, 300)
+    saved = json.loads((run_dir / "result.json").read_text())
+    assert saved["version"] == result.version and saved["promoted"] is True
+    # The loose gate passed: the alias points at the new version.
+    client = mlflow.MlflowClient(result.tracking_uri)
+    version = client.get_model_version_by_alias("credit-scoring", "champion")
+    assert str(version.version) == result.version and result.gate_failures == []
+    run = client.get_run(result.run_id)
+    assert run.data.metrics["auc_retention"] == pytest.approx(result.metrics["auc_retention"])
+    assert run.data.params["pipeline.split"] == "stratified"
+    assert "seconds_distill" in run.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(result.run_id, "pipeline")}
+    assert artifacts == {"pipeline/config.yaml", "pipeline/report.html"}
+    assert run.info.experiment_id == client.get_experiment_by_name("credit-scoring").experiment_id
+
+
+def test_failing_gates_register_without_promoting(tmp_path):
+    import mlflow
+
+    result = run_pipeline(
+        PIPELINES / "credit_scoring.yaml",
+        overrides=small_run(
+            tmp_path,
+            **{"mlflow.gates": {"auc_retention": [">=", 1.5]}, "report.path": None},
+        ),
+    )
+    assert result.promoted is False and result.report_path is None
+    assert result.gate_failures == [
+        f"auc_retention = {result.metrics['auc_retention']:.6g} (needs >= 1.5)"
+    ]
+    client = mlflow.MlflowClient(result.tracking_uri)
+    assert client.get_registered_model("credit-scoring").aliases == {}
+
+
+def test_a_failed_step_leaves_no_run_folder(tmp_path):
+    overrides = small_run(tmp_path, **{"mlflow.tracking_uri": "nosuchscheme://x"})
+    with pytest.raises(Exception, match="nosuchscheme"):
+        run_pipeline(PIPELINES / "credit_scoring.yaml", overrides=overrides)
+    assert list((tmp_path / "artifacts").iterdir()) == []
+
+
+def test_hist_gradient_boosting_teacher_without_mlflow(tmp_path):
+    config = load_config(
+        base(
+            teacher={"kind": "hist_gradient_boosting", "params": {"max_iter": 50}},
+            distillation={"student": "tree", "cv": 2},
+            mlflow={"enabled": False},
+            report={"path": None},
+            output=str(tmp_path),
+        )
+    )
+    result = PipelineRunner(config).run()
+    assert result.run_id is None and not result.promoted
+    assert "mlflow" not in result.timings
+    # A teacher the model folder cannot store natively is left out; the student is saved.
+    assert (result.model_dir / "manifest.json").is_file()
+
+
+def test_docstring_examples():
+    import riskkd.pipeline as package
+
+    for module in (_config, _build, _data, package):
+        failures, _ = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert failures == 0, module.__name__
+
+
+def test_config_is_frozen():
+    config = PipelineConfig.model_validate(base())
+    with pytest.raises(Exception, match="frozen"):
+        config.seed = 3
