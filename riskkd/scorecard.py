@@ -102,8 +102,10 @@ def points_table(
     A row's score is the base points plus, for every column, the points of the one bin of
     that column its value falls in. Numeric bins are right-closed intervals
     ``lower < x <= upper`` in raw units that cover the real line, plus a ``(missing)`` bin;
-    the bounds are exact: the largest raw values the student puts in each bin (the
-    student compares in float32 after its scaling, so a bound is rarely a round number).
+    ``lower`` and ``upper`` are exact: the largest raw values the student puts in each bin
+    (it compares in float32 after its scaling, so a bound sits a fraction of a float32 step
+    above the largest training value of the bin); ``bin`` shows that value rounded, e.g.
+    ``(25, 30]`` for an integer column.
     Categorical bins list their levels; ``(other)`` holds levels too rare to be embedded
     and levels not seen at fit, ``(missing)`` missing values.
 
@@ -123,7 +125,7 @@ def points_table(
     table : DataFrame
         Columns ``feature`` (raw column name; ``"(base)"`` for the base points), ``kind``
         (``"base"``, ``"numeric"``, ``"categorical"``), ``bin`` (a readable label: bounds as
-        the shortest decimals the student cannot tell from the exact ones, e.g. ``(25, 30]``),
+        the roundest decimals the student cannot tell from the exact ones),
         ``lower`` and ``upper`` (raw bounds of numeric bins, NaN otherwise), ``levels``
         (list of the levels of a categorical bin, ``None`` otherwise) and ``points``
         (int64). ``table.attrs`` holds ``base_points``, ``pdo``, ``base_score``,

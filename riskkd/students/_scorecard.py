@@ -18,12 +18,13 @@ _EPS = 1e-7
 class ScorecardStudent(Student):
     """A points scorecard distilled from the teacher's soft targets (binary targets only).
 
-    Fitting runs three steps, each an overridable method:
+    Fitting runs three steps (the first two are overridable methods):
 
     1. **Bins** (:meth:`fit_bins`). Each numeric input is cut into at most ``max_bins``
        intervals by a single-feature regression tree on the log-odds of the targets (the
        teacher's soft targets mixed with the hard labels by ``loss.alpha``), each bin
-       holding at least ``min_bin_fraction`` of the weight. A constrained input
+       holding at least ``min_bin_fraction`` of the weight; each edge is the largest
+       training value left of the split, so edges read well in raw units. A constrained input
        (``monotone``) gets a monotone tree. Categorical levels are ordered by their mean
        target and grouped the same way, so levels with similar risk share a bin. The
        missing indicators of :class:`riskkd.preprocessing.StudentPreprocessor` are inputs
@@ -36,8 +37,8 @@ class ScorecardStudent(Student):
     3. **Points.** Scores become integer points with the classic scaling: ``pdo`` points
        double the odds, and a score of ``base_score`` means odds ``base_odds``. The odds are
        those of class 0 against class 1 (good:bad when class 1 marks default), so a higher
-       score means a lower risk. Each input's lowest bin gets 0 points; the rest goes to
-       the base points.
+       score means a lower risk. Each input's lowest-scoring bin gets 0 points; the rest
+       goes to the base points.
 
     Predictions are computed from the integer points (``logit = (offset - points) /
     factor``), so the points table of :func:`riskkd.scorecard.points_table` reproduces them
