@@ -31,7 +31,8 @@ def fast_mlp(**params):
 
 
 def fast_tree(**params):
-    return TreeStudent(**{"max_depth": 4, "min_samples_leaf": 5, **params})
+    """A small constant-leaf tree (linear and automatic leaves: tests/test_tree_student.py)."""
+    return TreeStudent(**{"max_depth": 4, "min_samples_leaf": 5, "leaves": "constant", **params})
 
 
 def make_risk_frame(
