@@ -56,7 +56,10 @@ def output_frame(model: Any, checked: CheckedChunk, model_version: str) -> pd.Da
 
 def _parquet_bytes(frame: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
+    # Without pandas' metadata the file's types are the arrow types alone: text read by
+    # either engine (pandas "str" or "string") is written, and read back, identically.
+    table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+    pq.write_table(table, buffer)
     return buffer.getvalue()
 
 
