@@ -155,7 +155,7 @@ class TrainingConfig(_Section):
 class DistillationConfig(_Section):
     """Parameters of :class:`riskkd.DistilledClassifier` (see its docstring)."""
 
-    student: Literal["mlp", "tree"] = "mlp"
+    student: str = "mlp"
     calibration: Literal["auto", "sigmoid", "temperature", "isotonic"] | None = "auto"
     temperature: Annotated[float, Field(gt=0)] = 1.0
     alpha: float | str = "auto"
@@ -165,6 +165,15 @@ class DistillationConfig(_Section):
     max_categories: Annotated[int, Field(ge=1)] = 64
     augment: Literal["auto", "munge"] | None = "auto"
     augment_factor: Annotated[int, Field(ge=1)] = 4
+
+    @field_validator("student")
+    @classmethod
+    def _known_student(cls, value: str) -> str:
+        from ..students import STUDENTS
+
+        if value not in STUDENTS:
+            raise ValueError(_not_one_of(value, STUDENTS))
+        return value
 
     @field_validator("alpha", mode="before")
     @classmethod

@@ -1,0 +1,621 @@
+"""The ``riskkd`` command line: run pipelines, distil, evaluate, report, score, list data.
+
+Every command prints progress on stderr (``--quiet`` turns it off) and its results on
+stdout, and exits with one of :data:`EXIT_CODES`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+__all__ = ["EXIT_CODES", "app", "main"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_GATES = 3
+EXIT_RECONCILIATION = 4
+#: Exit status of every command.
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_FAILURE: "failure (bad data, a broken data contract, a training or I/O error)",
+    EXIT_USAGE: "usage or config error (unknown option, invalid pipeline YAML)",
+    EXIT_GATES: "riskkd run: the fidelity gates refused the promotion (model registered)",
+    EXIT_RECONCILIATION: "riskkd score: rows in != rows scored + rows rejected",
+}
+_EXIT_HELP = "\n\n".join(f"[bold]{code}[/bold] {meaning}" for code, meaning in EXIT_CODES.items())
+
+app = typer.Typer(
+    name="riskkd",
+    help=(
+        "Distil gradient-boosted risk models into compact, calibrated students; run pipelines, "
+        "report, score files.\n\n"
+        "Start here:\n\n"
+        "  riskkd datasets\n\n"
+        "  riskkd run pipelines/credit_scoring.yaml\n\n"
+        "  riskkd score --model models:/credit-scoring@champion --input applications/ "
+        "--output scores/\n\n"
+        "Run [bold]riskkd COMMAND --help[/bold] for a command's options and examples.\n\n"
+        f"[bold]Exit codes[/bold]\n\n{_EXIT_HELP}"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress bars or tables; errors only.")
+]
+DatasetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dataset", help="A bundled dataset (see `riskkd datasets`).", show_default=False
+    ),
+]
+DataOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="A CSV / parquet file or a parquet folder (needs --target).",
+        show_default=False,
+    ),
+]
+TargetOption = Annotated[
+    str | None, typer.Option("--target", help="Label column of --data.", show_default=False)
+]
+DropOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--drop", help="A column that is not a feature (repeat for more).", show_default=False
+    ),
+]
+ModelOption = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        help="A model folder (riskkd.save, `riskkd distill`) or an MLflow URI: "
+        "models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/model.",
+    ),
+]
+ThresholdOption = Annotated[
+    float,
+    typer.Option(
+        "--threshold", min=0.0, max=1.0, help="Decision threshold of the binary decision agreement."
+    ),
+]
+
+
+# ---------------------------------------------------------------------- output helpers
+def _consoles(quiet: bool) -> tuple[Console, Console]:
+    """(stdout console for results, stderr console for progress and errors)."""
+    return Console(quiet=quiet, soft_wrap=True), Console(stderr=True, soft_wrap=True)
+
+
+def _fail(err: Console, message: str, code: int) -> typer.Exit:
+    err.print(f"[bold red]error:[/bold red] {message}", markup=True, highlight=False)
+    return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _errors(err: Console) -> Iterator[None]:
+    """Turn exceptions into a one-paragraph message and an exit code."""
+    from pydantic import ValidationError
+
+    from .pipeline import ConfigError
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module="mlflow")
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            yield
+    except typer.Exit:
+        raise
+    except (ConfigError, ValidationError, typer.BadParameter) as error:
+        raise _fail(err, str(error), EXIT_USAGE) from None
+    except KeyboardInterrupt:
+        raise _fail(err, "interrupted", EXIT_FAILURE) from None
+    except Exception as error:
+        name = type(error).__name__
+        raise _fail(err, f"{name}: {error}", EXIT_FAILURE) from None
+
+
+def _fidelity_table(report: Any, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric", no_wrap=True)
+    table.add_column("teacher", justify="right")
+    table.add_column("student", justify="right")
+
+    def cell(metric: str, value: Any) -> str:
+        if value != value:  # NaN: a comparison row has no teacher value
+            return ""
+        if metric == "size_bytes":
+            return f"{int(value):,}"
+        if metric == "size_ratio":
+            return f"{value:.1f}x"
+        return f"{value:.4f}"
+
+    for metric, row in report.iterrows():
+        table.add_row(str(metric), cell(metric, row["teacher"]), cell(metric, row["student"]))
+    return table
+
+
+def _step_progress(
+    err: Console, quiet: bool, steps: dict[str, str]
+) -> tuple[Progress | None, Callable]:
+    """A rich progress bar over pipeline steps and its ``on_step`` callback."""
+    if quiet:
+        return None, None
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )
+    task = progress.add_task("pipeline", total=len(steps))
+
+    def on_step(step: str, event: str, seconds: float | None) -> None:
+        if event == "start":
+            progress.update(task, description=f"{step}: {steps.get(step, step)}")
+        else:
+            progress.advance(task)
+            progress.console.print(f"  [green]done[/green] {step} ({seconds:.1f} s)", markup=True)
+
+    return progress, on_step
+
+
+def _load_model(spec: str) -> Any:
+    """A model folder, or an MLflow model URI."""
+    if spec.startswith(("models:/", "runs:/", "mlflow-artifacts:/")):
+        import mlflow
+
+        from . import tracking
+
+        mlflow.set_tracking_uri(tracking.default_tracking_uri())
+        return tracking.load_model(spec)
+    from .persistence import load
+
+    path = Path(spec)
+    if not path.exists():
+        raise typer.BadParameter(
+            f"--model {spec!r}: no such folder; give a folder written by `riskkd distill` or "
+            "riskkd.save, or an MLflow URI such as models:/credit-scoring@champion."
+        )
+    return load(path)
+
+
+def _data(dataset: str | None, data: Path | None, target: str | None, drop: list[str] | None):
+    """(X, y, source) of --dataset / --data."""
+    from .pipeline import DataConfig, StratifiedSplit, load_data
+
+    config = DataConfig(
+        dataset=dataset, path=None if data is None else str(data), target=target, drop=drop or []
+    )
+    loaded = load_data(config, StratifiedSplit(kind="stratified"), seed=0)
+    return loaded.X, loaded.y, loaded.source
+
+
+# ---------------------------------------------------------------------- commands
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  riskkd run pipelines/credit_scoring.yaml\n\n"
+        "  riskkd run pipelines/credit_scoring.yaml --set distillation.cv=2 --set data.n_rows=1500\n\n"
+        "  riskkd run pipelines/fraud_detection.yaml --set mlflow.enabled=false --quiet"
+    )
+)
+def run(
+    config: Annotated[
+        Path,
+        typer.Argument(
+            help="Pipeline YAML, e.g. pipelines/credit_scoring.yaml.", show_default=False
+        ),
+    ],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override a key of the config, KEY.PATH=VALUE (value read as YAML); repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Run a pipeline YAML end to end.
+
+    Steps: load the data -> check its contract -> split -> teacher (early stopping) -> distil -> evaluate on the test split -> save the model and the HTML report -> log to MLflow and register -> promote only if the fidelity gates pass.
+
+    Prints the fidelity table on the test split, the report's path and the registry outcome. Everything lands in a new folder under the config's `output`. Exit code 3 when the fidelity gates refused the promotion (the version is registered all the same).
+    """
+    from .pipeline import STEPS, PipelineRunner, load_config
+
+    out, err = _consoles(quiet)
+    with _errors(err):
+        loaded = load_config(config, set_)
+        progress, on_step = _step_progress(err, quiet, STEPS)
+        with progress if progress is not None else contextlib.nullcontext():
+            result = PipelineRunner(loaded, base_dir=config.resolve().parent, on_step=on_step).run()
+    out.print(
+        _fidelity_table(result.fidelity, f"Fidelity on the test split ({result.n_test:,} rows)")
+    )
+    out.print(f"model folder: {result.model_dir}", highlight=False)
+    out.print(f"report: {result.report_path}", highlight=False)
+    if result.run_id is not None:
+        out.print(f"MLflow run {result.run_id} ({result.tracking_uri})", highlight=False)
+        name, version, alias = result.registered_model_name, result.version, result.alias
+        if result.promoted:
+            out.print(f"{name} version {version} promoted: models:/{name}@{alias}", highlight=False)
+        else:
+            out.print(
+                f"{name} version {version} registered, NOT promoted to @{alias}:", highlight=False
+            )
+            for failure in result.gate_failures:
+                out.print(f"  - {failure}", highlight=False)
+            raise typer.Exit(EXIT_GATES)
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  riskkd distill --dataset credit_data_belanche --output models/credit\n\n"
+        "  riskkd distill --data loans.parquet --target default --drop loan_id --student tree "
+        "--teacher xgboost --output models/loans\n\n"
+        "  riskkd distill --dataset german_credit --test-size 0 --output models/german"
+    )
+)
+def distill(
+    output: Annotated[
+        Path,
+        typer.Option("--output", help="New model folder (must not exist).", show_default=False),
+    ],
+    dataset: DatasetOption = None,
+    data: DataOption = None,
+    target: TargetOption = None,
+    drop: DropOption = None,
+    contract: Annotated[
+        str | None,
+        typer.Option(
+            help="Data contract: a riskkd.schemas name or a pandera YAML file.", show_default=False
+        ),
+    ] = None,
+    teacher: Annotated[
+        str, typer.Option(help="lightgbm | xgboost | hist_gradient_boosting (early-stopped).")
+    ] = "lightgbm",
+    student: Annotated[
+        str, typer.Option(help="mlp | tree | scorecard (riskkd.students.STUDENTS).")
+    ] = "mlp",
+    cv: Annotated[int, typer.Option(min=2, help="Cross-fitting folds of the teacher.")] = 5,
+    test_size: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.9,
+            help="Stratified share held out for the fidelity table; 0: fit on all rows.",
+        ),
+    ] = 0.3,
+    seed: Annotated[int, typer.Option(help="Seed of the split and of the model.")] = 0,
+    quiet: QuietOption = False,
+) -> None:
+    """Distil a model from a dataset or a file and save its folder.
+
+    Splits off --test-size of the rows (stratified), cross-fits the teacher, distils the student, prints the fidelity table on the held-out rows and saves the model folder (`riskkd score --model FOLDER` scores with it). For time or group splits, MLflow and a report, write a pipeline YAML and use `riskkd run`.
+    """
+    from .persistence import save
+    from .pipeline import PipelineConfig, PipelineRunner, TrainTestSplit
+
+    out, err = _consoles(quiet)
+    with _errors(err):
+        if output.exists():
+            raise typer.BadParameter(f"--output {str(output)!r} already exists; give a new folder.")
+        has_test = test_size > 0
+        config = PipelineConfig.model_validate(
+            {
+                "name": "distill",
+                "seed": seed,
+                "data": {
+                    "dataset": dataset,
+                    "path": None if data is None else str(data),
+                    "target": target,
+                    "drop": drop or [],
+                },
+                "contract": contract,
+                "split": {"kind": "stratified", "test_size": test_size if has_test else 0.5},
+                "teacher": {"kind": teacher},
+                "training": {"n_jobs": -1},
+                "distillation": {"student": student, "cv": cv},
+                "report": {"path": None},
+                "mlflow": {"enabled": False},
+            }
+        )
+        steps = {k: v for k, v in _steps().items() if k in _DISTILL_STEPS}
+        if not has_test:
+            steps.pop("evaluate")
+        progress, on_step = _step_progress(err, quiet, steps)
+        runner = PipelineRunner(config, on_step=on_step)
+        with progress if progress is not None else contextlib.nullcontext():
+            loaded = runner.step("load", runner.load)
+            runner.step("validate", runner.validate, loaded)
+            if has_test:
+                split = runner.step("split", runner.split, loaded)
+            else:
+                X, y = loaded.X, loaded.y
+                split = runner.step("split", TrainTestSplit, X, X.iloc[:0], y, y.iloc[:0])
+            teacher_model = runner.step("teacher", runner.teacher, split)
+            model = runner.step("distill", runner.distill, teacher_model, split)
+            fidelity = runner.step("evaluate", runner.evaluate, model, split) if has_test else None
+            runner.step("save", save, model, output)
+    if fidelity is not None:
+        out.print(_fidelity_table(fidelity, f"Fidelity on {len(split.y_test):,} held-out rows"))
+    out.print(f"model folder: {output} (trained on {len(split.y_train):,} rows)", highlight=False)
+
+
+_DISTILL_STEPS = ("load", "validate", "split", "teacher", "distill", "evaluate", "save")
+
+
+def _steps() -> dict[str, str]:
+    from .pipeline import STEPS
+
+    return STEPS
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  riskkd evaluate --model models/credit --dataset credit_data_belanche\n\n"
+        "  riskkd evaluate --model models:/credit-scoring@champion --data holdout.csv --target Status"
+    )
+)
+def evaluate(
+    model: ModelOption,
+    dataset: DatasetOption = None,
+    data: DataOption = None,
+    target: TargetOption = None,
+    drop: DropOption = None,
+    threshold: ThresholdOption = 0.5,
+    csv: Annotated[
+        Path | None,
+        typer.Option("--csv", help="Also write the table to this CSV file.", show_default=False),
+    ] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Print the fidelity table (teacher vs student) of a saved model on labelled data.
+
+    ROC-AUC, PR-AUC, KS, Gini, Brier, log loss, ECE and size of teacher and student, then AUC retention, rank correlation, decision agreement and size ratio. Use rows the model was not trained on.
+    """
+    from .fidelity import fidelity_report
+
+    out, err = _consoles(quiet)
+    with _errors(err):
+        fitted = _load_model(model)
+        X, y, source = _data(dataset, data, target, drop)
+        report = fidelity_report(fitted, X, y, threshold=threshold)
+        if csv is not None:
+            report.to_csv(csv)
+    out.print(_fidelity_table(report, f"Fidelity on {source} ({len(y):,} rows)"))
+    if csv is not None:
+        out.print(f"table: {csv}", highlight=False)
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  riskkd report --model models/credit --dataset credit_data_belanche --output credit.html\n\n"
+        "  riskkd report --model models:/risk-rating@champion --data grades.parquet --target grade "
+        "--output grades.html --title 'Grades, Q3 review'"
+    )
+)
+def report(
+    model: ModelOption,
+    output: Annotated[
+        Path, typer.Option("--output", help="The HTML file to write.", show_default=False)
+    ],
+    dataset: DatasetOption = None,
+    data: DataOption = None,
+    target: TargetOption = None,
+    drop: DropOption = None,
+    title: Annotated[str | None, typer.Option(help="Page title.", show_default=False)] = None,
+    threshold: ThresholdOption = 0.5,
+    quiet: QuietOption = False,
+) -> None:
+    """Write the self-contained HTML report of a saved model on labelled data.
+
+    One file that opens offline: fidelity table, ROC / PR curves and reliability diagrams of teacher and student, score scatter, score distributions with PSI, the grade confusion matrix for ratings, sizes and latencies.
+    """
+    from .report import write_report
+
+    out, err = _consoles(quiet)
+    with _errors(err):
+        fitted = _load_model(model)
+        X, y, _ = _data(dataset, data, target, drop)
+        with (
+            err.status("writing the report", spinner="dots")
+            if not quiet
+            else contextlib.nullcontext()
+        ):
+            path = write_report(fitted, X, y, output, title=title, threshold=threshold)
+    out.print(f"report: {path}", highlight=False)
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  riskkd score --model models:/credit-scoring@champion --input applications.csv "
+        "--output scores/ --id-cols application_id\n\n"
+        "  riskkd score --model models/fraud --input transactions/ --output scores/ "
+        "--chunk-rows 500000 --resume\n\n"
+        "  riskkd score --model models/fraud --input transactions/ --output scores/ --engine dask "
+        "--scheduler tcp://10.0.0.5:8786"
+    )
+)
+def score(
+    model: ModelOption,
+    input: Annotated[
+        Path,
+        typer.Option(
+            "--input", help="A CSV or parquet file, or a folder of them.", show_default=False
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            help="Folder of parquet parts, manifest.json and rejects/.",
+            show_default=False,
+        ),
+    ],
+    id_cols: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--id-cols",
+            help="Columns copied to the output with the scores (repeat, or comma-separate).",
+            show_default=False,
+        ),
+    ] = None,
+    chunk_rows: Annotated[
+        int,
+        typer.Option(
+            "--chunk-rows", min=1, help="Rows per chunk and per output part (bounds memory)."
+        ),
+    ] = 100_000,
+    engine: Annotated[str, typer.Option("--engine", help="local | dask.")] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Dask scheduler address (default: a LocalCluster with 2 workers).",
+            show_default=False,
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Keep the parts an earlier run finished.")
+    ] = False,
+    fail_fast: Annotated[
+        bool,
+        typer.Option("--fail-fast", help="Stop at the first row that breaks the input contract."),
+    ] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Score CSV / parquet files in chunks into parquet parts.
+
+    Each part holds the id columns, the class probabilities, the decision (or grade) and the model version. Each part is written atomically and recorded in manifest.json; rows that break the input contract go to rejects/ with the reason (or stop the job with --fail-fast). The job ends by reconciling rows in = rows scored + rows rejected (exit code 4 if not).
+    """
+    out, err = _consoles(quiet)
+    if engine not in ("local", "dask"):
+        raise _fail(err, f"--engine: {engine!r} is not one of 'local', 'dask'.", EXIT_USAGE)
+    ids = [c.strip() for item in id_cols or [] for c in item.split(",") if c.strip()]
+    from .scoring import ReconciliationError, score_files
+
+    with _errors(err):
+        if not input.exists():
+            raise typer.BadParameter(f"--input {str(input)!r} does not exist.")
+        progress = None
+        on_chunk = None
+        if not quiet:
+            progress = Progress(
+                SpinnerColumn(),
+                TextColumn("scoring"),
+                BarColumn(),
+                TextColumn("{task.completed:,} / {task.fields[total_text]} rows"),
+                TimeElapsedColumn(),
+                console=err,
+            )
+            task = progress.add_task("scoring", total=None, total_text="?")
+
+            def on_chunk(done: int, total: int | None) -> None:
+                text = "?" if total is None else f"{total:,}"
+                progress.update(task, completed=done, total=total, total_text=text)
+
+        try:
+            with progress if progress is not None else contextlib.nullcontext():
+                summary = score_files(
+                    model if not model.startswith(("models:/", "runs:/")) else _mlflow_uri(model),
+                    input,
+                    output,
+                    id_cols=ids,
+                    chunk_rows=chunk_rows,
+                    engine=engine,
+                    scheduler=scheduler,
+                    resume=resume,
+                    fail_fast=fail_fast,
+                    on_chunk=on_chunk,
+                )
+        except ReconciliationError as error:
+            raise _fail(err, str(error), EXIT_RECONCILIATION) from None
+    out.print(str(summary), highlight=False)
+    out.print(
+        f"{summary.rows_per_second:,.0f} rows/s; manifest {summary.manifest_path}", highlight=False
+    )
+    if not summary.reconciled:
+        raise typer.Exit(EXIT_RECONCILIATION)
+
+
+def _mlflow_uri(uri: str) -> str:
+    """``uri`` after pointing MLflow at riskkd's default tracking URI."""
+    import mlflow
+
+    from . import tracking
+
+    mlflow.set_tracking_uri(tracking.default_tracking_uri())
+    return uri
+
+
+@app.command(epilog="Example:\n\n  riskkd datasets")
+def datasets(quiet: QuietOption = False) -> None:
+    """List the bundled datasets: rows, feature columns, target, classes, recommended split."""
+    from .datasets import DATASETS, load_dataset
+
+    out, err = _consoles(quiet)
+    table = Table(
+        title="Bundled datasets (riskkd.datasets.load_dataset(NAME))", title_justify="left"
+    )
+    table.add_column("name", no_wrap=True)
+    table.add_column("rows", justify="right", no_wrap=True)
+    table.add_column("columns", justify="right")
+    table.add_column("target", no_wrap=True)
+    table.add_column("classes")
+    table.add_column("time column")
+    with _errors(err):
+        for name in DATASETS:
+            bunch = load_dataset(name)
+            classes = ", ".join(map(str, bunch.target_names))
+            time = "" if bunch.time is None else str(bunch.time.name)
+            table.add_row(
+                name,
+                f"{len(bunch.target):,}",
+                str(len(bunch.feature_names)),
+                str(bunch.target.name),
+                classes,
+                time,
+            )
+    out.print(table)
+
+
+def main() -> None:
+    """Entry point of the ``riskkd`` console script."""
+    app(prog_name="riskkd")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""The ``riskkd`` command line through typer's CliRunner: every command, its exit codes and
+its help, on real (small) models and data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from riskkd.cli import EXIT_CODES, app
+from riskkd.datasets import DATASETS, load_credit_data
+
+pytest.importorskip("mlflow")
+
+ROOT = Path(__file__).resolve().parents[1]
+CREDIT = str(ROOT / "pipelines" / "credit_scoring.yaml")
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def small(tmp_path: Path, *extra: str) -> list[str]:
+    """``--set`` overrides that shrink credit_scoring to seconds (tree student, 2 folds)."""
+    sets = [
+        "data.n_rows=1000",
+        "distillation.cv=2",
+        "distillation.student=tree",
+        "teacher.params={n_estimators: 200, learning_rate: 0.1}",
+        "teacher.early_stopping_rounds=20",
+        "training.n_jobs=1",
+        f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
+        f"output={tmp_path / 'artifacts'}",
+        *extra,
+    ]
+    return [item for s in sets for item in ("--set", s)]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """A tree student distilled on 1,200 credit rows by `riskkd distill`."""
+    folder = tmp_path_factory.mktemp("cli") / "credit-model"
+    data = tmp_path_factory.getbasetemp() / "credit.csv"
+    load_credit_data().frame.sample(1200, random_state=0).assign(application_id=range(1200)).to_csv(
+        data, index=False
+    )
+    result = invoke(
+        "distill", "--data", data, "--target", "Status", "--drop", "application_id",
+        "--student", "tree", "--cv", "2", "--output", folder, "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+@pytest.fixture(scope="module")
+def holdout(tmp_path_factory):
+    """Credit rows with an id column, as a CSV file."""
+    path = tmp_path_factory.mktemp("data") / "holdout.csv"
+    frame = load_credit_data().frame.sample(500, random_state=1)
+    frame.assign(application_id=range(500)).to_csv(path, index=False)
+    return path
+
+
+# ---------------------------------------------------------------------- help
+def test_help_lists_commands_examples_and_exit_codes():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ("run", "distill", "evaluate", "report", "score", "datasets"):
+        assert command in result.output
+    assert "riskkd run pipelines/credit_scoring.yaml" in result.output
+    for code, meaning in EXIT_CODES.items():
+        assert f"{code} {meaning[:20]}" in result.output
+
+
+@pytest.mark.parametrize("command", ["run", "distill", "evaluate", "report", "score", "datasets"])
+def test_each_command_has_help_with_an_example(command):
+    result = invoke(command, "--help")
+    assert result.exit_code == 0
+    assert f"riskkd {command}" in result.output  # the Examples epilog
+    assert "--quiet" in result.output
+
+
+def test_score_has_exactly_the_documented_flags():
+    output = invoke("score", "--help").output
+    for flag in (
+        "--model", "--input", "--output", "--id-cols", "--chunk-rows", "--engine",
+        "--scheduler", "--resume", "--fail-fast",
+    ):  # fmt: skip
+        assert flag in output
+
+
+def test_no_arguments_shows_help_and_unknown_options_are_usage_errors():
+    assert invoke().exit_code == 2
+    assert invoke("run", CREDIT, "--no-such-flag").exit_code == 2
+
+
+# ---------------------------------------------------------------------- datasets
+def test_datasets_lists_every_bundled_dataset():
+    result = invoke("datasets")
+    assert result.exit_code == 0
+    for name in DATASETS:
+        assert name in result.output
+    assert "4,454" in result.output and "Status" in result.output  # credit rows and target
+
+
+# ---------------------------------------------------------------------- run
+def test_run_with_a_bad_key_is_a_config_error(tmp_path):
+    result = invoke("run", CREDIT, "--set", "split.kind=random")
+    assert result.exit_code == 2
+    assert "split.kind: 'random' is not one of 'time', 'group', 'stratified'" in result.output
+    result = invoke("run", CREDIT, "--set", "distillation.studnet=tree")
+    assert result.exit_code == 2 and "Did you mean 'student'?" in result.output
+    result = invoke("run", tmp_path / "missing.yaml")
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_run_prints_the_fidelity_table_and_the_report_path(tmp_path):
+    result = invoke("run", CREDIT, *small(tmp_path, 'mlflow.gates={auc_retention: [">=", 0.5]}'))
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Fidelity on the test split (300 rows)" in out
+    for metric in ("roc_auc", "ece", "auc_retention", "decision_agreement"):
+        assert metric in out
+    (report_line,) = [line for line in out.splitlines() if line.startswith("report: ")]
+    assert Path(report_line.removeprefix("report: ")).is_file()
+    assert "credit-scoring version 1 promoted: models:/credit-scoring@champion" in out
+    assert "done distill" in result.stderr  # progress goes to stderr
+
+
+def test_run_exits_3_when_the_gates_refuse(tmp_path):
+    result = invoke(
+        "run", CREDIT, "--quiet",
+        *small(tmp_path, 'mlflow.gates={auc_retention: [">=", 1.5]}', "report.path=null"),
+    )  # fmt: skip
+    assert result.exit_code == 3
+    assert result.stdout == ""  # --quiet: nothing but errors
+    assert "done" not in result.stderr
+
+
+def test_run_exits_1_on_a_broken_data_contract(tmp_path):
+    frame = load_credit_data().frame
+    frame.loc[3, "Age"] = 7
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        f"name: bad\ndata: {{path: {tmp_path / 'bad.csv'}, target: Status}}\n"
+        "contract: credit_application\n"
+        f"output: {tmp_path / 'out'}\n"
+    )
+    result = invoke("run", config, "--quiet")
+    assert result.exit_code == 1
+    assert "SchemaValidationError" in result.stderr and "column 'Age'" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------- distill / evaluate / report
+def test_distill_saved_a_loadable_model(model_dir):
+    import riskkd
+
+    model = riskkd.load(model_dir)
+    assert "application_id" not in model.feature_names_in_
+    assert type(model.student_).__name__ == "TreeStudent"
+
+
+def test_distill_prints_the_table_and_refuses_an_existing_folder(model_dir, tmp_path):
+    result = invoke("distill", "--dataset", "german_credit", "--student", "tree", "--cv", "2",
+                    "--output", tmp_path / "german")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Fidelity on 300 held-out rows" in result.stdout
+    assert (tmp_path / "german" / "manifest.json").is_file()
+    again = invoke("distill", "--dataset", "german_credit", "--output", model_dir)
+    assert again.exit_code == 2 and "already exists" in again.output
+    neither = invoke("distill", "--output", tmp_path / "x")
+    assert neither.exit_code == 2 and "give exactly one of 'dataset'" in neither.output
+
+
+def test_evaluate_prints_the_fidelity_table(model_dir, holdout, tmp_path):
+    csv = tmp_path / "fidelity.csv"
+    result = invoke("evaluate", "--model", model_dir, "--data", holdout, "--target", "Status",
+                    "--drop", "application_id", "--csv", csv)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "(500 rows)" in result.stdout and "auc_retention" in result.stdout
+    table = pd.read_csv(csv, index_col=0)
+    assert 0.5 < table.loc["roc_auc", "student"] <= 1
+
+
+def test_evaluate_errors(model_dir, holdout, tmp_path):
+    missing = invoke("evaluate", "--model", tmp_path / "nope", "--dataset", "german_credit")
+    assert missing.exit_code == 2 and "no such folder" in missing.output
+    # German credit has none of the credit model's columns: a data error, exit 1.
+    wrong = invoke("evaluate", "--model", model_dir, "--dataset", "german_credit")
+    assert wrong.exit_code == 1 and "Seniority" in wrong.output
+    no_target = invoke("evaluate", "--model", model_dir, "--data", holdout)
+    assert no_target.exit_code == 2 and "'target'" in no_target.output
+
+
+def test_report_writes_a_self_contained_page(model_dir, holdout, tmp_path):
+    page = tmp_path / "credit.html"
+    result = invoke("report", "--model", model_dir, "--data", holdout, "--target", "Status",
+                    "--title", "Credit review", "--output", page, "--quiet")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    html = page.read_text(encoding="utf-8")
+    assert "Credit review" in html and "data:image/png;base64," in html
+    assert "<script" not in html and "http://" not in html.replace("http://www.w3.org", "")
+
+
+# ---------------------------------------------------------------------- score
+def test_score_end_to_end(model_dir, holdout, tmp_path):
+    out = tmp_path / "scores"
+    result = invoke("score", "--model", model_dir, "--input", holdout, "--output", out,
+                    "--id-cols", "application_id", "--chunk-rows", "150")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "500 rows in = 500 scored + 0 rejected (reconciled)" in result.stdout
+    scores = _read_parts(out)
+    assert sorted(scores["application_id"].astype(int)) == list(range(500))
+    # Resuming a finished job keeps every part and scores nothing twice.
+    again = invoke("score", "--model", model_dir, "--input", holdout, "--output", out,
+                   "--id-cols", "application_id", "--chunk-rows", "150", "--resume")  # fmt: skip
+    assert again.exit_code == 0 and "500 rows in = 500 scored" in again.stdout
+    assert "0 parts written, 4 kept from an earlier run" in again.stdout
+    assert len(_read_parts(out)) == 500
+
+
+def _read_parts(folder: Path) -> pd.DataFrame:
+    parts = sorted(p for p in folder.rglob("*.parquet") if "rejects" not in p.parts)
+    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+
+
+def test_score_sends_bad_rows_to_rejects(model_dir, holdout, tmp_path):
+    frame = pd.read_csv(holdout)
+    frame["Age"] = frame["Age"].astype(object)
+    frame.loc[[4, 9], "Age"] = ["12,5", "abc"]
+    bad = tmp_path / "bad.csv"
+    frame.to_csv(bad, index=False)
+    result = invoke("score", "--model", model_dir, "--input", bad, "--output", tmp_path / "s",
+                    "--id-cols", "application_id")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "500 rows in = 498 scored + 2 rejected (reconciled)" in result.stdout
+    stopped = invoke("score", "--model", model_dir, "--input", bad, "--output", tmp_path / "f",
+                     "--id-cols", "application_id", "--fail-fast")  # fmt: skip
+    assert stopped.exit_code == 1 and "Age" in stopped.output
+
+
+def test_score_usage_errors(model_dir, holdout, tmp_path):
+    engine = invoke("score", "--model", model_dir, "--input", holdout, "--output", tmp_path / "o",
+                    "--engine", "spark")  # fmt: skip
+    assert engine.exit_code == 2 and "'local', 'dask'" in engine.output
+    missing = invoke("score", "--model", model_dir, "--input", tmp_path / "none.csv",
+                     "--output", tmp_path / "o")  # fmt: skip
+    assert missing.exit_code == 2 and "does not exist" in missing.output
