@@ -380,6 +380,14 @@ def combine_logits(probas: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
     summing to 1 it is their normalised weighted geometric mean. Unlike averaging
     probabilities it keeps a confident teacher's extreme scores, and it is what a student
     trained on logits can represent.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from riskkd.teachers import combine_logits
+    >>> a, b = np.array([[0.5, 0.5]]), np.array([[0.1, 0.9]])
+    >>> combine_logits([a, b], np.array([0.5, 0.5])).round(3)  # log-odds: mean of 0 and 2.197
+    array([[0.25, 0.75]])
     """
     from scipy.special import softmax
 
@@ -395,6 +403,16 @@ def fit_logit_weights(
     Fitted on out-of-fold probabilities, so a teacher that overfits gets no credit for it.
     The weights are a softmax of free parameters (so they stay on the simplex) found by
     L-BFGS from equal weights; the result is deterministic.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from riskkd.teachers import fit_logit_weights
+    >>> y = np.array([0, 1] * 50)
+    >>> informed = np.where(y[:, None] == [0, 1], 0.8, 0.2)
+    >>> uninformed = np.full((100, 2), 0.5)
+    >>> fit_logit_weights([informed, uninformed], y).round(2)
+    array([1., 0.])
     """
     from scipy.optimize import minimize
     from scipy.special import log_softmax, softmax
