@@ -179,3 +179,35 @@ def test_student_rejects_a_malformed_monotone_argument():
             loss=KLDistillationLoss(alpha=1.0, temperature=1.0),
             monotone=np.array([1, 0]),
         )
+
+
+def test_numpy_forward_equals_the_torch_module():
+    """The exported numpy network computes what the trained torch module computes."""
+    import torch
+
+    from riskkd.students._nn import MonotoneMLP
+
+    torch.manual_seed(0)
+    module = MonotoneMLP(
+        monotone=[1, 0, -1],
+        d_num=3,
+        n_embeddings=5,
+        n_cat=2,
+        d_embedding=2,
+        d_out=1,
+        hidden=(9, 6),
+        dropout=0.0,
+    ).eval()
+    student = MLPStudent(storage_dtype="float32")
+    student.activation_splits_ = [list(split) for split in module.splits]
+    student._export(module)
+    rng = np.random.default_rng(0)
+    Xn = rng.normal(size=(50, 3)).astype(np.float32)
+    Xc = rng.integers(0, 5, size=(50, 2)).astype(np.int32)
+    with torch.no_grad():
+        expected = module(torch.from_numpy(Xn), torch.from_numpy(Xc.astype(np.int64))).numpy()
+    # float32 both ways; only the order of additions differs (tolerance 1e-5).
+    np.testing.assert_allclose(student.decision_logits(Xn, Xc), expected, rtol=1e-5, atol=1e-5)
+    # Sign constraints are visible in the exported weights.
+    assert (student.coefs_[0][0] >= 0).all() and (student.coefs_[0][2] <= 0).all()
+    assert all((W >= 0).all() for W in student.coefs_[1:])
