@@ -10,17 +10,16 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from .distill import DistilledClassifier
 from .fidelity import agreement_metrics, classification_metrics
 from .students import STUDENTS, MLPStudent
+from .teachers import teacher_monotone_constraints
 
 #: Parameters handed unchanged to every stage's DistilledClassifier (validated like there).
 _SHARED = ("calibration", "temperature", "alpha", "loss", "augment", "n_jobs")
-#: Whether this version of DistilledClassifier supports monotone constraints.
-_MONOTONE = "monotone_constraints" in DistilledClassifier._parameter_constraints
 
 
 class MultiStageDistiller(ClassifierMixin, BaseEstimator):
@@ -72,6 +71,10 @@ class MultiStageDistiller(ClassifierMixin, BaseEstimator):
         Folds for the cross-fitted teacher of stage 1.
     calibration, temperature, alpha, loss, augment, n_jobs
         Passed to every stage's :class:`~riskkd.DistilledClassifier`.
+    monotone_constraints : "auto", dict or None, default="auto"
+        As in :class:`~riskkd.DistilledClassifier`, for every stage. With ``"auto"`` the
+        teacher's constraints are read by stage 1 and given explicitly to the later stages,
+        so the final student keeps them too.
     random_state : int, RandomState instance or None, default=None
         Seeds every stage (one seed drawn per stage).
 
@@ -125,7 +128,7 @@ class MultiStageDistiller(ClassifierMixin, BaseEstimator):
         "assistant_cv": [Interval(numbers.Integral, 2, None, closed="left"), None],
         "cv": DistilledClassifier._parameter_constraints["cv"],
         **{name: DistilledClassifier._parameter_constraints[name] for name in _SHARED},
-        "monotone_constraints": [dict, StrOptions({"auto"}), None],
+        "monotone_constraints": DistilledClassifier._parameter_constraints["monotone_constraints"],
         "random_state": ["random_state"],
     }
 
@@ -183,34 +186,26 @@ class MultiStageDistiller(ClassifierMixin, BaseEstimator):
     def _make_stage(self, teacher, student, cv, seed: int, monotone) -> DistilledClassifier:
         """The (unfitted) DistilledClassifier of one stage. Override to vary it per stage."""
         shared = {name: getattr(self, name) for name in _SHARED}
-        if _MONOTONE:
-            shared["monotone_constraints"] = monotone
-        return DistilledClassifier(teacher, student, cv=cv, random_state=seed, **shared)
+        return DistilledClassifier(
+            teacher, student, cv=cv, random_state=seed, monotone_constraints=monotone, **shared
+        )
 
     def _later_monotone(self, first: DistilledClassifier):
         """Constraints of the stages after the first: the teacher's, as resolved by stage 1.
 
         An assistant is not a GBDT, so ``"auto"`` cannot read them from it; later stages get
-        the constraints of the original teacher as an explicit ``{column: sign}`` dict.
+        the original teacher's constraints as an explicit ``{column: sign}`` dict (stage 1
+        has already checked that several teachers agree on them).
         """
-        if self.monotone_constraints != "auto" or not _MONOTONE:
+        if self.monotone_constraints != "auto":
             return self.monotone_constraints
-        from .teachers import teacher_monotone_constraints
-
-        teacher = first.teacher if first.teacher is not None else None
-        if teacher is None or isinstance(teacher, list):
-            return (
-                None
-                if teacher is None
-                else {
-                    k: v
-                    for member in teacher
-                    for k, v in teacher_monotone_constraints(
-                        member, first.input_schema_.names
-                    ).items()
-                }
-            )
-        return teacher_monotone_constraints(teacher, first.input_schema_.names) or None
+        teachers = first.teacher if isinstance(first.teacher, list) else [first.teacher]
+        constraints: dict[str, int] = {}
+        for teacher in teachers:
+            if teacher is not None:
+                names = first.input_schema_.names
+                constraints.update(teacher_monotone_constraints(teacher, names))
+        return constraints or None
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=False)

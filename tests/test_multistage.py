@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+from lightgbm import LGBMClassifier
 from sklearn.base import clone
+from sklearn.datasets import make_classification
 
 import riskkd
 from riskkd import DistilledClassifier, fidelity_report
@@ -146,6 +149,27 @@ def test_invalid_settings(data, params, match):
     X, y = data
     with pytest.raises(ValueError, match=match):
         small_chain(**params).fit(X, y)
+
+
+def test_teacher_monotone_constraints_reach_the_final_student():
+    """A constraint of the GBDT teacher is kept by every stage, the final one included."""
+    X, y = make_classification(
+        n_samples=400, n_features=4, n_informative=3, n_redundant=0, random_state=0
+    )
+    X = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    direction = int(np.sign(np.corrcoef(X["a"], y)[0, 1]))
+    teacher = LGBMClassifier(
+        n_estimators=30, monotone_constraints=[direction, 0, 0, 0], n_jobs=1, verbose=-1
+    )
+    model = small_chain(teacher=teacher).fit(X, y)
+    assert all(stage.monotone_ is not None for stage in model.stages_)
+    # On a grid over column "a" with the other columns held at each row's values, the final
+    # score never moves against the constraint (exactly: the students enforce it by design).
+    grid = np.linspace(X["a"].min(), X["a"].max(), 25)
+    for _, row in X.iloc[:20].iterrows():
+        frame = pd.DataFrame([row] * len(grid)).assign(a=grid)
+        score = model.decision_function(frame) * direction
+        assert (np.diff(score) >= 0).all()
 
 
 def test_multiclass():
