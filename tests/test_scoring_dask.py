@@ -1,0 +1,134 @@
+"""Batch scoring with engine="dask" on a loopback LocalCluster equals the local engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("dask.dataframe")
+pytest.importorskip("distributed")
+
+import numpy as np
+import pandas as pd
+import psutil
+from distributed import LocalCluster
+
+from riskkd import DistilledClassifier
+from riskkd.scoring import score_files
+
+from .conftest import fast_teacher, fast_tree, make_risk_frame
+
+
+@pytest.fixture(scope="module")
+def model():
+    X, y = make_risk_frame(600, 2, seed=1)
+    return DistilledClassifier(fast_teacher(), fast_tree(), cv=3, random_state=0).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def frame():
+    X, _ = make_risk_frame(3_000, 2, seed=6)
+    X.insert(0, "txn_id", np.arange(len(X)))
+    X.loc[[10, 2_500], "age"] = np.inf  # two rejects, in different partitions
+    return X
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A cluster shared by the tests that pass ``scheduler``: workers start once."""
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        yield cluster
+
+
+def dask_workers() -> set[int]:
+    """Worker processes spawned by this process (not multiprocessing's resource tracker)."""
+    return {
+        p.pid
+        for p in psutil.Process().children(recursive=True)
+        if "spawn_main" in " ".join(p.cmdline())
+    }
+
+
+def read_parts(folder: Path) -> pd.DataFrame:
+    return pd.read_parquet(sorted(folder.glob("part-*.parquet")))
+
+
+def manifest_parts(folder: Path) -> list[dict]:
+    return json.loads((folder / "manifest.json").read_text())["parts"]
+
+
+def test_dask_equals_local_on_its_own_cluster(model, frame, tmp_path):
+    """scheduler=None: score_files starts a 2-worker LocalCluster and closes it."""
+    frame.iloc[:1_700].to_parquet(tmp_path / "a.parquet", row_group_size=300)
+    frame.iloc[1_700:].to_parquet(tmp_path / "b.parquet", row_group_size=300)
+    (tmp_path / "in").mkdir()
+    for name in ("a.parquet", "b.parquet"):
+        (tmp_path / name).rename(tmp_path / "in" / name)
+    workers_before = dask_workers()
+    progress = []
+    dask = score_files(
+        model,
+        tmp_path / "in",
+        tmp_path / "dask",
+        id_cols=["txn_id"],
+        chunk_rows=500,
+        engine="dask",
+        n_workers=2,
+        on_chunk=lambda done, total: progress.append((done, total)),
+    )
+    assert dask_workers() == workers_before  # the cluster's worker processes are gone
+    local = score_files(
+        model, tmp_path / "in", tmp_path / "local", id_cols=["txn_id"], chunk_rows=500
+    )
+    assert (dask.rows_in, dask.rows_scored, dask.rows_rejected) == (3_000, 2_998, 2)
+    assert dask.reconciled and dask.model_version == local.model_version
+    # Parquet chunks are cut as the local engine cuts them: same parts, same bytes.
+    pd.testing.assert_frame_equal(read_parts(tmp_path / "dask"), read_parts(tmp_path / "local"))
+    assert manifest_parts(tmp_path / "dask") == manifest_parts(tmp_path / "local")
+    assert progress[-1] == (3_000, 3_000) and len(progress) == dask.parts_written + 1
+
+
+def test_dask_csv_equals_local_row_for_row(model, frame, tmp_path, cluster):
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    dask = score_files(
+        model,
+        tmp_path / "in.csv",
+        tmp_path / "dask",
+        id_cols=["txn_id"],
+        chunk_rows=1_000,
+        engine="dask",
+        scheduler=cluster.scheduler_address,
+    )
+    local = score_files(model, tmp_path / "in.csv", tmp_path / "local", id_cols=["txn_id"])
+    assert (dask.rows_in, dask.rows_scored, dask.rows_rejected) == (3_000, 2_998, 2)
+    assert dask.reconciled and dask.parts_written > 1  # blocks of about 1,000 rows
+    assert (local.parts_written, local.model_version) == (1, dask.model_version)
+    # CSV blocks are cut by bytes, so parts differ; their concatenation does not.
+    pd.testing.assert_frame_equal(read_parts(tmp_path / "dask"), read_parts(tmp_path / "local"))
+    rejects = pd.read_parquet(sorted((tmp_path / "dask" / "rejects").glob("*.parquet")))
+    assert rejects["txn_id"].tolist() == ["10", "2500"]
+    parts = manifest_parts(tmp_path / "dask")
+    # Row ranges of CSV parts are filled in at the end: contiguous, covering every row.
+    assert [p["rows"][0] for p in parts] == [0] + [p["rows"][1] for p in parts[:-1]]
+    assert parts[-1]["rows"][1] == 3_000
+
+
+def test_dask_resume_and_fail_fast(model, frame, tmp_path, cluster):
+    frame.to_parquet(tmp_path / "in.parquet")
+    options = dict(
+        id_cols=["txn_id"], chunk_rows=1_000, engine="dask", scheduler=cluster.scheduler_address
+    )
+    # Partitions run in parallel: the job stops at whichever bad row a worker meets first.
+    with pytest.raises(ValueError, match=r"row (10|2500) .*column 'age': inf is infinite"):
+        score_files(model, tmp_path / "in.parquet", tmp_path / "out", fail_fast=True, **options)
+    first = score_files(model, tmp_path / "in.parquet", tmp_path / "out2", **options)
+    (tmp_path / "out2" / "part-00001.parquet").unlink()
+    again = score_files(model, tmp_path / "in.parquet", tmp_path / "out2", resume=True, **options)
+    assert (first.parts_written, again.parts_written, again.parts_skipped) == (3, 1, 2)
+    assert read_parts(tmp_path / "out2")["txn_id"].tolist() == [
+        i for i in range(3_000) if i not in (10, 2_500)
+    ]
