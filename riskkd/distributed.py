@@ -1,0 +1,800 @@
+"""Distillation on a Dask cluster, for data larger than one machine's memory.
+
+:func:`fit_distributed` fits an unfitted :class:`riskkd.DistilledClassifier` on a
+``dask.dataframe.DataFrame`` and returns it with the same fitted attributes as
+``DistilledClassifier.fit``, so ``predict_proba``, :func:`riskkd.save` / :func:`riskkd.load`,
+:func:`riskkd.fidelity_report` and the MLflow flavor work unchanged. The teachers are trained by
+LightGBM's and XGBoost's own distributed training (``lightgbm.dask`` / ``xgboost.dask``); riskkd
+only prepares their input, assigns the folds and collects the predictions.
+
+Steps, passes over the data and memory
+--------------------------------------
+``X`` is read twice; everything after the second read works on a frame persisted on the workers.
+
+1. **Summary pass** (reads ``X``, ``y``, ``sample_weight`` once). Each partition reports its
+   :class:`~riskkd.inputs.InputSchema`, label counts and weight checks; the driver merges them,
+   so ``input_schema_`` is exact: every level of every categorical column, exact ranges and
+   missingness, as an in-memory fit would record. Driver memory: the levels, O(n_levels).
+2. **Teacher frame** (reads ``X`` a second time). Each partition is encoded with that schema
+   into the teacher's native frame (float64 numerics, pandas categoricals with the fixed
+   level set) plus label index, weight and **fold**, and persisted, partition ``i`` on worker
+   ``i mod n_workers`` (sorted addresses): a fixed placement makes LightGBM's distributed
+   training repeatable. Folds are stratified and deterministic from ``random_state``: within
+   each class, rows get folds round-robin in a random order, continuing across partitions
+   from per-class offsets known from pass 1, so fold sizes per class differ by at most one.
+   Cluster memory: the encoded data once (8 bytes per numeric cell, 1-4 per categorical one).
+3. **Driver sample** (one pass over the persisted frame). A stratified sample of at most
+   ``max_student_rows`` rows (1,000,000 when that is ``None``) fits the student preprocessing
+   (``preprocessor_``: medians, quartiles, level frequencies) on the driver. With fewer rows
+   than that, the sample is all rows and the preprocessing equals the in-memory one.
+4. **Cross-fitting**: ``cv`` distributed teachers, each trained on the other folds, and the
+   final teacher on all rows (``cv + 1`` distributed trainings; each holds its training rows
+   and LightGBM's binned dataset on the workers). ``lightgbm.dask`` has no early stopping
+   (LightGBM issues #3712 and #6351: training hangs), so for the default
+   :class:`~riskkd.teachers.LightGBMTeacher` the number of trees is chosen by its own early
+   stopping on at most 200,000 rows of the driver sample, scaled by ``1 / (1 -
+   validation_fraction)`` as its ``refit`` does, and every distributed teacher trains that
+   many trees. An ``LGBMClassifier`` or ``XGBClassifier`` teacher trains its
+   ``n_estimators``.
+5. **Out-of-fold pass** (one pass over the persisted frame, ``map_partitions``-style: one
+   task per partition). The ``cv`` fold boosters are shipped once; each row is predicted by
+   the booster of its fold. The driver receives the out-of-fold probabilities of every row
+   (``n_classes`` float64 per row: 160 MB for 10M binary rows), labels and weights, and the
+   student's preprocessed rows (float32 numerics, int32 embedding indices) for the student
+   rows, written into preallocated arrays as partitions arrive. ``calibrator_`` is fitted on
+   all out-of-fold predictions, as in memory.
+6. **Student** on the driver, on the collected arrays: every row when ``max_student_rows`` is
+   ``None`` (10M rows x 30 numeric features is 1.2 GB of float32; the student itself trains
+   in mini-batches), else a stratified sample of ``max_student_rows`` rows (the same rows as
+   step 3). ``soft_targets_`` holds the soft targets of the student rows. MUNGE augmentation
+   follows ``augment`` exactly as in memory (``"auto"``: below 20,000 student rows).
+
+LightGBM's OpenMP threads collapse under CPU oversubscription, so the cluster started here
+has one thread per worker; on a cluster you pass, ``lightgbm.dask`` uses each worker's
+thread count.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import type_of_target
+
+from .calibration import make_calibrator
+from .distill import DistilledClassifier
+from .inputs import Encoded, InputSchema
+from .preprocessing import StudentPreprocessor
+from .teachers import (
+    BoosterClassifier,
+    FittedTeacher,
+    LightGBMTeacher,
+    class_weight_factors,
+    correct_prior,
+    is_booster,
+)
+
+__all__ = ["fit_distributed"]
+
+#: Each step's wall time is logged here at INFO level (``"step <name>: <seconds> s"``).
+logger = logging.getLogger(__name__)
+
+# Driver-side sample bound for the student preprocessing when max_student_rows is None.
+PREPROCESSING_ROWS = 1_000_000
+# Rows of the in-memory pilot fit that picks the number of trees of a LightGBMTeacher.
+PILOT_ROWS = 200_000
+
+_LABEL = "__riskkd_label__"
+_WEIGHT = "__riskkd_weight__"
+_FOLD = "__riskkd_fold__"
+
+
+def fit_distributed(
+    model: DistilledClassifier,
+    X: Any,
+    y: Any,
+    *,
+    client: Any = None,
+    scheduler: str | None = None,
+    n_workers: int = 2,
+    sample_weight: Any = None,
+    max_student_rows: int | None = None,
+) -> DistilledClassifier:
+    """Fit a :class:`~riskkd.DistilledClassifier` on Dask data with distributed teachers.
+
+    See the module docstring for the steps, the passes over the data and the memory bounds.
+
+    Parameters
+    ----------
+    model : DistilledClassifier
+        The model to fit, with ``teacher`` ``None`` or a
+        :class:`~riskkd.teachers.LightGBMTeacher` (trained with ``lightgbm.dask``), an
+        ``lightgbm.LGBMClassifier`` (``lightgbm.dask.DaskLGBMClassifier``) or an
+        ``xgboost.XGBClassifier`` (``xgboost.dask.DaskXGBClassifier``), and an integer ``cv``.
+    X : dask.dataframe.DataFrame of shape (n_samples, n_features)
+    y : dask.dataframe.Series of shape (n_samples,)
+        Labels, partitioned like ``X`` (same number of partitions, same rows per partition).
+    client : distributed.Client, default=None
+        The cluster to use. If None, ``scheduler`` is connected to; if that is None too, a
+        ``LocalCluster`` of ``n_workers`` single-threaded workers on 127.0.0.1 is started and
+        closed inside.
+    scheduler : str, default=None
+        Address of a running Dask scheduler (``"tcp://host:8786"``).
+    n_workers : int, default=2
+        Workers of the local cluster.
+    sample_weight : dask.dataframe.Series of shape (n_samples,), default=None
+        Partitioned like ``X``.
+    max_student_rows : int, default=None
+        Train the student (and fit its preprocessing) on a stratified sample of about this
+        many rows; None trains it on all rows.
+
+    Returns
+    -------
+    model : DistilledClassifier
+        The same object, fitted. On error it is left as it was.
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd
+    >>> from sklearn.datasets import make_classification
+    >>> import pandas as pd
+    >>> from riskkd import DistilledClassifier
+    >>> from riskkd.distributed import fit_distributed
+    >>> from riskkd.teachers import LightGBMTeacher
+    >>> X, y = make_classification(n_samples=2000, n_features=5, random_state=0)
+    >>> X = dd.from_pandas(pd.DataFrame(X, columns=list("abcde")), npartitions=4)
+    >>> y = dd.from_pandas(pd.Series(y), npartitions=4)
+    >>> model = DistilledClassifier(
+    ...     LightGBMTeacher(n_estimators=50), "tree", cv=3, random_state=0
+    ... )
+    >>> model = fit_distributed(model, X, y, n_workers=2)  # doctest: +SKIP
+    >>> model.predict_proba(X.head(2)).shape  # doctest: +SKIP
+    (2, 2)
+
+    The example is not run by the doctests (it starts a cluster);
+    ``tests/test_distributed.py`` runs the same calls.
+    """
+    _check_arguments(model, X, y, sample_weight, max_student_rows, n_workers)
+    with _connect(client, scheduler, n_workers) as active:
+        work = clone(model)
+        _DaskDistillation(work, active, max_student_rows).fit(X, y, sample_weight)
+    for name in [k for k in vars(model) if k.endswith("_") and not k.startswith("__")]:
+        delattr(model, name)
+    for name, value in vars(work).items():
+        if name.endswith("_") and not name.startswith("__"):
+            setattr(model, name, value)
+    return model
+
+
+# ---------------------------------------------------------------------------- arguments
+def _check_arguments(model, X, y, sample_weight, max_student_rows, n_workers) -> None:
+    import dask.dataframe as dd
+
+    if not isinstance(model, DistilledClassifier):
+        raise TypeError(
+            f"model must be an unfitted riskkd.DistilledClassifier, got {type(model).__name__}."
+        )
+    model._validate_params()
+    if not isinstance(X, dd.DataFrame):
+        raise TypeError(
+            f"X must be a dask.dataframe.DataFrame, got {type(X).__module__}.{type(X).__name__}. "
+            "For in-memory data use DistilledClassifier.fit; or wrap it with "
+            "dask.dataframe.from_pandas(X, npartitions=...)."
+        )
+    for name, series in (("y", y), ("sample_weight", sample_weight)):
+        if series is None and name == "sample_weight":
+            continue
+        if not isinstance(series, dd.Series):
+            raise TypeError(
+                f"{name} must be a dask.dataframe.Series partitioned like X, got "
+                f"{type(series).__module__}.{type(series).__name__}. Take it from the same "
+                f"dask frame as X (e.g. {name} = frame['target']) or build it with "
+                "dask.dataframe.from_pandas using the same partitions."
+            )
+        if series.npartitions != X.npartitions:
+            raise ValueError(
+                f"{name} is not aligned with X: it has {series.npartitions} partitions and X has "
+                f"{X.npartitions}. Take X and {name} from the same dask frame, or repartition "
+                f"both identically."
+            )
+        if X.known_divisions and series.known_divisions and X.divisions != series.divisions:
+            raise ValueError(
+                f"{name} is not aligned with X: their partition divisions differ. Take X and "
+                f"{name} from the same dask frame, or repartition both identically."
+            )
+    if not isinstance(model.cv, numbers.Integral):
+        raise ValueError(
+            f"fit_distributed needs an integer cv (folds are assigned inside each partition), "
+            f"got cv={model.cv!r}. Pass e.g. cv=5."
+        )
+    if max_student_rows is not None and (
+        not isinstance(max_student_rows, numbers.Integral) or max_student_rows < 1
+    ):
+        raise ValueError(
+            f"max_student_rows must be a positive integer or None, got {max_student_rows!r}."
+        )
+    if not isinstance(n_workers, numbers.Integral) or n_workers < 1:
+        raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}.")
+    teacher = model.teacher
+    if teacher is None or isinstance(teacher, LightGBMTeacher):
+        return
+    name = type(teacher).__name__
+    if name not in ("LGBMClassifier", "XGBClassifier"):
+        prefit = isinstance(teacher, FrozenEstimator) or is_booster(teacher)
+        raise TypeError(
+            f"fit_distributed trains the teacher with lightgbm.dask or xgboost.dask; it cannot "
+            f"train teacher={name}{' (a prefit teacher)' if prefit else ''}. Pass teacher=None "
+            "or a LightGBMTeacher, an lightgbm.LGBMClassifier or an xgboost.XGBClassifier, or "
+            "use DistilledClassifier.fit on in-memory data."
+        )
+
+
+@contextmanager
+def _step(name: str) -> Iterator[None]:
+    """Log the wall time of one step of the fit."""
+    start = time.perf_counter()
+    yield
+    logger.info("step %s: %.2f s", name, time.perf_counter() - start)
+
+
+@contextmanager
+def _connect(client: Any, scheduler: str | None, n_workers: int) -> Iterator[Any]:
+    """The given client, a client of ``scheduler``, or a LocalCluster started and closed here."""
+    if client is not None:
+        yield client
+        return
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        with Client(scheduler) as connected:
+            yield connected
+        return
+    with (
+        LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as local,
+    ):
+        yield local
+
+
+# ---------------------------------------------------------------------------- per partition
+def _summary(x: pd.DataFrame, y: pd.Series, w: pd.Series | None) -> dict[str, Any]:
+    """What the driver needs from one partition to check it and record the schema."""
+    labels = pd.Series(np.asarray(y)) if len(y) else pd.Series([], dtype=object)
+    out = {
+        "n_rows": len(x),
+        "n_labels": len(y),
+        "n_missing_labels": int(labels.isna().sum()),
+        "label_counts": labels.dropna().value_counts(sort=False),
+        "schema": InputSchema.from_data(x),
+        "n_weights": None if w is None else len(w),
+    }
+    if w is not None:
+        values = np.asarray(w, dtype=float)
+        out["n_bad_weights"] = int((~(values >= 0) | ~np.isfinite(values)).sum())
+        out["weight_sum"] = float(values[np.isfinite(values)].sum())
+    return out
+
+
+def _fold_partition(
+    y_index: np.ndarray, n_splits: int, offsets: np.ndarray, seed: int, number: int
+) -> np.ndarray:
+    """Stratified folds of one partition: per class, round-robin in a random order."""
+    rng = np.random.default_rng([seed, number])
+    folds = np.empty(len(y_index), dtype=np.int8)
+    for k, offset in enumerate(offsets):
+        rows = np.flatnonzero(y_index == k)
+        folds[rng.permutation(rows)] = (np.arange(len(rows)) + offset) % n_splits
+    return folds
+
+
+def _teacher_partition(
+    x: pd.DataFrame,
+    y: pd.Series,
+    w: pd.Series | None,
+    *,
+    schema: InputSchema,
+    classes: np.ndarray,
+    n_splits: int,
+    offsets: np.ndarray,
+    seed: int,
+    number: int,
+) -> pd.DataFrame:
+    """One partition of the persisted frame: teacher features, label index, weight, fold."""
+    frame = schema.teacher_frame(schema.encode(x))
+    y_index = np.searchsorted(classes, np.asarray(y)).astype(np.int64)
+    frame[_LABEL] = y_index
+    frame[_WEIGHT] = np.ones(len(frame)) if w is None else np.asarray(w, dtype=np.float64)
+    frame[_FOLD] = _fold_partition(y_index, n_splits, offsets, seed, number)
+    return frame
+
+
+def _training_rows(frame: pd.DataFrame, column: Any, fold: int | None) -> Any:
+    """``frame[column]`` for the rows outside ``fold`` (all rows when None)."""
+    if fold is not None:
+        frame = frame[frame[_FOLD].to_numpy() != fold]
+    return frame[column]
+
+
+def _encoded(schema: InputSchema, frame: pd.DataFrame) -> Encoded:
+    """The shared encoding rebuilt from a teacher frame (categorical codes are level indices)."""
+    num = np.empty((len(frame), len(schema.numeric_names)), dtype=np.float64)
+    for j, name in enumerate(schema.numeric_names):
+        num[:, j] = frame[name].to_numpy(dtype=np.float64)
+    cat = np.empty((len(frame), len(schema.categorical_names)), dtype=np.int32)
+    for j, name in enumerate(schema.categorical_names):
+        cat[:, j] = frame[name].cat.codes.to_numpy()
+    return Encoded(num, cat)
+
+
+def _stratified_take(y_index: np.ndarray, counts: np.ndarray, seed: int, number: int):
+    """Sorted row positions: ``counts[k]`` random rows of each class ``k``."""
+    rng = np.random.default_rng([seed, number])
+    rows = [
+        rng.choice(np.flatnonzero(y_index == k), size=int(c), replace=False)
+        for k, c in enumerate(counts)
+    ]
+    return np.sort(np.concatenate(rows)) if rows else np.zeros(0, dtype=np.int64)
+
+
+def _sample_partition(frame: pd.DataFrame, schema, counts, seed, number):
+    take = _stratified_take(frame[_LABEL].to_numpy(), counts, seed, number)
+    part = frame.iloc[take]
+    return _encoded(schema, part), part[_LABEL].to_numpy(), part[_WEIGHT].to_numpy()
+
+
+def _oof_partition(
+    frame: pd.DataFrame,
+    boosters: list[BoosterClassifier],
+    features: list[str],
+    weights: np.ndarray | None,
+    schema: InputSchema,
+    preprocessor: StudentPreprocessor,
+    counts: np.ndarray | None,
+    encoded_rows: bool,
+    seed: int,
+    number: int,
+):
+    """Out-of-fold probabilities of every row and the student's rows of one partition."""
+    folds = frame[_FOLD].to_numpy()
+    n_classes = boosters[0].n_classes
+    oof = np.zeros((len(frame), n_classes))
+    features_frame = frame[features]
+    for k, booster in enumerate(boosters):
+        rows = np.flatnonzero(folds == k)
+        if rows.size:
+            oof[rows] = booster.predict_proba(features_frame.iloc[rows])
+    oof = correct_prior(oof, weights)
+    y_index = frame[_LABEL].to_numpy()
+    take = None if counts is None else _stratified_take(y_index, counts, seed, number)
+    part = frame if take is None else frame.iloc[take]
+    encoded = _encoded(schema, part)
+    block = encoded if encoded_rows else preprocessor.transform(encoded)
+    return oof, y_index, frame[_WEIGHT].to_numpy(), take, block
+
+
+# ---------------------------------------------------------------------------- the fit
+class _DaskDistillation:
+    """The steps of :func:`fit_distributed` on one model and one client (module docstring)."""
+
+    def __init__(self, model: DistilledClassifier, client: Any, max_student_rows: int | None):
+        self.model = model
+        self.client = client
+        self.max_student_rows = max_student_rows
+        self.placement: list[str] = []  # worker address of each partition of the frame
+
+    def fit(self, X, y, sample_weight) -> DistilledClassifier:
+        model = self.model
+        rng = check_random_state(model.random_state)
+        seeds = (int(s) for s in rng.randint(0, 2**31 - 1, size=4))
+        seed_teacher, seed_cv, seed_student, seed_augment = seeds
+
+        x_parts = X.to_delayed()
+        y_parts = y.to_delayed()
+        w_parts = [None] * len(x_parts) if sample_weight is None else sample_weight.to_delayed()
+        with _step("summary"):
+            counts = self._summarise(X, x_parts, y_parts, w_parts)  # (n_partitions, n_classes)
+        n_classes = len(model.classes_)
+        schema = model.input_schema_
+        teachers = model._get_teachers(seed_teacher)
+        if len(teachers) != 1:
+            raise ValueError(
+                f"fit_distributed trains one teacher; got a list of {len(teachers)} teachers. "
+                "Pass one of them, or use DistilledClassifier.fit on in-memory data."
+            )
+        teacher = teachers[0][0]
+        model.monotone_constraints_ = model._monotone_constraints(teachers, schema)
+        weighted = sample_weight is not None
+        totals = counts.sum(axis=0)
+        sample_counts = _allocate(counts, self.max_student_rows or PREPROCESSING_ROWS)
+        student_counts = None if self.max_student_rows is None else sample_counts
+
+        with _step("teacher frame"):
+            offsets = self._fold_offsets(counts, seed_cv)
+            frame, futures = self._persist_frame(x_parts, y_parts, w_parts, offsets, seed_cv)
+        try:
+            with _step("preprocessing sample"):
+                encoded, y_sample, w_sample = self._collect_sample(
+                    frame, sample_counts, seed_student
+                )
+                model.preprocessor_ = StudentPreprocessor(
+                    min_frequency=model.min_frequency, max_categories=model.max_categories
+                ).fit(encoded)
+            with _step("pilot teacher"):
+                dask_teacher = self._dask_teacher(teacher, encoded, y_sample, w_sample, weighted)
+            del encoded, y_sample, w_sample
+            class_weights = class_weight_factors(
+                teacher, np.repeat(np.arange(n_classes), totals), n_classes
+            )
+            features = list(schema.names)
+            boosters = []
+            for k in range(model.cv):
+                with _step(f"teacher fold {k}"):
+                    boosters.append(self._train(dask_teacher, frame, k, weighted))
+            with _step("teacher final"):
+                final = self._train(dask_teacher, frame, None, weighted)
+            model.teacher_ = FittedTeacher(final, schema, native=True, class_weights=class_weights)
+            model.teacher_weights_ = np.ones(1)
+            model.monotone_ = model._monotone_inputs(model.monotone_constraints_, schema)
+
+            student = model._get_student(seed_student)
+            loss = model._get_loss(student)
+            n_student = int(totals.sum() if student_counts is None else student_counts.sum())
+            encoded_rows = loss.alpha != 0 and model._get_transfer(student, n_student) is not None
+            with _step("out-of-fold predictions"):
+                oof, y_index, weights, rows, block = self._collect_oof(
+                    frame,
+                    boosters,
+                    features,
+                    class_weights,
+                    student_counts,
+                    encoded_rows,
+                    seed_student,
+                )
+        finally:
+            self.client.cancel(futures)
+            del frame, futures
+
+        with _step("calibration"):
+            model.calibrator_ = make_calibrator(model.calibration, n_classes).fit(
+                oof, y_index, weights
+            )
+            model.soft_targets_ = model.calibrator_.transform(oof if rows is None else oof[rows])
+        del oof
+        if rows is not None:
+            y_index, weights = y_index[rows], weights[rows]
+        with _step("student"):
+            if encoded_rows:
+                transfer, _, model.n_synthetic_ = model._transfer_set(
+                    block, y_index, weights, student, loss.alpha, seed_augment
+                )
+            else:
+                transfer, model.n_synthetic_ = (*block, model.soft_targets_, y_index, weights), 0
+            del block
+            model.n_unlabeled_ = 0
+            extra = {} if model.monotone_ is None else {"monotone": model.monotone_}
+            model.student_ = student.fit(
+                *transfer[:2],
+                n_embeddings=model.preprocessor_.n_embeddings,
+                soft_proba=transfer[2],
+                y=transfer[3],
+                sample_weight=transfer[4],
+                loss=loss,
+                **extra,
+            )
+        model.history_ = model.student_.history_
+        return model
+
+    # ------------------------------------------------------------------ step 1
+    def _summarise(self, X, x_parts, y_parts, w_parts) -> np.ndarray:
+        """Check the partitions, set ``classes_`` and ``input_schema_``; class counts per partition."""
+        from dask import delayed
+
+        model = self.model
+        meta_schema = InputSchema.from_data(X._meta)  # names, kinds, dtypes; dtype errors early
+        tasks = [delayed(_summary)(x, y, w) for x, y, w in zip(x_parts, y_parts, w_parts)]
+        summaries = self.client.gather(self.client.compute(tasks))
+        for number, s in enumerate(summaries):
+            if s["n_labels"] != s["n_rows"]:
+                raise ValueError(
+                    f"y is not aligned with X: partition {number} of X has {s['n_rows']} rows but "
+                    f"y's has {s['n_labels']} labels. Take X and y from the same dask frame."
+                )
+            if s["n_weights"] is not None and s["n_weights"] != s["n_rows"]:
+                raise ValueError(
+                    f"sample_weight is not aligned with X: partition {number} of X has "
+                    f"{s['n_rows']} rows but sample_weight's has {s['n_weights']} values."
+                )
+        n_rows = sum(s["n_rows"] for s in summaries)
+        if n_rows == 0 or not meta_schema.names:
+            raise ValueError(
+                f"X has {n_rows} row(s) and {len(meta_schema.names)} column(s); fit needs at "
+                "least 1 of each."
+            )
+        n_missing = sum(s["n_missing_labels"] for s in summaries)
+        if n_missing:
+            raise ValueError(
+                f"y has {n_missing} missing label(s) (NaN); drop those rows or fill their labels "
+                "before fit."
+            )
+        if summaries[0]["n_weights"] is not None:
+            n_bad = sum(s["n_bad_weights"] for s in summaries)
+            if n_bad:
+                raise ValueError(
+                    f"sample_weight has {n_bad} negative or non-finite value(s); weights must be "
+                    "finite and >= 0."
+                )
+            if sum(s["weight_sum"] for s in summaries) <= 0:
+                raise ValueError(
+                    "sample_weight sums to 0 (all weights are zero); give some rows a positive "
+                    "weight."
+                )
+        table = pd.concat([s["label_counts"] for s in summaries], axis=1).fillna(0)
+        classes = np.unique(np.asarray(table.index))
+        target_type = type_of_target(classes, input_name="y")
+        if target_type not in ("binary", "multiclass") or len(classes) < 2:
+            raise ValueError(
+                f"y must hold at least two class labels (binary or multiclass), got "
+                f"{target_type!r} labels {classes[:5].tolist()}. Pass class labels, not "
+                "continuous values, and check the filtering of the training data."
+            )
+        counts = table.reindex(classes).to_numpy(dtype=np.int64).T
+        totals = counts.sum(axis=0)
+        rare = [(c, int(n)) for c, n in zip(classes.tolist(), totals) if n < model.cv]
+        if rare:
+            raise ValueError(
+                f"Class(es) {rare} have fewer members than cv={model.cv} folds; every fold needs "
+                "each class. Lower cv, merge rare classes, or gather more rows."
+            )
+        model.classes_ = classes
+        model.input_schema_ = _merge_schemas(meta_schema, [s["schema"] for s in summaries])
+        model.n_features_in_ = model.input_schema_.n_features
+        model.feature_names_in_ = np.asarray(model.input_schema_.names, dtype=object)
+        return counts
+
+    def _fold_offsets(self, counts: np.ndarray, seed: int) -> np.ndarray:
+        """Per partition and class, where the round-robin fold numbering of that class resumes."""
+        start = np.random.default_rng(seed).integers(0, self.model.cv, size=counts.shape[1])
+        return start + np.vstack([np.zeros(counts.shape[1], np.int64), counts.cumsum(axis=0)[:-1]])
+
+    # ------------------------------------------------------------------ step 2
+    def _persist_frame(self, x_parts, y_parts, w_parts, offsets, seed):
+        """The teacher frame, persisted, partition ``i`` on worker ``i mod n_workers``."""
+        import dask.dataframe as dd
+        from dask import delayed
+
+        model = self.model
+        schema = model.input_schema_
+        workers = sorted(self.client.scheduler_info(n_workers=-1)["workers"])
+        if not workers:
+            raise RuntimeError("The Dask cluster has no workers; start some and retry.")
+        options = {"schema": schema, "classes": model.classes_, "n_splits": model.cv, "seed": seed}
+        self.placement = [workers[i % len(workers)] for i in range(len(x_parts))]
+        futures = [
+            self.client.compute(
+                delayed(_teacher_partition)(x, y, w, offsets=offsets[i], number=i, **options),
+                workers=[self.placement[i]],
+                allow_other_workers=False,
+            )
+            for i, (x, y, w) in enumerate(zip(x_parts, y_parts, w_parts))
+        ]
+        empty = Encoded(
+            np.empty((0, len(schema.numeric_names))),
+            np.empty((0, len(schema.categorical_names)), dtype=np.int32),
+        )
+        meta = schema.teacher_frame(empty)
+        meta[_LABEL] = np.zeros(0, dtype=np.int64)
+        meta[_WEIGHT] = np.zeros(0, dtype=np.float64)
+        meta[_FOLD] = np.zeros(0, dtype=np.int8)
+        return dd.from_delayed(futures, meta=meta, verify_meta=False), futures
+
+    # ------------------------------------------------------------------ step 3
+    def _collect_sample(self, frame, counts, seed):
+        from dask import delayed
+
+        schema = self.model.input_schema_
+        tasks = [
+            delayed(_sample_partition)(part, schema, counts[i], seed, i)
+            for i, part in enumerate(frame.to_delayed())
+        ]
+        parts = self.client.gather(self.client.compute(tasks))
+        encoded = Encoded(
+            np.concatenate([p[0].num for p in parts]), np.concatenate([p[0].cat for p in parts])
+        )
+        return encoded, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
+
+    # ------------------------------------------------------------------ step 4
+    def _dask_teacher(self, teacher, encoded, y_sample, w_sample, weighted):
+        """``(class, parameters)`` of the dask counterpart of ``teacher``."""
+        if isinstance(teacher, LightGBMTeacher):
+            from lightgbm.dask import DaskLGBMClassifier
+
+            pilot = clone(teacher).set_params(refit=False)
+            frame, y_pilot, w_pilot = _pilot_rows(
+                self.model.input_schema_, encoded, y_sample, w_sample, teacher.random_state
+            )
+            pilot.fit(frame, y_pilot, sample_weight=w_pilot if weighted else None)
+            n_trees = max(1, round(pilot.best_iteration_ / (1 - teacher.validation_fraction)))
+            seed = int(check_random_state(teacher.random_state).randint(0, 2**31 - 1))
+            params = {
+                "n_estimators": n_trees,
+                "learning_rate": teacher.learning_rate,
+                "num_leaves": teacher.num_leaves,
+                "min_child_samples": teacher.min_child_samples,
+                "subsample": teacher.subsample,
+                "subsample_freq": 1 if teacher.subsample < 1 else 0,
+                "colsample_bytree": teacher.colsample_bytree,
+                "reg_lambda": teacher.reg_lambda,
+                "random_state": seed,
+                "verbose": -1,
+            }
+            return DaskLGBMClassifier, params
+        params = teacher.get_params()
+        # The dask estimators take their threads from the workers.
+        for name in ("client", "n_jobs"):
+            params.pop(name, None)
+        if type(teacher).__name__ == "LGBMClassifier":
+            from lightgbm.dask import DaskLGBMClassifier
+
+            return DaskLGBMClassifier, params
+        from xgboost.dask import DaskXGBClassifier
+
+        return DaskXGBClassifier, params
+
+    def _train(self, dask_teacher, frame, fold: int | None, weighted) -> BoosterClassifier:
+        """Fit the dask teacher ``(class, parameters)`` on the rows outside ``fold`` (all rows
+        when None); its booster as a classifier.
+
+        The features, labels and weights of partition ``i`` are cut on the worker that holds
+        partition ``i`` and stay there, so each worker trains on the same rows every time.
+        """
+        import dask.dataframe as dd
+        from dask import delayed
+
+        features = list(self.model.input_schema_.names)
+        columns = {"X": features, "y": _LABEL, "w": _WEIGHT}
+        if not weighted:
+            del columns["w"]
+        pieces = {name: [] for name in columns}
+        for i, part in enumerate(frame.to_delayed()):
+            for name, column in columns.items():
+                pieces[name].append(
+                    self.client.compute(
+                        delayed(_training_rows)(part, column, fold),
+                        workers=[self.placement[i]],
+                        allow_other_workers=False,
+                    )
+                )
+        meta = frame._meta
+        data = {
+            name: dd.from_delayed(futures, meta=meta[columns[name]], verify_meta=False)
+            for name, futures in pieces.items()
+        }
+        cls, params = dask_teacher
+        estimator = cls(**params)
+        estimator.client = self.client
+        try:
+            with warnings.catch_warnings():
+                # lightgbm.dask always passes n_jobs, then warns it sets threads per worker.
+                warnings.filterwarnings("ignore", "Parameter n_jobs will be ignored")
+                estimator.fit(data["X"], data["y"], sample_weight=data.get("w"))
+        finally:
+            self.client.cancel([f for futures in pieces.values() for f in futures])
+        booster = estimator.get_booster() if hasattr(estimator, "get_booster") else None
+        if booster is None:
+            booster = estimator.booster_
+        return BoosterClassifier(booster, len(self.model.classes_))
+
+    # ------------------------------------------------------------------ step 5
+    def _collect_oof(
+        self, frame, boosters, features, class_weights, counts, encoded_rows, seed
+    ) -> tuple:
+        """Gather out-of-fold probabilities of all rows and the student rows into arrays."""
+        from dask import delayed
+        from distributed import as_completed
+
+        model = self.model
+        schema = model.input_schema_
+        preprocessor = model.preprocessor_
+        shared = delayed(boosters, pure=True, traverse=False)
+        parts = frame.to_delayed()
+        tasks = [
+            delayed(_oof_partition)(
+                part,
+                shared,
+                features,
+                class_weights,
+                schema,
+                preprocessor,
+                None if counts is None else counts[i],
+                encoded_rows,
+                seed,
+                i,
+            )
+            for i, part in enumerate(parts)
+        ]
+        sizes = self.client.gather(self.client.compute([delayed(len)(p) for p in parts]))
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        n_rows = int(starts[-1])
+        n_classes = len(model.classes_)
+        oof = np.empty((n_rows, n_classes))
+        y_index = np.empty(n_rows, dtype=np.int64)
+        weights = np.empty(n_rows)
+        student_sizes = np.asarray(sizes) if counts is None else counts.sum(axis=1)
+        student_starts = np.concatenate([[0], np.cumsum(student_sizes)])
+        n_student = int(student_starts[-1])
+        n_num, n_cat = len(schema.numeric_names), len(schema.categorical_names)
+        if encoded_rows:
+            num = np.empty((n_student, n_num))
+            cat = np.empty((n_student, n_cat), dtype=np.int32)
+        else:
+            num = np.empty((n_student, preprocessor.n_numeric_out), dtype=np.float32)
+            cat = np.empty((n_student, n_cat), dtype=np.int32)
+        rows = None if counts is None else np.empty(n_student, dtype=np.int64)
+
+        futures = self.client.compute(tasks)
+        number = {future.key: i for i, future in enumerate(futures)}
+        for future in as_completed(futures):
+            i = number[future.key]
+            part_oof, part_y, part_w, take, block = future.result()
+            future.release()
+            lo, hi = starts[i], starts[i + 1]
+            oof[lo:hi], y_index[lo:hi], weights[lo:hi] = part_oof, part_y, part_w
+            s_lo, s_hi = student_starts[i], student_starts[i + 1]
+            block_num, block_cat = (block.num, block.cat) if encoded_rows else block
+            num[s_lo:s_hi], cat[s_lo:s_hi] = block_num, block_cat
+            if rows is not None:
+                rows[s_lo:s_hi] = take + lo
+        block = Encoded(num, cat) if encoded_rows else (num, cat)
+        return oof, y_index, weights, rows, block
+
+
+# ---------------------------------------------------------------------------- helpers
+def _allocate(counts: np.ndarray, n_rows: int) -> np.ndarray:
+    """Rows to take per partition and class for a stratified sample of about ``n_rows`` rows."""
+    total = counts.sum()
+    if n_rows >= total:
+        return counts.copy()
+    return np.floor(counts * (n_rows / total) + 0.5).astype(np.int64).clip(max=counts)
+
+
+def _pilot_rows(schema: InputSchema, encoded: Encoded, y, w, random_state):
+    """At most PILOT_ROWS rows of the driver sample, as the teacher's native frame."""
+    if len(y) > PILOT_ROWS:
+        rng = np.random.default_rng(check_random_state(random_state).randint(0, 2**31 - 1))
+        take = np.sort(rng.choice(len(y), size=PILOT_ROWS, replace=False))
+        encoded, y, w = Encoded(encoded.num[take], encoded.cat[take]), y[take], w[take]
+    return schema.teacher_frame(encoded), y, w
+
+
+def _merge_schemas(meta: InputSchema, parts: list[InputSchema]) -> InputSchema:
+    """One schema from the partitions' schemas: union of levels, overall ranges and missingness."""
+    levels: dict[str, list[Any]] = {}
+    ranges: dict[str, list[float]] = {}
+    missing: dict[str, bool] = {}
+    for name, kind in zip(meta.names, meta.kinds):
+        missing[name] = any(p.missing[name] for p in parts)
+        if kind == "categorical":
+            union = set().union(*(p.levels[name] for p in parts))
+            levels[name] = sorted(union, key=lambda v: (str(type(v)), v))
+        else:
+            lows = [p.ranges[name][0] for p in parts if not np.isnan(p.ranges[name][0])]
+            highs = [p.ranges[name][1] for p in parts if not np.isnan(p.ranges[name][1])]
+            ranges[name] = [min(lows), max(highs)] if lows else [np.nan, np.nan]
+    return InputSchema(
+        list(meta.names), list(meta.kinds), list(meta.dtypes), levels, ranges, missing, True
+    )
