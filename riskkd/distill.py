@@ -352,7 +352,11 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
 
         schema = InputSchema.from_data(X)
         encoded = schema.encode(X)
+        # Every setting is checked before the first fitted attribute is set.
         unlabeled = None if X_unlabeled is None else self._encode_unlabeled(schema, X_unlabeled)
+        teachers = self._get_teachers(seed_teacher)
+        teacher_weights = self._check_teacher_weights(len(teachers))
+        monotone_constraints = self._monotone_constraints(teachers, schema)
         self.input_schema_ = schema
         self.n_features_in_ = schema.n_features
         if schema.from_frame:
@@ -361,10 +365,9 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             del self.feature_names_in_
 
         n_classes = len(self.classes_)
-        teachers = self._get_teachers(seed_teacher)
-        self.monotone_constraints_ = self._monotone_constraints(teachers, schema)
+        self.monotone_constraints_ = monotone_constraints
         self.teacher_, oof = self._fit_teachers(
-            teachers, X, encoded, y_index, sample_weight, seed_cv
+            teachers, teacher_weights, X, encoded, y_index, sample_weight, seed_cv
         )
 
         self.calibrator_ = make_calibrator(self.calibration, n_classes).fit(oof, y_index, weights)
@@ -404,10 +407,10 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         parts = [(Xn, Xc, self.soft_targets_, y_index, weights)]
         if alpha == 0:
             return parts[0], 0, 0
+        n_unlabeled = n_synthetic = 0
         if unlabeled is not None:
-            parts.append(
-                self._teacher_labelled(unlabeled, np.full(unlabeled.n_samples, weights.mean()))
-            )
+            n_unlabeled = unlabeled.n_samples
+            parts.append(self._teacher_labelled(unlabeled, np.full(n_unlabeled, weights.mean())))
         generator = self._get_transfer(student, len(y_index))
         if generator is not None:
             synthetic, source = generator.sample(
@@ -419,8 +422,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
                     "of each row); see riskkd.transfer.Transfer.sample."
                 )
             parts.append(self._teacher_labelled(synthetic, weights[source]))
-        n_unlabeled = 0 if unlabeled is None else unlabeled.n_samples
-        n_synthetic = sum(len(p[3]) for p in parts) - len(y_index) - n_unlabeled
+            n_synthetic = synthetic.n_samples
         if len(parts) == 1:
             return parts[0], 0, 0
         return tuple(np.concatenate(block) for block in zip(*parts)), n_unlabeled, n_synthetic
@@ -518,10 +520,11 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
                 )
         return X, y_index, sample_weight
 
-    def _fit_teachers(self, teachers, X, encoded, y_index, sample_weight, seed):
-        """``(teacher_, out-of-fold probabilities)`` of one teacher or a logit-space ensemble."""
-        n_teachers = len(teachers)
-        weights = self._check_teacher_weights(n_teachers)
+    def _fit_teachers(self, teachers, weights, X, encoded, y_index, sample_weight, seed):
+        """``(teacher_, out-of-fold probabilities)`` of one teacher or a logit-space ensemble.
+
+        ``weights`` are the members' normalised weights or ``"fit"``.
+        """
         fitted = [
             self._cross_fit_teacher(teacher, prefit, X, encoded, y_index, sample_weight, seed)
             for teacher, prefit in teachers
@@ -539,18 +542,15 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
     def _check_teacher_weights(self, n_teachers: int):
         """``teacher_weights`` as normalised weights, ``"fit"``, with clear errors."""
         weights = self.teacher_weights
-        if weights is None or isinstance(weights, str):
-            if weights is not None and not isinstance(self.teacher, list):
-                raise ValueError(
-                    f"teacher_weights={weights!r} needs a list of teachers, but teacher is "
-                    f"{type(self.teacher).__name__}; pass teacher=[...] or teacher_weights=None."
-                )
-            return np.full(n_teachers, 1.0 / n_teachers) if weights is None else weights
-        if not isinstance(self.teacher, list):
+        if weights is not None and not isinstance(self.teacher, list):
             raise ValueError(
                 f"teacher_weights={weights!r} needs a list of teachers, but teacher is "
                 f"{type(self.teacher).__name__}; pass teacher=[...] or teacher_weights=None."
             )
+        if weights is None:
+            return np.full(n_teachers, 1.0 / n_teachers)
+        if isinstance(weights, str):  # "fit"
+            return weights
         array = np.asarray(weights, dtype=float)
         if array.shape != (n_teachers,):
             raise ValueError(

@@ -134,8 +134,10 @@ def test_invalid_teacher_lists(data):
         make([fast_teacher(), "xgboost"]).fit(X, y)
     with pytest.raises(ValueError, match=r"teacher_weights has 2 value.*lists 3 teachers"):
         make(teachers(), teacher_weights=[1, 2]).fit(X, y)
+    model = make(teachers()[:2], teacher_weights=[1, -1])
     with pytest.raises(ValueError, match=r"teacher_weights=.* must be finite, >= 0"):
-        make(teachers()[:2], teacher_weights=[1, -1]).fit(X, y)
+        model.fit(X, y)
+    assert not hasattr(model, "input_schema_")  # checked before anything is fitted or set
     with pytest.raises(ValueError, match="teacher_weights='fit' needs a list of teachers"):
         make(fast_teacher(), teacher_weights="fit").fit(X, y)
     with pytest.raises(ValueError, match="'teacher_weights' parameter of DistilledClassifier"):
