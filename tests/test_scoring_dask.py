@@ -39,7 +39,11 @@ def frame():
 def cluster():
     """A cluster shared by the tests that pass ``scheduler``: workers start once."""
     with LocalCluster(
-        n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        n_workers=2,
+        threads_per_worker=1,
+        host="127.0.0.1",
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # no clash with port 8787
     ) as cluster:
         yield cluster
 

@@ -113,6 +113,9 @@ def _client(scheduler: str | None, n_workers: int) -> tuple[Any, Any]:
         threads_per_worker=1,
         host="127.0.0.1",
         dashboard_address=None,
+        # The scheduler's HTTP endpoints (health, metrics) stay up without a dashboard; on a
+        # free loopback port they cannot collide with another cluster's 8787.
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
     )
     return Client(cluster), cluster
 
