@@ -89,6 +89,7 @@ def test_memoized_teacher_shares_fits(tmp_path):
     proba = first.predict_proba(X)
     again = MemoizedTeacher(fast_teacher(), memory=str(tmp_path), random_state=0).fit(X, y)
     assert again.from_cache_ and again.fit_seconds_ == first.fit_seconds_
+    assert again.fit_cpu_seconds_ == first.fit_cpu_seconds_ > 0
     np.testing.assert_array_equal(again.predict_proba(X), proba)
     other = MemoizedTeacher(fast_teacher(), memory=str(tmp_path), random_state=1).fit(X, y)
     assert not other.from_cache_
