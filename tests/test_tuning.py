@@ -138,3 +138,16 @@ def test_default_grid():
     assert (
         default_param_grid(DistilledClassifier(student=fast_mlp()))["student"][0].max_epochs == 40
     )
+
+
+def test_grid_points_share_teacher_fits(data, tmp_path):
+    """4 candidates x 2 splits with a 2-fold teacher: each split fits its teacher 3 times
+    (2 folds + the refit on the split's rows) whatever the number of candidates."""
+    X, y = data
+    model = DistilledClassifier(
+        MemoizedTeacher(fast_teacher(), memory=str(tmp_path)), fast_tree(), cv=2, random_state=0
+    )
+    grid = {"alpha": [0.5, 1.0], "student": [fast_tree(max_depth=2), fast_tree(max_depth=4)]}
+    GridSearchCV(model, grid, scoring=make_fidelity_scorer(), cv=2, refit=False).fit(X, y)
+    stored = list(tmp_path.rglob("output.pkl"))
+    assert len(stored) == 2 * 3
