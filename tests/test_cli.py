@@ -251,3 +251,21 @@ def test_score_usage_errors(model_dir, holdout, tmp_path):
     missing = invoke("score", "--model", model_dir, "--input", tmp_path / "none.csv",
                      "--output", tmp_path / "o")  # fmt: skip
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_score_a_registered_model_on_dask(tmp_path, holdout, monkeypatch):
+    pytest.importorskip("distributed")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run = invoke("run", CREDIT, "--quiet", *small(tmp_path, "mlflow.gates={}", "report.path=null"))
+    assert run.exit_code == 0, run.output
+    local = invoke("score", "--model", "models:/credit-scoring@champion", "--input", holdout,
+                   "--output", tmp_path / "local", "--id-cols", "application_id")  # fmt: skip
+    assert local.exit_code == 0, local.output
+    assert "; model credit-scoring/1;" in local.stdout  # the registered version scored
+    dask = invoke("score", "--model", "models:/credit-scoring@champion", "--input", holdout,
+                  "--output", tmp_path / "dask", "--id-cols", "application_id",
+                  "--engine", "dask", "--chunk-rows", "200", "--quiet")  # fmt: skip
+    assert dask.exit_code == 0, dask.output
+    by_id = [_read_parts(tmp_path / name).set_index("application_id").sort_index()
+             for name in ("local", "dask")]  # fmt: skip
+    pd.testing.assert_frame_equal(by_id[0], by_id[1])

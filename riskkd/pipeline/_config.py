@@ -144,12 +144,21 @@ class TeacherConfig(_Section):
 
 
 class TrainingConfig(_Section):
-    """Where the distillation is fitted: in this process, or on a Dask cluster."""
+    """Where the distillation is fitted: in this process, or on a Dask cluster.
+
+    ``engine: dask`` fits with :func:`riskkd.distributed.fit_distributed`: the teacher on the
+    cluster (``lightgbm.dask`` / ``xgboost.dask``), the student on at most
+    ``max_student_rows`` rows. ``scheduler`` is the address of a running scheduler; without
+    it a ``LocalCluster`` of ``n_workers`` workers is started. ``n_jobs`` parallelises the
+    cross-fitting folds of the local engine.
+    """
 
     engine: Literal["local", "dask"] = "local"
     scheduler: str | None = None
     n_workers: Annotated[int, Field(gt=0)] = 2
     n_jobs: int | None = None
+    max_student_rows: Annotated[int, Field(gt=0)] | None = None
+    n_partitions: Annotated[int, Field(gt=0)] | None = None
 
 
 class DistillationConfig(_Section):
@@ -247,6 +256,11 @@ class PipelineConfig(_Section):
     def _teacher_params(self) -> PipelineConfig:
         from ._build import teacher_param_names
 
+        if self.training.engine == "dask" and self.teacher.kind == "hist_gradient_boosting":
+            raise ValueError(
+                "training.engine: 'dask' trains 'lightgbm' or 'xgboost' teachers, not "
+                "'hist_gradient_boosting'; change teacher.kind or use engine 'local'"
+            )
         allowed = teacher_param_names(self.teacher.kind)
         for key in self.teacher.params:
             if key not in allowed:

@@ -190,11 +190,16 @@ class PipelineRunner:
 
         from ..distributed import fit_distributed
 
-        n_partitions = max(1, training.n_workers)
-        X = dd.from_pandas(split.X_train, npartitions=n_partitions)
-        y = dd.from_pandas(split.y_train, npartitions=n_partitions)
+        n_partitions = training.n_partitions or training.n_workers
+        X = dd.from_pandas(split.X_train, npartitions=n_partitions, sort=False)
+        y = dd.from_pandas(split.y_train, npartitions=n_partitions, sort=False)
         return fit_distributed(
-            model, X, y, scheduler=training.scheduler, n_workers=training.n_workers
+            model,
+            X,
+            y,
+            scheduler=training.scheduler,
+            n_workers=training.n_workers,
+            max_student_rows=training.max_student_rows,
         )
 
     def evaluate(self, model: Any, split: TrainTestSplit) -> pd.DataFrame:
@@ -222,7 +227,30 @@ class PipelineRunner:
             title=self.config.report.title or f"riskkd pipeline {self.config.name}",
             threshold=self.config.evaluation.threshold,
             X_reference=split.X_train,
+            sections=[("Pipeline", self.summary(split))],
         )
+
+    def summary(self, split: TrainTestSplit) -> pd.DataFrame:
+        """The run's settings and step timings so far, one row each (a report section)."""
+        config = self.config
+        split_config = config.split
+        if split_config.kind == "time":
+            how = f"time: {split_config.column} >= {split_config.cutoff!r} is the test set"
+        elif split_config.kind == "group":
+            how = f"group: whole {split_config.column} groups, test_size={split_config.test_size}"
+        else:
+            how = f"stratified: test_size={split_config.test_size}, seed={config.seed}"
+        rows = {
+            "pipeline": config.name,
+            "data": config.data.dataset or config.data.path,
+            "contract": config.contract or "none",
+            "split": how,
+            "training / test rows": f"{len(split.y_train):,} / {len(split.y_test):,}",
+            "teacher": f"{config.teacher.kind} {config.teacher.params or ''}".strip(),
+            "engine": config.training.engine,
+        }
+        rows.update({f"seconds: {step}": f"{s:.1f}" for step, s in self.timings.items()})
+        return pd.DataFrame({"value": list(rows.values())}, index=pd.Index(rows, name="setting"))
 
     def log_to_mlflow(
         self, model: Any, split: TrainTestSplit, dataset: Dataset, folder: Path
