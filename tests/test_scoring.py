@@ -309,3 +309,39 @@ def test_killed_job_resumes_without_losing_or_duplicating_rows(model, tmp_path):
     np.testing.assert_array_equal(np.sort(ids), np.arange(150_000))  # every row exactly once
     np.testing.assert_array_equal(ids, np.arange(150_000))  # and in input order
     assert not [p.name for p in output.iterdir() if ".tmp-" in p.name]
+
+
+def test_registered_model_uri_gives_the_registry_version(model, frame, tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    from mlflow.tracking import fluent
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    import riskkd.mlflow
+
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
+    monkeypatch.setattr(fluent, "_active_experiment_id", fluent._active_experiment_id)
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    mlflow.set_experiment(
+        experiment_id=mlflow.create_experiment(
+            "riskkd-scoring", artifact_location=(tmp_path / "artifacts").as_uri()
+        )
+    )
+    try:
+        riskkd.mlflow.log_model(
+            model, "model", registered_model_name="scoring-test", log_teacher_model=False
+        )
+    finally:
+        mlflow.end_run()
+    mlflow.MlflowClient().set_registered_model_alias("scoring-test", "champion", "1")
+    frame.to_parquet(tmp_path / "in.parquet")
+    summary = score_files(
+        "models:/scoring-test@champion", tmp_path / "in.parquet", tmp_path / "out"
+    )
+    assert summary.model_version == "scoring-test/1"
+    out = read_parts(tmp_path / "out")
+    assert set(out["model_version"]) == {"scoring-test/1"}
+    np.testing.assert_allclose(
+        out[["proba_0", "proba_1"]], model.predict_proba(frame.drop(columns="txn_id")), rtol=RTOL
+    )
