@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .distill import DistilledClassifier
 from .fidelity import agreement_metrics, classification_metrics
@@ -258,7 +258,9 @@ class MultiStageDistiller(ClassifierMixin, BaseEstimator):
 
     def _stage_fidelity(self, X, y, sample_weight, seconds) -> pd.DataFrame:
         """``stage_fidelity_``: each stage on the training rows against the out-of-fold teacher."""
-        y_index = np.searchsorted(self.classes_, np.asarray(y))
+        y_index = np.searchsorted(self.classes_, column_or_1d(y))
+        if sample_weight is not None:
+            sample_weight = np.broadcast_to(np.asarray(sample_weight, dtype=float), y_index.shape)
         teacher = self.stages_[0].soft_targets_
         rows = {"teacher": self._compare(y_index, teacher, teacher, sample_weight, "")}
         for k, (stage, sec) in enumerate(zip(self.stages_, seconds), 1):
@@ -300,7 +302,9 @@ class MultiStageDistiller(ClassifierMixin, BaseEstimator):
             teacher (``teacher_.predict_proba``) and one per stage.
         """
         check_is_fitted(self)
-        y = np.asarray(y)
+        y = column_or_1d(y)
+        if sample_weight is not None:
+            sample_weight = np.broadcast_to(np.asarray(sample_weight, dtype=float), y.shape)
         unknown = ~np.isin(y, self.classes_)
         if unknown.any():
             raise ValueError(

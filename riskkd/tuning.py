@@ -20,6 +20,7 @@ its predictions on the training rows.
 
 from __future__ import annotations
 
+import copy
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,8 +30,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV
+from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods
-from sklearn.utils.validation import check_is_fitted, check_memory
+from sklearn.utils.validation import _num_features, check_is_fitted, check_memory
 
 from .fidelity import agreement_metrics, classification_metrics
 from .students import MLPStudent, TreeStudent
@@ -210,6 +212,11 @@ class MemoizedTeacher(ClassifierMixin, BaseEstimator):
                 "riskkd reads class weights from the teacher's own parameters to divide them "
                 "out of its probabilities. Pass this teacher unwrapped."
             )
+        if sample_weight is not None and not np.asarray(sample_weight, dtype=float).sum() > 0:
+            raise ValueError(
+                "sample_weight has only zero weights (or non-finite ones); give some rows a "
+                "positive weight."
+            )
         fit = check_memory(self.memory).cache(_fit_timed)
         self.from_cache_ = bool(
             hasattr(fit, "check_call_in_cache")
@@ -219,6 +226,11 @@ class MemoizedTeacher(ClassifierMixin, BaseEstimator):
             estimator, X, y, sample_weight
         )
         self.classes_ = self.estimator_.classes_
+        self.n_features_in_ = _num_features(X)
+        if hasattr(self.estimator_, "feature_names_in_"):
+            self.feature_names_in_ = self.estimator_.feature_names_in_
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
         return self
 
     def predict_proba(self, X):
@@ -233,6 +245,18 @@ class MemoizedTeacher(ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
         """
         check_is_fitted(self)
+        try:
+            n_features = _num_features(X)
+        except TypeError as error:
+            raise ValueError(
+                f"X must be 2-D, (n_samples, n_features): {error}. Reshape your data, e.g. one row "
+                "with X.reshape(1, -1)."
+            ) from error
+        if n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {n_features} features, but MemoizedTeacher is expecting "
+                f"{self.n_features_in_} features as input."
+            )
         return self.estimator_.predict_proba(X)
 
     def predict(self, X):
@@ -251,9 +275,7 @@ class MemoizedTeacher(ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.categorical = True
-        tags.input_tags.string = True
+        tags.input_tags = copy.copy(get_tags(self.estimator).input_tags)
         return tags
 
 

@@ -7,6 +7,7 @@ import pytest
 from lightgbm import LGBMClassifier
 from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from riskkd import DistilledClassifier, fidelity_report
 from riskkd.tuning import (
@@ -18,6 +19,11 @@ from riskkd.tuning import (
 )
 
 from .conftest import fast_mlp, fast_teacher, fast_tree, make_risk_frame
+
+
+@parametrize_with_checks([MemoizedTeacher(LGBMClassifier(n_estimators=10, n_jobs=1, verbose=-1))])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
 
 
 @pytest.fixture(scope="module")
