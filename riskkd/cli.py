@@ -7,7 +7,9 @@ stdout, and exits with one of :data:`EXIT_CODES`.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -122,6 +124,7 @@ def _errors(err: Console) -> Iterator[None]:
 
     from .pipeline import ConfigError
 
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is imported
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     try:
         with warnings.catch_warnings():
@@ -137,6 +140,11 @@ def _errors(err: Console) -> Iterator[None]:
     except Exception as error:
         name = type(error).__name__
         raise _fail(err, f"{name}: {error}", EXIT_FAILURE) from None
+
+
+def _silenced(quiet: bool) -> contextlib.AbstractContextManager:
+    """With --quiet, swallow what libraries print to stderr (MLflow's registry notes)."""
+    return contextlib.redirect_stderr(io.StringIO()) if quiet else contextlib.nullcontext()
 
 
 def _fidelity_table(report: Any, title: str) -> Table:
@@ -184,6 +192,28 @@ def _step_progress(
             progress.console.print(f"  [green]done[/green] {step} ({seconds:.1f} s)", markup=True)
 
     return progress, on_step
+
+
+@contextlib.contextmanager
+def _riskkd_logs(console: Console | None) -> Iterator[None]:
+    """Show riskkd's INFO log lines (e.g. the steps of a Dask fit) above the progress bar."""
+    if console is None:
+        yield
+        return
+
+    class _Console(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            console.print(f"  [dim]{record.name}: {record.getMessage()}[/dim]", markup=True)
+
+    logger = logging.getLogger("riskkd")
+    handler, level = _Console(logging.INFO), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _load_model(spec: str) -> Any:
@@ -252,10 +282,11 @@ def run(
     from .pipeline import STEPS, PipelineRunner, load_config
 
     out, err = _consoles(quiet)
-    with _errors(err):
+    with _errors(err), _silenced(quiet):
         loaded = load_config(config, set_)
         progress, on_step = _step_progress(err, quiet, STEPS)
-        with progress if progress is not None else contextlib.nullcontext():
+        console = None if progress is None else progress.console
+        with progress if progress is not None else contextlib.nullcontext(), _riskkd_logs(console):
             result = PipelineRunner(loaded, base_dir=config.resolve().parent, on_step=on_step).run()
     out.print(
         _fidelity_table(result.fidelity, f"Fidelity on the test split ({result.n_test:,} rows)")
@@ -326,7 +357,7 @@ def distill(
     from .pipeline import PipelineConfig, PipelineRunner, TrainTestSplit
 
     out, err = _consoles(quiet)
-    with _errors(err):
+    with _errors(err), _silenced(quiet):
         if output.exists():
             raise typer.BadParameter(f"--output {str(output)!r} already exists; give a new folder.")
         has_test = test_size > 0
@@ -354,7 +385,8 @@ def distill(
             steps.pop("evaluate")
         progress, on_step = _step_progress(err, quiet, steps)
         runner = PipelineRunner(config, on_step=on_step)
-        with progress if progress is not None else contextlib.nullcontext():
+        console = None if progress is None else progress.console
+        with progress if progress is not None else contextlib.nullcontext(), _riskkd_logs(console):
             loaded = runner.step("load", runner.load)
             runner.step("validate", runner.validate, loaded)
             if has_test:
