@@ -7,11 +7,14 @@ Layout of a saved model::
     preprocessing.npz  the student's preprocessing arrays
     student.npz        the student's weights
     teacher.txt        LightGBM teacher (text model), or
-    teacher.ubj        XGBoost teacher (UBJSON)
+    teacher.ubj        XGBoost teacher (UBJSON); a list of teachers (``TeacherEnsemble``)
+                       is saved as teacher_0.txt, teacher_1.ubj, ... with its weights
 
 Nothing is unpickled on load (``numpy.load(allow_pickle=False)``, JSON, native booster
 loaders). A missing or altered file is refused. Teachers that have no native format (e.g.
 HistGradientBoosting) are not saved; the loaded model's ``teacher_`` is then ``None``.
+A transfer object given as ``augment`` is saved by class name and parameters and rebuilt
+only if it is one of riskkd's (:mod:`riskkd.transfer`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ _SETTINGS = (
     "max_categories",
     "augment",
     "augment_factor",
+    "teacher_weights",
+    "monotone_constraints",
 )
 
 
@@ -56,15 +61,109 @@ def _json_scalar(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _teacher_native(model: Any) -> tuple[str | None, Any]:
-    """(library, booster) of the model's teacher, or (None, None) without a native format."""
-    if getattr(model, "teacher_", None) is None:
-        return None, None
-    booster = model.teacher_.native_model
+def _setting(model: Any, name: str) -> Any:
+    """A constructor parameter of the model as JSON."""
+    value = getattr(model, name)
+    if name == "augment" and value is not None and not isinstance(value, str):
+        return {"transfer": type(value).__name__, "params": value.get_params()}
+    if name == "teacher_weights" and value is not None and not isinstance(value, str):
+        return [float(w) for w in value]
+    return _json_scalar(value)
+
+
+def _restore_setting(name: str, value: Any) -> Any:
+    if name == "augment" and isinstance(value, dict):
+        from . import transfer
+
+        known = {cls.__name__: cls for cls in (transfer.MUNGE, transfer.GaussianNoise)}
+        if value["transfer"] not in known:
+            warnings.warn(
+                f"augment was a {value['transfer']} object, which riskkd cannot rebuild; the "
+                "loaded model has augment=None (it only matters when refitting).",
+                UserWarning,
+                stacklevel=3,
+            )
+            return None
+        return known[value["transfer"]](**value["params"])
+    return value
+
+
+def _members(model: Any) -> list[Any]:
+    """The fitted teachers of the model: one, several (an ensemble) or none."""
+    teacher = getattr(model, "teacher_", None)
+    if teacher is None:
+        return []
+    return list(getattr(teacher, "members", [teacher]))
+
+
+def _native(teacher: Any) -> tuple[str | None, Any]:
+    """(library, booster) of one fitted teacher, or (None, None) without a native format."""
+    booster = teacher.native_model
     library = type(booster).__module__.split(".")[0]
     if type(booster).__name__ == "Booster" and library in {"lightgbm", "xgboost"}:
         return library, booster
     return None, None
+
+
+def _write_teacher(model: Any, folder: Path) -> dict[str, Any] | None:
+    """Write the teacher(s) natively; the manifest entry, or None when one has no native format."""
+    members = _members(model)
+    natives = [_native(member) for member in members]
+    if not members or any(library is None for library, _ in natives):
+        if members:
+            names = ", ".join(type(m.native_model).__name__ for m in members)
+            warnings.warn(
+                f"The teacher ({names}) has no native, pickle-free format; it is not saved and "
+                "the loaded model has teacher_=None.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return None
+    entries = []
+    for k, (member, (library, booster)) in enumerate(zip(members, natives)):
+        stem = "teacher" if len(members) == 1 else f"teacher_{k}"
+        file = f"{stem}.txt" if library == "lightgbm" else f"{stem}.ubj"
+        booster.save_model(str(folder / file))
+        weights = member.class_weights
+        entries.append(
+            {
+                "library": library,
+                "file": file,
+                "native_input": bool(member.native),
+                "class_weights": None if weights is None else [float(w) for w in weights],
+            }
+        )
+    if not hasattr(model.teacher_, "members"):
+        return entries[0]
+    return {"ensemble": {"weights": [float(w) for w in model.teacher_.weights], "members": entries}}
+
+
+def _read_teacher(entry: dict[str, Any], path: Path, schema: Any, n_classes: int) -> Any:
+    from .teachers import BoosterClassifier, FittedTeacher, TeacherEnsemble
+
+    if "ensemble" in entry:
+        members = [
+            _read_teacher(member, path, schema, n_classes)
+            for member in entry["ensemble"]["members"]
+        ]
+        return TeacherEnsemble(members, np.asarray(entry["ensemble"]["weights"]))
+    file = str(path / entry["file"])
+    if entry["library"] == "lightgbm":
+        import lightgbm as lgb
+
+        booster = lgb.Booster(model_file=file)
+    else:
+        import xgboost as xgb
+
+        booster = xgb.Booster()
+        booster.load_model(file)
+    weights = entry["class_weights"]
+    return FittedTeacher(
+        BoosterClassifier(booster, n_classes),
+        schema,
+        native=entry["native_input"],
+        class_weights=None if weights is None else np.asarray(weights),
+    )
 
 
 def _write_student(model: Any, folder: Path) -> dict[str, Any]:
@@ -77,7 +176,9 @@ def _write_student(model: Any, folder: Path) -> dict[str, Any]:
         "classes": [_json_scalar(c) for c in classes],
         "classes_dtype": classes.dtype.str if classes.dtype.kind in "biuf" else "object",
         "input_schema": model.input_schema_.to_dict(),
-        "settings": {name: _json_scalar(getattr(model, name)) for name in _SETTINGS},
+        "settings": {name: _setting(model, name) for name in _SETTINGS},
+        "teacher_weights": [float(w) for w in model.teacher_weights_],
+        "monotone_constraints": {k: int(v) for k, v in model.monotone_constraints_.items()},
         # cv and random_state are kept when they are plain values (not splitters/generators).
         "seeding": {
             name: value
@@ -128,26 +229,7 @@ def save(model: Any, path: str | os.PathLike) -> Path:
             "riskkd_version": __version__,
         }
         manifest.update(_write_student(model, staging))
-        library, booster = _teacher_native(model)
-        if library is None:
-            if getattr(model, "teacher_", None) is not None:
-                warnings.warn(
-                    f"The teacher ({type(model.teacher_.native_model).__name__}) has no native, "
-                    "pickle-free format; it is not saved and the loaded model has teacher_=None.",
-                    UserWarning,
-                    stacklevel=2,
-                )
-            manifest["teacher"] = None
-        else:
-            file = "teacher.txt" if library == "lightgbm" else "teacher.ubj"
-            booster.save_model(str(staging / file))
-            weights = model.teacher_.class_weights
-            manifest["teacher"] = {
-                "library": library,
-                "file": file,
-                "native_input": bool(model.teacher_.native),
-                "class_weights": None if weights is None else [float(w) for w in weights],
-            }
+        manifest["teacher"] = _write_teacher(model, staging)
         manifest["files"] = {p.name: _sha256(p) for p in sorted(staging.iterdir())}
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, allow_nan=True))
         staging.rename(path)
@@ -176,7 +258,6 @@ def load(path: str | os.PathLike) -> Any:
     from .inputs import InputSchema
     from .preprocessing import StudentPreprocessor
     from .students import STUDENTS
-    from .teachers import BoosterClassifier, FittedTeacher
 
     path = Path(path)
     manifest_path = path / "manifest.json"
@@ -201,7 +282,7 @@ def load(path: str | os.PathLike) -> Any:
         with np.load(path / name, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
 
-    settings = manifest["settings"]
+    settings = {name: _restore_setting(name, value) for name, value in manifest["settings"].items()}
     student_info = manifest["student"]
     student_class = {cls.__name__: cls for cls in STUDENTS.values()}[student_info["class"]]
     params = student_info["params"]
@@ -233,26 +314,10 @@ def load(path: str | os.PathLike) -> Any:
     )
     model.student_ = student
     model.history_ = manifest["history"]
+    model.teacher_weights_ = np.asarray(manifest["teacher_weights"])
+    model.monotone_constraints_ = manifest["monotone_constraints"]
     teacher = manifest["teacher"]
-    model.teacher_ = None
-    if teacher is not None:
-        file = str(path / teacher["file"])
-        if teacher["library"] == "lightgbm":
-            import lightgbm as lgb
-
-            booster = lgb.Booster(model_file=file)
-        else:
-            import xgboost as xgb
-
-            booster = xgb.Booster()
-            booster.load_model(file)
-        weights = teacher["class_weights"]
-        model.teacher_ = FittedTeacher(
-            BoosterClassifier(booster, n_classes),
-            schema,
-            native=teacher["native_input"],
-            class_weights=None if weights is None else np.asarray(weights),
-        )
+    model.teacher_ = None if teacher is None else _read_teacher(teacher, path, schema, n_classes)
     return model
 
 
@@ -266,12 +331,16 @@ def student_size_bytes(model: Any) -> int:
 
 
 def teacher_size_bytes(model: Any) -> int:
-    """Bytes of the teacher in its native format (pickle size when it has none)."""
-    library, booster = _teacher_native(model)
-    if library == "lightgbm":
-        return len(booster.model_to_string().encode())
-    if library == "xgboost":
-        return len(booster.save_raw("ubj"))
-    buffer = io.BytesIO()
-    pickle.dump(model.teacher_.native_model, buffer)
-    return buffer.tell()
+    """Bytes of the teacher(s) in native format (pickle size of those without one)."""
+    size = 0
+    for member in _members(model):
+        library, booster = _native(member)
+        if library == "lightgbm":
+            size += len(booster.model_to_string().encode())
+        elif library == "xgboost":
+            size += len(booster.save_raw("ubj"))
+        else:
+            buffer = io.BytesIO()
+            pickle.dump(member.native_model, buffer)
+            size += buffer.tell()
+    return size

@@ -112,3 +112,36 @@ def test_not_a_model_folder(tmp_path):
 def test_save_never_overwrites(saved):
     with pytest.raises(FileExistsError, match="already exists"):
         riskkd.save(riskkd.load(saved), saved)
+
+
+def test_teacher_list_saved_member_by_member(tmp_path, data):
+    from riskkd.teachers import TeacherEnsemble
+    from riskkd.tracking._params import model_params
+    from riskkd.transfer import MUNGE
+
+    X, y = data
+    teachers = [fast_teacher(), xgb.XGBClassifier(n_estimators=20, max_depth=3, n_jobs=1)]
+    model = DistilledClassifier(
+        teachers,
+        fast_tree(),
+        teacher_weights="fit",
+        augment=MUNGE(p=0.3, s=1.0),
+        cv=2,
+        random_state=0,
+    ).fit(X, y)
+    path = riskkd.save(model, tmp_path / "model")
+    assert {"teacher_0.txt", "teacher_1.ubj"} <= {p.name for p in path.iterdir()}
+    loaded = riskkd.load(path)
+    assert isinstance(loaded.teacher_, TeacherEnsemble)
+    np.testing.assert_array_equal(loaded.teacher_.weights, model.teacher_.weights)
+    np.testing.assert_array_equal(loaded.teacher_weights_, model.teacher_weights_)
+    # Native text/UBJ round trips of both boosters are exact to float printing precision.
+    np.testing.assert_allclose(
+        loaded.teacher_.predict_proba(X), model.teacher_.predict_proba(X), rtol=0, atol=1e-12
+    )
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert loaded.augment.get_params() == {"p": 0.3, "s": 1.0}
+    assert riskkd.persistence.teacher_size_bytes(model) > 0
+    params = model_params(model)
+    assert params["teacher_class"].endswith("TeacherEnsemble")
+    assert "XGBClassifier" in params["teacher.members"]

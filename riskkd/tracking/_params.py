@@ -22,6 +22,8 @@ _SETTINGS = (
     "max_categories",
     "augment",
     "augment_factor",
+    "teacher_weights",
+    "monotone_constraints",
     "random_state",
 )
 _LIBRARIES = {
@@ -47,14 +49,24 @@ def _qualname(obj: Any) -> str:
 
 
 def teacher_object(model: Any) -> Any:
-    """The fitted teacher under riskkd's wrappers (an estimator or a raw Booster), or None."""
+    """The fitted teacher under riskkd's wrappers (an estimator or a raw Booster), or None.
+
+    A list of teachers gives their :class:`~riskkd.teachers.TeacherEnsemble`.
+    """
+    from ..teachers import TeacherEnsemble
+
+    teacher = getattr(model, "teacher_", None)
+    if teacher is None or isinstance(teacher, TeacherEnsemble):
+        return teacher
+    return teacher_object_of(teacher)
+
+
+def teacher_object_of(teacher: Any) -> Any:
+    """The estimator or raw Booster under one fitted teacher's wrappers."""
     from sklearn.frozen import FrozenEstimator
 
     from ..teachers import BoosterClassifier, _ClassIndexed
 
-    teacher = getattr(model, "teacher_", None)
-    if teacher is None:
-        return None
     estimator = teacher.estimator
     while isinstance(estimator, _ClassIndexed | FrozenEstimator):
         estimator = estimator.estimator
@@ -64,6 +76,13 @@ def teacher_object(model: Any) -> Any:
 
 
 def _teacher_params(teacher: Any) -> dict[str, Any]:
+    from ..teachers import TeacherEnsemble
+
+    if isinstance(teacher, TeacherEnsemble):
+        return {
+            "members": [_qualname(teacher_object_of(m)) for m in teacher.members],
+            "weights": [round(float(w), 4) for w in teacher.weights],
+        }
     if hasattr(teacher, "get_params"):
         return teacher.get_params(deep=False)
     library = type(teacher).__module__.split(".")[0]
