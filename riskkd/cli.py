@@ -27,6 +27,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 __all__ = ["EXIT_CODES", "app", "main"]
 
@@ -113,7 +114,7 @@ def _consoles(quiet: bool) -> tuple[Console, Console]:
 
 
 def _fail(err: Console, message: str, code: int) -> typer.Exit:
-    err.print(f"[bold red]error:[/bold red] {message}", markup=True, highlight=False)
+    err.print(Text.assemble(("error: ", "bold red"), message))
     return typer.Exit(code)
 
 
@@ -236,8 +237,29 @@ def _load_model(spec: str) -> Any:
     return load(path)
 
 
+def _check_source(dataset: str | None, data: Path | None, target: str | None) -> None:
+    """Usage errors of --dataset / --data / --target, named by their flags."""
+    import difflib
+
+    from .datasets import DATASETS
+
+    if (dataset is None) == (data is None):
+        raise typer.BadParameter(
+            "give exactly one of --dataset NAME (see `riskkd datasets`) or --data FILE."
+        )
+    if data is not None and target is None:
+        raise typer.BadParameter(f"--data {str(data)!r} needs --target COLUMN (the label column).")
+    if dataset is not None and dataset not in DATASETS:
+        close = difflib.get_close_matches(dataset, DATASETS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise typer.BadParameter(
+            f"--dataset {dataset!r} is not one of {', '.join(DATASETS)}.{hint}"
+        )
+
+
 def _data(dataset: str | None, data: Path | None, target: str | None, drop: list[str] | None):
     """(X, y, source) of --dataset / --data."""
+    _check_source(dataset, data, target)
     from .pipeline import DataConfig, StratifiedSplit, load_data
 
     config = DataConfig(
@@ -354,14 +376,15 @@ def distill(
     Splits off --test-size of the rows (stratified), cross-fits the teacher, distils the student, prints the fidelity table on the held-out rows and saves the model folder (`riskkd score --model FOLDER` scores with it). For time or group splits, MLflow and a report, write a pipeline YAML and use `riskkd run`.
     """
     from .persistence import save
-    from .pipeline import PipelineConfig, PipelineRunner, TrainTestSplit
+    from .pipeline import PipelineRunner, TrainTestSplit, load_config
 
     out, err = _consoles(quiet)
     with _errors(err), _silenced(quiet):
         if output.exists():
             raise typer.BadParameter(f"--output {str(output)!r} already exists; give a new folder.")
+        _check_source(dataset, data, target)
         has_test = test_size > 0
-        config = PipelineConfig.model_validate(
+        config = load_config(
             {
                 "name": "distill",
                 "seed": seed,

@@ -174,7 +174,21 @@ def test_distill_prints_the_table_and_refuses_an_existing_folder(model_dir, tmp_
     again = invoke("distill", "--dataset", "german_credit", "--output", model_dir)
     assert again.exit_code == 2 and "already exists" in again.output
     neither = invoke("distill", "--output", tmp_path / "x")
-    assert neither.exit_code == 2 and "give exactly one of 'dataset'" in neither.output
+    assert neither.exit_code == 2 and "give exactly one of --dataset NAME" in neither.output
+    typo = invoke("distill", "--dataset", "german", "--output", tmp_path / "x")
+    assert typo.exit_code == 2 and "Did you mean 'german_credit'?" in typo.output
+    teacher = invoke("distill", "--dataset", "german_credit", "--teacher", "catboost",
+                     "--output", tmp_path / "x")  # fmt: skip
+    assert teacher.exit_code == 2 and "teacher.kind: 'catboost' is not one of" in teacher.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_distill_on_all_rows(tmp_path):
+    result = invoke("distill", "--dataset", "german_credit", "--student", "tree", "--cv", "2",
+                    "--test-size", "0", "--output", tmp_path / "m")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Fidelity" not in result.stdout
+    assert "(trained on 1,000 rows)" in result.stdout
 
 
 def test_evaluate_prints_the_fidelity_table(model_dir, holdout, tmp_path):
@@ -194,7 +208,7 @@ def test_evaluate_errors(model_dir, holdout, tmp_path):
     wrong = invoke("evaluate", "--model", model_dir, "--dataset", "german_credit")
     assert wrong.exit_code == 1 and "Seniority" in wrong.output
     no_target = invoke("evaluate", "--model", model_dir, "--data", holdout)
-    assert no_target.exit_code == 2 and "'target'" in no_target.output
+    assert no_target.exit_code == 2 and "needs --target COLUMN" in no_target.output
 
 
 def test_report_writes_a_self_contained_page(model_dir, holdout, tmp_path):

@@ -206,6 +206,17 @@ def test_stratified_split_keeps_the_class_balance():
     assert split.y_train.mean() == pytest.approx(split.y_test.mean(), abs=0.01)
 
 
+def test_time_split_on_dates():
+    frame = pd.DataFrame({"x": range(6), "y": [0, 1] * 3})
+    when = pd.Series(pd.to_datetime(["2024-01-05", "2024-02-01", "2024-03-01"] * 2), name="d")
+    dataset = Dataset(frame, ["x"], "y", when, "demo")
+    split = split_data(dataset, _config.TimeSplit(kind="time", column="d", cutoff="2024-02-01"), 0)
+    assert split.X_train["x"].tolist() == [0, 3]
+    with pytest.raises(ValueError, match=r"split\.cutoff: column 'y' is numeric"):
+        numeric = Dataset(frame, ["x"], "y", frame["y"], "demo")
+        split_data(numeric, _config.TimeSplit(kind="time", column="y", cutoff="soon"), 0)
+
+
 def test_time_split_with_an_empty_side_is_refused():
     frame = pd.DataFrame({"x": range(4), "y": [0, 1, 0, 1]})
     dataset = Dataset(frame, ["x"], "y", pd.Series([1, 1, 2, 2], name="t"), "demo")
