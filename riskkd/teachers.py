@@ -478,6 +478,8 @@ def teacher_monotone_constraints(teacher: Any, names: list[str]) -> dict[str, in
     import json
 
     estimator = teacher.estimator if isinstance(teacher, FrozenEstimator) else teacher
+    if hasattr(estimator, "monotone_constraints_"):  # a fitted riskkd model as the teacher
+        return dict(estimator.monotone_constraints_)
     if is_booster(estimator):
         if type(estimator).__module__.startswith("lightgbm"):
             spec = estimator.params.get("monotone_constraints")
@@ -490,8 +492,8 @@ def teacher_monotone_constraints(teacher: Any, names: list[str]) -> dict[str, in
         spec = params.get("monotone_constraints", params.get("monotonic_cst"))
     else:
         spec = None
-    if spec is None or (isinstance(spec, str) and spec.strip("()[] ") == ""):
-        return {}
+    if spec is None or (isinstance(spec, str) and spec.strip("()[] ") in ("", "auto")):
+        return {}  # "auto": an unfitted riskkd model, whose constraints are resolved at its fit
     if isinstance(spec, str):
         spec = [int(v) for v in spec.strip("()[] ").split(",")]
     if isinstance(spec, dict):

@@ -14,7 +14,7 @@ from riskkd.datasets import load_taiwan_credit
 from riskkd.students import MLPStudent
 from riskkd.teachers import teacher_monotone_constraints
 
-from .conftest import fast_mlp, fast_teacher, make_risk_frame
+from .conftest import fast_mlp, fast_teacher, fast_tree, make_risk_frame
 
 # More days past due never lowers the default risk; a higher credit limit never raises it.
 CONSTRAINTS = {"PAY_0": 1, "LIMIT_BAL": -1}
@@ -211,3 +211,14 @@ def test_numpy_forward_equals_the_torch_module():
     # Sign constraints are visible in the exported weights.
     assert (student.coefs_[0][0] >= 0).all() and (student.coefs_[0][2] <= 0).all()
     assert all((W >= 0).all() for W in student.coefs_[1:])
+
+
+def test_a_distilled_model_as_teacher_passes_on_its_constraints():
+    X, y = make_risk_frame(n=400)
+    first = DistilledClassifier(
+        fast_teacher(), fast_tree(), monotone_constraints={"age": 1}, cv=2, random_state=0
+    ).fit(X, y)
+    names = list(X.columns)
+    assert teacher_monotone_constraints(FrozenEstimator(first), names) == {"age": 1}
+    # Unfitted, its "auto" is resolved only at its own fit: nothing to read yet.
+    assert teacher_monotone_constraints(DistilledClassifier(), names) == {}
