@@ -650,19 +650,19 @@ def datasets(quiet: QuietOption = False) -> None:
     table.add_column("columns", justify="right")
     table.add_column("target", no_wrap=True)
     table.add_column("classes")
-    table.add_column("time column")
+    table.add_column("recommended split")
     with _errors(err):
         for name in DATASETS:
             bunch = load_dataset(name)
-            classes = ", ".join(map(str, bunch.target_names))
-            time = "" if bunch.time is None else str(bunch.time.name)
+            classes = " / ".join(map(str, bunch.target_names))
+            split = "stratified" if bunch.time is None else f"time ({bunch.time.name})"
             table.add_row(
                 name,
                 f"{len(bunch.target):,}",
                 str(len(bunch.feature_names)),
                 str(bunch.target.name),
                 classes,
-                time,
+                split,
             )
     out.print(table)
 
