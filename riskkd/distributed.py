@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import logging
 import numbers
+import os
 import time
 import warnings
 from collections.abc import Iterator
@@ -84,7 +85,7 @@ from .teachers import (
     is_booster,
 )
 
-__all__ = ["fit_distributed"]
+__all__ = ["fit_distributed", "measure_fit_distributed"]
 
 #: Each step's wall time is logged here at INFO level (``"step <name>: <seconds> s"``).
 logger = logging.getLogger(__name__)
@@ -176,6 +177,116 @@ def fit_distributed(
     return model
 
 
+def measure_fit_distributed(
+    n_rows: int,
+    folder: str | os.PathLike,
+    *,
+    model: DistilledClassifier | None = None,
+    n_workers: int = 2,
+    max_student_rows: int | None = None,
+    partition_rows: int = 250_000,
+    random_state: int = 0,
+) -> dict[str, Any]:
+    """Wall time per step and peak memory of :func:`fit_distributed` on ``make_transactions``.
+
+    The transactions are written once to ``folder/transactions-<n_rows>`` as parquet files of
+    ``partition_rows`` rows (one Dask partition each) and read back with
+    ``dask.dataframe.read_parquet``, so the driver never holds the raw data. The identifier
+    and time columns are dropped (``transaction_id``, ``timestamp``, ``customer_id``,
+    ``merchant_id``); the target is ``is_fraud``. A ``LocalCluster`` of ``n_workers``
+    single-threaded workers is started inside; the resident memory of this process and all
+    its children (the workers) is sampled every 0.1 s.
+
+    Parameters
+    ----------
+    n_rows : int
+    folder : str or path-like
+        Where the data are written (reused when already there).
+    model : DistilledClassifier, default=None
+        The model to fit; None is ``DistilledClassifier(LightGBMTeacher(learning_rate=0.1,
+        n_estimators=300), "tree", cv=3, random_state=random_state)``.
+    n_workers, max_student_rows
+        As in :func:`fit_distributed`.
+    partition_rows : int, default=250_000
+    random_state : int, default=0
+        Seed of the data.
+
+    Returns
+    -------
+    figures : dict
+        ``n_rows``, ``n_workers``, ``seconds`` (per step, in order, plus ``"total"`` and
+        ``"data"`` for writing the parquet files), ``peak_rss_bytes`` (process tree) and
+        ``model`` (the fitted model).
+    """
+    import threading
+    from pathlib import Path
+
+    import dask.dataframe as dd
+    import psutil
+
+    from .datasets import make_transactions
+
+    data = Path(folder) / f"transactions-{n_rows}"
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    if not any(data.glob("part-*.parquet")):
+        make_transactions(n_rows, random_state=random_state, path=data, chunk_rows=partition_rows)
+    seconds["data"] = time.perf_counter() - start
+    frame = dd.read_parquet(data)
+    drop = ["transaction_id", "timestamp", "customer_id", "merchant_id", "is_fraud"]
+    X, y = frame.drop(columns=drop), frame["is_fraud"]
+    if model is None:
+        model = DistilledClassifier(
+            LightGBMTeacher(learning_rate=0.1, n_estimators=300),
+            "tree",
+            cv=3,
+            random_state=random_state,
+        )
+
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        root = psutil.Process()
+        while not done.wait(0.1):
+            total = 0
+            for process in [root, *root.children(recursive=True)]:
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:
+                    pass
+            peak = max(peak, total)
+
+    class _Steps(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            name, value = record.getMessage().removeprefix("step ").rsplit(": ", 1)
+            seconds[name] = float(value.removesuffix(" s"))
+
+    handler = _Steps(logging.INFO)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    start = time.perf_counter()
+    try:
+        fit_distributed(model, X, y, n_workers=n_workers, max_student_rows=max_student_rows)
+    finally:
+        seconds["total"] = time.perf_counter() - start
+        done.set()
+        sampler.join()
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return {
+        "n_rows": n_rows,
+        "n_workers": n_workers,
+        "seconds": seconds,
+        "peak_rss_bytes": peak,
+        "model": model,
+    }
+
+
 # ---------------------------------------------------------------------------- arguments
 def _check_arguments(model, X, y, sample_weight, max_student_rows, n_workers) -> None:
     import dask.dataframe as dd
@@ -226,6 +337,13 @@ def _check_arguments(model, X, y, sample_weight, max_student_rows, n_workers) ->
     if not isinstance(n_workers, numbers.Integral) or n_workers < 1:
         raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}.")
     teacher = model.teacher
+    if isinstance(teacher, list):
+        if len(teacher) != 1:
+            raise ValueError(
+                f"fit_distributed trains one teacher; got a list of {len(teacher)} teachers. "
+                "Pass one of them, or use DistilledClassifier.fit on in-memory data."
+            )
+        teacher = teacher[0]
     if teacher is None or isinstance(teacher, LightGBMTeacher):
         return
     name = type(teacher).__name__
@@ -272,8 +390,23 @@ def _connect(client: Any, scheduler: str | None, n_workers: int) -> Iterator[Any
 
 
 # ---------------------------------------------------------------------------- per partition
-def _summary(x: pd.DataFrame, y: pd.Series, w: pd.Series | None) -> dict[str, Any]:
-    """What the driver needs from one partition to check it and record the schema."""
+def _side_by_side(func, X, y, w, *, meta, **kwargs):
+    """``func(X_i, y_i[, w_i], **kwargs)`` per partition, as one Dask collection.
+
+    One expression reads X, y and w together, so Dask's optimiser cannot partition them
+    differently (``X.to_delayed()`` and ``y.to_delayed()`` optimised separately can: column
+    projection on parquet merges small partitions).
+    """
+    import dask.dataframe as dd
+
+    args = (X, y) if w is None else (X, y, w)
+    return dd.map_partitions(
+        func, *args, meta=meta, align_dataframes=False, enforce_metadata=False, **kwargs
+    )
+
+
+def _summary(x: pd.DataFrame, y: pd.Series, w: pd.Series | None = None) -> pd.Series:
+    """What the driver needs from one partition to check it and record the schema (one cell)."""
     labels = pd.Series(np.asarray(y)) if len(y) else pd.Series([], dtype=object)
     out = {
         "n_rows": len(x),
@@ -287,7 +420,7 @@ def _summary(x: pd.DataFrame, y: pd.Series, w: pd.Series | None) -> dict[str, An
         values = np.asarray(w, dtype=float)
         out["n_bad_weights"] = int((~(values >= 0) | ~np.isfinite(values)).sum())
         out["weight_sum"] = float(values[np.isfinite(values)].sum())
-    return out
+    return pd.Series([out], dtype=object)
 
 
 def _fold_partition(
@@ -305,21 +438,22 @@ def _fold_partition(
 def _teacher_partition(
     x: pd.DataFrame,
     y: pd.Series,
-    w: pd.Series | None,
+    w: pd.Series | None = None,
     *,
     schema: InputSchema,
     classes: np.ndarray,
     n_splits: int,
     offsets: np.ndarray,
     seed: int,
-    number: int,
+    partition_info: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """One partition of the persisted frame: teacher features, label index, weight, fold."""
+    number = partition_info["number"]
     frame = schema.teacher_frame(schema.encode(x))
     y_index = np.searchsorted(classes, np.asarray(y)).astype(np.int64)
     frame[_LABEL] = y_index
     frame[_WEIGHT] = np.ones(len(frame)) if w is None else np.asarray(w, dtype=np.float64)
-    frame[_FOLD] = _fold_partition(y_index, n_splits, offsets, seed, number)
+    frame[_FOLD] = _fold_partition(y_index, n_splits, offsets[number], seed, number)
     return frame
 
 
@@ -403,19 +537,11 @@ class _DaskDistillation:
         seeds = (int(s) for s in rng.randint(0, 2**31 - 1, size=4))
         seed_teacher, seed_cv, seed_student, seed_augment = seeds
 
-        x_parts = X.to_delayed()
-        y_parts = y.to_delayed()
-        w_parts = [None] * len(x_parts) if sample_weight is None else sample_weight.to_delayed()
         with _step("summary"):
-            counts = self._summarise(X, x_parts, y_parts, w_parts)  # (n_partitions, n_classes)
+            counts = self._summarise(X, y, sample_weight)  # (n_partitions, n_classes)
         n_classes = len(model.classes_)
         schema = model.input_schema_
-        teachers = model._get_teachers(seed_teacher)
-        if len(teachers) != 1:
-            raise ValueError(
-                f"fit_distributed trains one teacher; got a list of {len(teachers)} teachers. "
-                "Pass one of them, or use DistilledClassifier.fit on in-memory data."
-            )
+        teachers = model._get_teachers(seed_teacher)  # one, checked by _check_arguments
         teacher = teachers[0][0]
         model.monotone_constraints_ = model._monotone_constraints(teachers, schema)
         weighted = sample_weight is not None
@@ -425,7 +551,7 @@ class _DaskDistillation:
 
         with _step("teacher frame"):
             offsets = self._fold_offsets(counts, seed_cv)
-            frame, futures = self._persist_frame(x_parts, y_parts, w_parts, offsets, seed_cv)
+            frame, futures = self._persist_frame(X, y, sample_weight, offsets, seed_cv)
         try:
             with _step("preprocessing sample"):
                 encoded, y_sample, w_sample = self._collect_sample(
@@ -500,14 +626,14 @@ class _DaskDistillation:
         return model
 
     # ------------------------------------------------------------------ step 1
-    def _summarise(self, X, x_parts, y_parts, w_parts) -> np.ndarray:
+    def _summarise(self, X, y, sample_weight) -> np.ndarray:
         """Check the partitions, set ``classes_`` and ``input_schema_``; class counts per partition."""
-        from dask import delayed
 
         model = self.model
         meta_schema = InputSchema.from_data(X._meta)  # names, kinds, dtypes; dtype errors early
-        tasks = [delayed(_summary)(x, y, w) for x, y, w in zip(x_parts, y_parts, w_parts)]
-        summaries = self.client.gather(self.client.compute(tasks))
+        cells = _side_by_side(_summary, X, y, sample_weight, meta=pd.Series([], dtype=object))
+        parts = self.client.gather(self.client.compute(cells.to_delayed()))
+        summaries = [part.iloc[0] for part in parts]
         for number, s in enumerate(summaries):
             if s["n_labels"] != s["n_rows"]:
                 raise ValueError(
@@ -572,26 +698,15 @@ class _DaskDistillation:
         return start + np.vstack([np.zeros(counts.shape[1], np.int64), counts.cumsum(axis=0)[:-1]])
 
     # ------------------------------------------------------------------ step 2
-    def _persist_frame(self, x_parts, y_parts, w_parts, offsets, seed):
+    def _persist_frame(self, X, y, sample_weight, offsets, seed):
         """The teacher frame, persisted, partition ``i`` on worker ``i mod n_workers``."""
         import dask.dataframe as dd
-        from dask import delayed
 
         model = self.model
         schema = model.input_schema_
         workers = sorted(self.client.scheduler_info(n_workers=-1)["workers"])
         if not workers:
             raise RuntimeError("The Dask cluster has no workers; start some and retry.")
-        options = {"schema": schema, "classes": model.classes_, "n_splits": model.cv, "seed": seed}
-        self.placement = [workers[i % len(workers)] for i in range(len(x_parts))]
-        futures = [
-            self.client.compute(
-                delayed(_teacher_partition)(x, y, w, offsets=offsets[i], number=i, **options),
-                workers=[self.placement[i]],
-                allow_other_workers=False,
-            )
-            for i, (x, y, w) in enumerate(zip(x_parts, y_parts, w_parts))
-        ]
         empty = Encoded(
             np.empty((0, len(schema.numeric_names))),
             np.empty((0, len(schema.categorical_names)), dtype=np.int32),
@@ -600,6 +715,30 @@ class _DaskDistillation:
         meta[_LABEL] = np.zeros(0, dtype=np.int64)
         meta[_WEIGHT] = np.zeros(0, dtype=np.float64)
         meta[_FOLD] = np.zeros(0, dtype=np.int8)
+        encoded = _side_by_side(
+            _teacher_partition,
+            X,
+            y,
+            sample_weight,
+            meta=meta,
+            schema=schema,
+            classes=model.classes_,
+            n_splits=model.cv,
+            offsets=offsets,
+            seed=seed,
+        )
+        parts = encoded.to_delayed()
+        if len(parts) != len(offsets):
+            raise RuntimeError(
+                f"Dask split the data into {len(parts)} partitions for encoding but "
+                f"{len(offsets)} for the summary; persist X, y and sample_weight "
+                "(or read them from one frame) and retry."
+            )
+        self.placement = [workers[i % len(workers)] for i in range(len(parts))]
+        futures = [
+            self.client.compute(part, workers=[self.placement[i]], allow_other_workers=False)
+            for i, part in enumerate(parts)
+        ]
         return dd.from_delayed(futures, meta=meta, verify_meta=False), futures
 
     # ------------------------------------------------------------------ step 3

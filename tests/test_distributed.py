@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dask.dataframe as dd
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
-from scipy.stats import spearmanr
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import roc_auc_score
@@ -17,7 +17,7 @@ from riskkd import DistilledClassifier, fidelity_report, load, save
 from riskkd.datasets import load_german_credit, make_transactions
 from riskkd.distributed import fit_distributed
 
-from .conftest import fast_teacher, fast_tree
+from .conftest import fast_teacher, fast_tree, make_risk_frame
 
 distributed = pytest.importorskip("distributed")
 
@@ -124,15 +124,15 @@ def test_save_load_round_trip_bit_for_bit(fitted, transactions, tmp_path):
     )
 
 
-def test_deterministic_for_a_seed(fitted, client, transactions):
-    """riskkd's own steps repeat exactly for a seed; the distributed teachers nearly so.
+def test_lightgbm_teacher_repeatable_within_bounds(fitted, client, transactions):
+    """riskkd's own steps repeat exactly for a seed; lightgbm.dask's training nearly so.
 
     The schema, the folds, the driver sample and thus the student preprocessing are functions
-    of the data and ``random_state``. lightgbm.dask numbers LightGBM's machines in the set
-    order of Dask task keys, and each machine bins a share of the features from its own rows,
-    so the trees can differ slightly from run to run (observed: test AUC 0.014 apart, soft
-    targets rank-correlated at 0.97). Bound: teacher test AUC within 0.03 (below the ~0.035
-    standard error of one AUC here) and soft targets rank-correlated above 0.9.
+    of the data and ``random_state``. lightgbm.dask numbers LightGBM's machines in the order
+    of a Python set of Dask keys (``Client.who_has``), and each machine bins a share of the
+    features from its own rows, so the trees can differ from run to run (observed here: test
+    AUC up to 0.014 apart). Bound: teacher test AUC within 0.03, below the ~0.035 standard
+    error of one AUC on these ~65 test frauds. XGBoost teachers repeat exactly (next test).
     """
     X, y, X_test, y_test = transactions
     again = fit_distributed(_model(), *_dask(X, y), client=client)
@@ -142,14 +142,12 @@ def test_deterministic_for_a_seed(fitted, client, transactions):
         np.testing.assert_array_equal(again.preprocessor_.get_state()[key], value)
     aucs = [roc_auc_score(y_test, m.teacher_.predict_proba(X_test)[:, 1]) for m in (fitted, again)]
     assert abs(aucs[0] - aucs[1]) < 0.03, aucs
-    rho = spearmanr(again.soft_targets_[:, 1], fitted.soft_targets_[:, 1]).statistic
-    assert rho > 0.9, rho
 
 
 def test_bundled_dataset_xgboost_teacher_munge_rows(client):
     """German credit (1,000 rows) with an XGBoost teacher (xgboost.dask), MUNGE rows labelled
     by the teacher (the path that collects encoded rows), sample weights, and a scheduler
-    address instead of a client."""
+    address instead of a client. Deterministic for a seed: a second fit is identical."""
     X, y = load_german_credit(return_X_y=True)
     X_train, y_train, X_test, y_test = X.iloc[:800], y.iloc[:800], X.iloc[800:], y.iloc[800:]
     weights = pd.Series(np.where(y_train == 1, 2.0, 1.0), index=y_train.index)
@@ -157,13 +155,18 @@ def test_bundled_dataset_xgboost_teacher_munge_rows(client):
     params = {"teacher": teacher, "student": fast_tree(), "augment": "munge", "cv": 3}
     params["random_state"] = 0
     dX, dy = _dask(X_train, y_train, npartitions=3)
-    model = fit_distributed(
-        DistilledClassifier(**params),
-        dX,
-        dy,
-        scheduler=client.scheduler.address,
-        sample_weight=dd.from_pandas(weights, npartitions=3),
+    model, again = (
+        fit_distributed(
+            DistilledClassifier(**params),
+            dX,
+            dy,
+            scheduler=client.scheduler.address,
+            sample_weight=dd.from_pandas(weights, npartitions=3),
+        )
+        for _ in range(2)
     )
+    np.testing.assert_array_equal(again.soft_targets_, model.soft_targets_)
+    np.testing.assert_array_equal(again.predict_proba(X_test), model.predict_proba(X_test))
     memory = DistilledClassifier(**params).fit(X_train, y_train, sample_weight=weights)
     assert model.n_synthetic_ == memory.n_synthetic_ == 4 * len(X_train)
     assert _fitted_names(model) == _fitted_names(memory)
@@ -187,6 +190,28 @@ def test_max_student_rows_takes_a_stratified_sample(client, transactions):
     assert model.predict_proba(X_test).shape == (len(X_test), 2)
 
 
+def test_multiclass_lightgbm_classifier_teacher(client):
+    """Three string grades, an LGBMClassifier teacher (lightgbm.dask.DaskLGBMClassifier)."""
+    X, y = make_risk_frame(900, n_classes=3, seed=2)
+    X_train, y_train, X_test, y_test = X.iloc[:600], y.iloc[:600], X.iloc[600:], y.iloc[600:]
+    teacher = lgb.LGBMClassifier(n_estimators=40, num_leaves=7, verbose=-1)
+    params = {"teacher": teacher, "student": fast_tree(), "cv": 3, "random_state": 0}
+    model = fit_distributed(
+        DistilledClassifier(**params), *_dask(X_train, y_train, npartitions=3), client=client
+    )
+    memory = DistilledClassifier(**params).fit(X_train, y_train)
+    np.testing.assert_array_equal(model.classes_, ["A", "B", "C"])
+    assert model.predict_proba(X_test).shape == (len(X_test), 3)
+    # 300 test rows, 3 balanced grades: one accuracy has a standard error of ~0.03; the models
+    # share the rows, so 0.08 flags a real loss, not noise.
+    for get in (lambda m: m.teacher_.predict_proba(X_test), lambda m: m.predict_proba(X_test)):
+        accuracies = [
+            np.mean(model.classes_[get(m).argmax(axis=1)] == y_test) for m in (model, memory)
+        ]
+        assert accuracies[0] > 0.5  # chance is 1/3
+        assert abs(accuracies[0] - accuracies[1]) < 0.08, accuracies
+
+
 # ---------------------------------------------------------------------------- errors
 def test_refuses_unsupported_teachers(transactions):
     X, y, _, _ = transactions
@@ -196,6 +221,12 @@ def test_refuses_unsupported_teachers(transactions):
                            (prefit, "prefit")):  # fmt: skip
         with pytest.raises(TypeError, match=shown):
             fit_distributed(_model(teacher=teacher), dX, dy)
+
+
+def test_refuses_several_teachers(transactions):
+    dX, dy = _dask(*transactions[:2])
+    with pytest.raises(ValueError, match="trains one teacher; got a list of 2"):
+        fit_distributed(_model(teacher=[fast_teacher(), fast_teacher()]), dX, dy)
 
 
 def test_refuses_in_memory_data(transactions):
