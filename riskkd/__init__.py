@@ -2,6 +2,7 @@
 
 __all__ = [
     "DistilledClassifier",
+    "MultiStageDistiller",
     "__version__",
     "fidelity_report",
     "load",
@@ -12,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .distill import DistilledClassifier
 from .fidelity import fidelity_report
+from .multistage import MultiStageDistiller
 from .persistence import load, save
 
 try:

@@ -8,7 +8,18 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["riskkd.distill", "riskkd.teachers"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "riskkd.distill",
+        "riskkd.teachers",
+        "riskkd.transfer",
+        "riskkd.multistage",
+        "riskkd.tuning",
+        "riskkd.scorecard",
+        "riskkd.students._scorecard",
+    ],
+)
 def test_examples(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
