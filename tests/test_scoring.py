@@ -217,6 +217,8 @@ def test_refuses_a_non_empty_output_without_resume(model, frame, tmp_path):
     with pytest.raises(FileExistsError, match=r"is not empty.*resume=True"):
         score_files(model, tmp_path / "in.parquet", tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["old.parquet"]
+    with pytest.raises(FileExistsError, match=r"has no manifest.json and holds other files"):
+        score_files(model, tmp_path / "in.parquet", tmp_path / "out", resume=True)
 
     score_files(model, tmp_path / "in.parquet", tmp_path / "done", chunk_rows=300)
     # Resuming with other settings would mix two jobs' parts: refused, naming the difference.

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from ._inputs import check_columns, discover
 from ._job import Job
-from ._manifest import Manifest, job_description, remove_temporary_files
+from ._manifest import MANIFEST, REJECTS, Manifest, job_description, remove_temporary_files
 from ._model import resolve_model
 
 ENGINES = ("local", "dask")
@@ -124,6 +124,20 @@ def _prepare_output(output: Path, resume: bool) -> None:
             f"output={str(output)!r} is not empty. Scoring never overwrites or mixes outputs: "
             "pass resume=True to finish the job that wrote it, or choose a new (or empty) folder."
         )
+    if resume and output.is_dir() and not (output / MANIFEST).is_file():
+        # A job killed before its first part was recorded leaves only parts and temporary
+        # files; anything else belongs to someone else and must not be mixed with scores.
+        foreign = [
+            p.name
+            for p in output.iterdir()
+            if not (p.name.startswith((".", "part-")) or p.name == REJECTS)
+        ]
+        if foreign:
+            raise FileExistsError(
+                f"resume=True, but output={str(output)!r} has no {MANIFEST} and holds other "
+                f"files ({sorted(foreign)[:5]}); it was not written by score_files. Choose a "
+                "new (or empty) folder."
+            )
     output.mkdir(parents=True, exist_ok=True)
     remove_temporary_files(output)
 
