@@ -92,10 +92,11 @@ def test_parquet_round_trip_equals_predict_proba(model, frame, tmp_path):
     assert not (tmp_path / "out" / "rejects").exists()
 
 
-def test_csv_round_trip_parses_text(model, frame, tmp_path):
+@pytest.mark.parametrize("name", ["in.csv", "in.csv.gz"])
+def test_csv_round_trip_parses_text(model, frame, tmp_path, name):
     """CSV cells are text: numbers, True/False booleans and empty cells (NaN) are parsed."""
-    frame.to_csv(tmp_path / "in.csv", index=False)
-    summary = score_files(model, tmp_path / "in.csv", tmp_path / "out", id_cols=["txn_id"])
+    frame.to_csv(tmp_path / name, index=False)
+    summary = score_files(model, tmp_path / name, tmp_path / "out", id_cols=["txn_id"])
     assert summary.rows_scored == 700 and summary.parts_written == 1
     out = read_parts(tmp_path / "out")
     assert out["txn_id"].dtype == "str"  # CSV ids are read as text, never re-typed

@@ -3,9 +3,11 @@
 * **parquet**: one partition per chunk of ``chunk_rows`` rows, cut from the files' row
   groups exactly as the local engine cuts them (``dask.dataframe.from_map`` over row
   ranges), so parts, manifest and values equal the local engine's;
-* **CSV**: ``dask.dataframe.read_csv`` in blocks of about ``chunk_rows`` rows (a block's
-  first row is only known once earlier blocks are read, so the manifest's row ranges of
-  CSV parts are filled in when the job ends).
+  A task reads the whole row groups its rows fall in: write parquet with row groups no
+  larger than ``chunk_rows`` for the best speed;
+* **CSV**: ``dask.dataframe.read_csv`` in blocks of about ``chunk_rows`` rows, or one
+  partition per file when compressed (a block's first row is only known once earlier
+  blocks are read, so the manifest's row ranges of CSV parts are filled in at the end).
 
 Each worker writes its parts to the output folder itself (atomically, as the local
 engine does); the client records them in the manifest as they finish, so a killed job
@@ -65,13 +67,17 @@ def _parquet_partitions(file: InputFile, columns: Sequence[str], chunk_rows: int
 def _csv_partitions(file: InputFile, columns: Sequence[str], chunk_rows: int) -> Any:
     import dask.dataframe as dd
 
-    with open(file.path, "rb") as handle:
-        sample = handle.read(_SAMPLE_BYTES).split(b"\n")
-    lines = sample[1:-1] or sample[:1]  # header excluded, last (maybe partial) line too
-    bytes_per_row = max(1.0, sum(len(line) + 1 for line in lines) / max(len(lines), 1))
+    if file.path.name.lower().endswith(".csv"):
+        with open(file.path, "rb") as handle:
+            sample = handle.read(_SAMPLE_BYTES).split(b"\n")
+        lines = sample[1:-1] or sample[:1]  # header excluded, last (maybe partial) line too
+        bytes_per_row = max(1.0, sum(len(line) + 1 for line in lines) / max(len(lines), 1))
+        blocksize = max(int(chunk_rows * bytes_per_row), 1 << 16)
+    else:
+        blocksize = None  # a compressed file cannot be split: one partition per file
     frame = dd.read_csv(
         str(file.path),
-        blocksize=max(int(chunk_rows * bytes_per_row), 1 << 16),
+        blocksize=blocksize,
         usecols=list(columns),
         dtype=dict.fromkeys(columns, "str"),
         keep_default_na=False,

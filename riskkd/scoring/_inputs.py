@@ -77,11 +77,17 @@ def _describe(path: Path, kind: str) -> InputFile:
     stat = path.stat()
     if kind == "parquet":
         metadata = pq.ParquetFile(path).metadata
-        return InputFile(
-            path, kind, stat.st_size, stat.st_mtime_ns, metadata.num_rows,
-            tuple(metadata.schema.names),
-        )  # fmt: skip
-    return InputFile(path, kind, stat.st_size, stat.st_mtime_ns, None, _csv_header(path))
+        n_rows, columns = metadata.num_rows, tuple(metadata.schema.names)
+    else:
+        n_rows, columns = None, _csv_header(path)
+    return InputFile(
+        path=path,
+        kind=kind,
+        size=stat.st_size,
+        mtime_ns=stat.st_mtime_ns,
+        n_rows=n_rows,
+        columns=columns,
+    )
 
 
 def discover(source: str | os.PathLike) -> list[InputFile]:
