@@ -33,8 +33,6 @@ __all__ = [
     "load_config",
 ]
 
-TEACHER_KINDS = ("lightgbm", "xgboost", "hist_gradient_boosting")
-
 
 class ConfigError(ValueError):
     """A pipeline configuration is invalid.

@@ -112,12 +112,11 @@ def load_data(data_config: Any, split_config: Any, seed: int) -> Dataset:
         frame = read_table(data_config.path)
         target = data_config.target
         source = str(data_config.path)
-    if data_config.target is not None and data_config.target != target:
-        if data_config.dataset is not None:
-            raise ValueError(
-                f"data.target: the {data_config.dataset!r} dataset's target is {target!r}, "
-                f"got {data_config.target!r}; leave data.target out for a bundled dataset."
-            )
+    if data_config.dataset is not None and data_config.target not in (None, target):
+        raise ValueError(
+            f"data.target: the {data_config.dataset!r} dataset's target is {target!r}, "
+            f"got {data_config.target!r}; leave data.target out for a bundled dataset."
+        )
     if target not in frame.columns:
         raise _missing_column(target, frame.columns, "data.target")
     for column in data_config.drop:
