@@ -259,14 +259,18 @@ def score_files(
         fail_fast=fail_fast,
         on_chunk=on_chunk,
     )
-    if engine == "local":
-        from ._local import score_local
+    try:
+        if engine == "local":
+            from ._local import score_local
 
-        rows_read, written, skipped = score_local(job)
-    else:
-        from ._dask import score_dask
+            rows_read, written, skipped = score_local(job)
+        else:
+            from ._dask import score_dask
 
-        rows_read, written, skipped = score_dask(job, scheduler=scheduler, n_workers=n_workers)
+            rows_read, written, skipped = score_dask(job, scheduler=scheduler, n_workers=n_workers)
+    except BaseException:
+        manifest.write()  # record the parts finished before the error (fail_fast, Ctrl-C)
+        raise
 
     totals = manifest.totals()
     scored, rejected = _count_written(output, manifest)
