@@ -31,6 +31,18 @@ PIPELINES = ROOT / "pipelines"
 YAMLS = ["credit_scoring.yaml", "fraud_detection.yaml", "risk_rating.yaml"]
 
 
+@pytest.fixture(autouse=True)
+def _restore_mlflow_state(monkeypatch):
+    """Runs set the process's tracking URI and experiment: restore them after each test."""
+    from mlflow.tracking import fluent
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
+    monkeypatch.setattr(fluent, "_active_experiment_id", fluent._active_experiment_id)
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def base(**sections):
     """A minimal valid config mapping, updated with ``sections``."""
     raw = {"name": "t", "data": {"dataset": "german_credit"}}

@@ -255,7 +255,11 @@ class PipelineRunner:
     def log_to_mlflow(
         self, model: Any, split: TrainTestSplit, dataset: Dataset, folder: Path
     ) -> tuple[str, str, str | None]:
-        """Log params, metrics, report, config and model; register. ``(run_id, uri, version)``."""
+        """Log params, metrics, report, config and model; register. ``(run_id, uri, version)``.
+
+        Points the process at the tracking URI and experiment of the config (as
+        ``mlflow.set_tracking_uri`` and ``mlflow.set_experiment`` do).
+        """
         import mlflow
 
         from .. import tracking
