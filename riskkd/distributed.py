@@ -9,49 +9,64 @@ only prepares their input, assigns the folds and collects the predictions.
 
 Steps, passes over the data and memory
 --------------------------------------
-``X`` is read twice; everything after the second read works on a frame persisted on the workers.
+``X`` is read twice (``X``, ``y`` and ``sample_weight`` always together, through one
+``map_partitions``, so Dask cannot partition them differently); everything after the second
+read works on a frame persisted on the workers.
 
-1. **Summary pass** (reads ``X``, ``y``, ``sample_weight`` once). Each partition reports its
+1. **Summary pass** (reads the data once). Each partition reports its
    :class:`~riskkd.inputs.InputSchema`, label counts and weight checks; the driver merges them,
    so ``input_schema_`` is exact: every level of every categorical column, exact ranges and
    missingness, as an in-memory fit would record. Driver memory: the levels, O(n_levels).
-2. **Teacher frame** (reads ``X`` a second time). Each partition is encoded with that schema
-   into the teacher's native frame (float64 numerics, pandas categoricals with the fixed
-   level set) plus label index, weight and **fold**, and persisted, partition ``i`` on worker
-   ``i mod n_workers`` (sorted addresses): a fixed placement makes LightGBM's distributed
-   training repeatable. Folds are stratified and deterministic from ``random_state``: within
-   each class, rows get folds round-robin in a random order, continuing across partitions
-   from per-class offsets known from pass 1, so fold sizes per class differ by at most one.
-   Cluster memory: the encoded data once (8 bytes per numeric cell, 1-4 per categorical one).
+2. **Teacher frame** (reads the data a second time). Each partition is encoded with that
+   schema into the teacher's native frame (float64 numerics, pandas categoricals with the
+   fixed level set) plus label index, weight and **fold**, and persisted, partition ``i`` on
+   worker ``i mod n_workers`` (sorted addresses). Folds are stratified and deterministic from
+   ``random_state``: within each class, rows get folds round-robin in a random order,
+   continuing across partitions from per-class offsets known from pass 1, so fold sizes per
+   class differ by at most one. Cluster memory: the encoded data (8 bytes per numeric cell,
+   1-4 per categorical one, 17 per row for label, weight and fold).
 3. **Driver sample** (one pass over the persisted frame). A stratified sample of at most
    ``max_student_rows`` rows (1,000,000 when that is ``None``) fits the student preprocessing
    (``preprocessor_``: medians, quartiles, level frequencies) on the driver. With fewer rows
    than that, the sample is all rows and the preprocessing equals the in-memory one.
 4. **Cross-fitting**: ``cv`` distributed teachers, each trained on the other folds, and the
-   final teacher on all rows (``cv + 1`` distributed trainings; each holds its training rows
-   and LightGBM's binned dataset on the workers). ``lightgbm.dask`` has no early stopping
-   (LightGBM issues #3712 and #6351: training hangs), so for the default
-   :class:`~riskkd.teachers.LightGBMTeacher` the number of trees is chosen by its own early
-   stopping on at most 200,000 rows of the driver sample, scaled by ``1 / (1 -
-   validation_fraction)`` as its ``refit`` does, and every distributed teacher trains that
-   many trees. An ``LGBMClassifier`` or ``XGBClassifier`` teacher trains its
-   ``n_estimators``.
-5. **Out-of-fold pass** (one pass over the persisted frame, ``map_partitions``-style: one
-   task per partition). The ``cv`` fold boosters are shipped once; each row is predicted by
-   the booster of its fold. The driver receives the out-of-fold probabilities of every row
-   (``n_classes`` float64 per row: 160 MB for 10M binary rows), labels and weights, and the
-   student's preprocessed rows (float32 numerics, int32 embedding indices) for the student
-   rows, written into preallocated arrays as partitions arrive. ``calibrator_`` is fitted on
-   all out-of-fold predictions, as in memory.
+   final teacher on all rows (``cv + 1`` distributed trainings). Each training cuts its rows
+   on the worker that holds them (they stay there), so a worker holds at most the persisted
+   frame, about two copies of its training rows (riskkd's cut and LightGBM's concatenation)
+   and the binned dataset: about three times its share of the encoded data.
+   ``lightgbm.dask`` has no early stopping (LightGBM issues #3712 and #6351: training
+   hangs), so for the default :class:`~riskkd.teachers.LightGBMTeacher` the number of trees
+   is chosen by its own early stopping on at most 200,000 rows of the driver sample
+   ("pilot"), scaled by ``1 / (1 - validation_fraction)`` as its ``refit`` does, and every
+   distributed teacher trains that many trees. An ``LGBMClassifier`` or ``XGBClassifier``
+   teacher trains its ``n_estimators``.
+5. **Out-of-fold pass** (one pass over the persisted frame, one task per partition). The
+   ``cv`` fold boosters are shipped once; each row is predicted by the booster of its fold.
+   The driver receives the out-of-fold probabilities of every row (``n_classes`` float64 per
+   row: 160 MB for 10M binary rows), labels and weights, and the student's preprocessed rows
+   (float32 numerics, int32 embedding indices), written into preallocated arrays as
+   partitions arrive. ``calibrator_`` is fitted on all out-of-fold predictions, as in memory.
 6. **Student** on the driver, on the collected arrays: every row when ``max_student_rows`` is
-   ``None`` (10M rows x 30 numeric features is 1.2 GB of float32; the student itself trains
-   in mini-batches), else a stratified sample of ``max_student_rows`` rows (the same rows as
-   step 3). ``soft_targets_`` holds the soft targets of the student rows. MUNGE augmentation
-   follows ``augment`` exactly as in memory (``"auto"``: below 20,000 student rows).
+   ``None`` (10M rows x 30 numeric features is 1.2 GB of float32; a student trained on all
+   rows learns the teacher where it is rare, which a sample would thin out), else a
+   stratified sample of ``max_student_rows`` rows (the rows of step 3), for a student whose
+   training time, not memory, is the limit (the MLP). ``soft_targets_`` holds the soft
+   targets of the student rows. Augmentation (``augment``) follows the same rule as in
+   memory, counted on the student rows.
+
+In all, ``X`` is read twice and the persisted frame ``cv + 4`` times (sample, ``cv + 1``
+trainings, out-of-fold pass). Driver memory is bounded by the student arrays plus ~33 bytes
+per row (out-of-fold probabilities, label, weight) and the sample of step 3.
+
+Repeatability: every step riskkd takes is a function of the data, its partitioning and
+``random_state``, and the pinned placement gives each worker the same rows every time; with
+an XGBoost teacher, two fits are identical. ``lightgbm.dask`` numbers LightGBM's machines in
+the order of a Python set of Dask keys, and each machine bins a share of the features from
+its own rows, so LightGBM teachers can differ slightly from run to run.
 
 LightGBM's OpenMP threads collapse under CPU oversubscription, so the cluster started here
-has one thread per worker; on a cluster you pass, ``lightgbm.dask`` uses each worker's
-thread count.
+has one thread per worker; on a cluster you pass, ``lightgbm.dask`` and ``xgboost.dask`` use
+each worker's thread count.
 """
 
 from __future__ import annotations
@@ -701,6 +716,7 @@ class _DaskDistillation:
     def _persist_frame(self, X, y, sample_weight, offsets, seed):
         """The teacher frame, persisted, partition ``i`` on worker ``i mod n_workers``."""
         import dask.dataframe as dd
+        from distributed import wait
 
         model = self.model
         schema = model.input_schema_
@@ -739,6 +755,11 @@ class _DaskDistillation:
             self.client.compute(part, workers=[self.placement[i]], allow_other_workers=False)
             for i, part in enumerate(parts)
         ]
+        wait(futures)
+        for future in futures:
+            if future.status == "error":
+                self.client.cancel(futures)
+                future.result()  # raises the partition's error
         return dd.from_delayed(futures, meta=meta, verify_meta=False), futures
 
     # ------------------------------------------------------------------ step 3

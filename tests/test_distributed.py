@@ -255,3 +255,14 @@ def test_refuses_a_splitter_cv(transactions):
     dX, dy = _dask(*transactions[:2])
     with pytest.raises(ValueError, match="integer cv"):
         fit_distributed(_model(cv=KFold(3)), dX, dy)
+
+
+def test_error_in_a_partition_names_the_column(client, transactions):
+    """A bad value inside one partition is reported with the schema's message."""
+    X, y, _, _ = transactions
+    X = X.copy()
+    X.loc[X.index[-1], "amount"] = np.inf
+    model = _model()
+    with pytest.raises(ValueError, match="Column 'amount' holds 1 infinite value"):
+        fit_distributed(model, *_dask(X, y), client=client)
+    assert not _fitted_names(model)
