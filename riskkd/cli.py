@@ -306,7 +306,10 @@ def run(
     out, err = _consoles(quiet)
     with _errors(err), _silenced(quiet):
         loaded = load_config(config, set_)
-        progress, on_step = _step_progress(err, quiet, STEPS)
+        steps = dict(STEPS)
+        if not loaded.mlflow.enabled:
+            del steps["mlflow"], steps["promote"]
+        progress, on_step = _step_progress(err, quiet, steps)
         console = None if progress is None else progress.console
         with progress if progress is not None else contextlib.nullcontext(), _riskkd_logs(console):
             result = PipelineRunner(loaded, base_dir=config.resolve().parent, on_step=on_step).run()
