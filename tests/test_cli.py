@@ -322,6 +322,6 @@ def test_run_a_parquet_file_with_a_group_split_and_without_mlflow(tmp_path):
     saved = pd.read_csv(run_dir / "fidelity.csv", index_col=0)
     # 300 customers, a quarter of them in the test set: about 250 of the 1,000 rows.
     assert 200 <= int(result.stdout.split("test split (")[1].split(" rows")[0]) <= 300
-    # A depth-6 tree on ~750 rows keeps most of the teacher's ranking (0.96 when measured);
+    # A depth-6 tree on ~750 rows keeps most of the teacher's ranking but not all of it;
     # 0.8 only says that it learned from the teacher rather than from noise.
     assert saved.loc["auc_retention", "student"] > 0.8
