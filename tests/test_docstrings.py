@@ -18,6 +18,7 @@ import pytest
         "riskkd.tuning",
         "riskkd.scorecard",
         "riskkd.students._scorecard",
+        "riskkd.outputs",
     ],
 )
 def test_examples(module):

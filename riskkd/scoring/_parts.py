@@ -5,7 +5,7 @@ have the same columns, types and values. A part holds, in input order,
 
 * the id columns, as read;
 * ``proba_<class>`` for each class (the names of the MLflow pyfunc output,
-  :func:`riskkd.tracking._flavor.output_columns`);
+  :func:`riskkd.outputs.output_columns`);
 * ``decision`` (binary) or ``grade`` (multi-class): the most probable class;
 * ``model_version``.
 
@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..tracking._flavor import output_columns
+from ..outputs import output_columns
 from ._contract import REASON, CheckedChunk, check_chunk
 from ._manifest import REJECTS, atomic_write, sha256_bytes
 

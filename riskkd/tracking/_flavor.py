@@ -41,6 +41,7 @@ from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, Schema
 from sklearn.utils.validation import check_is_fitted
 
+from ..outputs import output_columns
 from ._runs import active_or_new_run
 
 FLAVOR_NAME = "riskkd"
@@ -69,11 +70,6 @@ def get_default_pip_requirements() -> list[str]:
         except importlib.metadata.PackageNotFoundError:
             requirements.append(name)
     return requirements
-
-
-def output_columns(classes: Any) -> list[str]:
-    """Names of the pyfunc probability columns: ``proba_<class>``."""
-    return [f"proba_{c.item() if isinstance(c, np.generic) else c}" for c in classes]
 
 
 def _frame(model: Any, X: Any) -> pd.DataFrame:
