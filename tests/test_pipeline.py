@@ -192,6 +192,12 @@ def test_time_split_of_the_fraud_pipeline():
     assert len(split.X_train) + len(split.X_test) == len(dataset.frame)
 
 
+def test_time_is_never_a_feature_of_the_bundled_fraud_data():
+    config = load_config(base(data={"dataset": "vehicle_insurance_fraud"}))
+    dataset = PipelineRunner(config).load()  # stratified: Year is not needed to split
+    assert "Year" not in dataset.frame.columns and dataset.split_column is None
+
+
 def test_risk_rating_data_passes_its_contract_and_keeps_every_grade():
     config = load_config(PIPELINES / "risk_rating.yaml")
     runner = PipelineRunner(config, base_dir=PIPELINES)

@@ -105,7 +105,8 @@ def load_data(data_config: Any, split_config: Any, seed: int) -> Dataset:
         bunch = load_dataset(data_config.dataset)
         frame = bunch.frame
         target = bunch.target.name
-        if bunch.time is not None:
+        if bunch.time is not None and getattr(split_config, "column", None) == bunch.time.name:
+            # The loader keeps time out of the features; it comes back only to split on.
             frame = frame.assign(**{bunch.time.name: bunch.time})
         source = data_config.dataset
     else:
