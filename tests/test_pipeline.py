@@ -110,6 +110,10 @@ def test_values_out_of_range_name_the_key():
     assert problems(base(distillation={"alpha": 2})) == [
         "distillation.alpha: must be 'auto' or a number in [0, 1], got 2"
     ]
+    (line,) = problems(base(distillation={"monotone_constraints": {"Age": 2}}))
+    assert line.startswith("distillation.monotone_constraints: must be 'auto', null or a mapping")
+    config = load_config(base(distillation={"monotone_constraints": {"Age": -1}}))
+    assert _build.build_model(config, None).monotone_constraints == {"Age": -1}
     (line,) = problems(base(data={"dataset": "german_credit", "n_rows": -5}))
     assert line.startswith("data.n_rows: Input should be greater than 0")
     (line,) = problems(base(mlflow={"gates": {"auc_retention": [">", 0.99]}}))

@@ -138,6 +138,7 @@ def build_model(config: Any, teacher: Any) -> DistilledClassifier:
         max_categories=d.max_categories,
         augment=d.augment,
         augment_factor=d.augment_factor,
+        monotone_constraints=d.monotone_constraints,
         n_jobs=config.training.n_jobs,
         random_state=config.seed,
     )

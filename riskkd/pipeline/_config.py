@@ -170,8 +170,24 @@ class DistillationConfig(_Section):
     cv: Annotated[int, Field(ge=2)] = 5
     min_frequency: Annotated[int, Field(ge=1)] = 5
     max_categories: Annotated[int, Field(ge=1)] = 64
-    augment: Literal["auto", "munge"] | None = "auto"
+    augment: Literal["auto", "munge", "noise"] | None = "auto"
     augment_factor: Annotated[int, Field(ge=1)] = 4
+    monotone_constraints: Any = "auto"
+
+    @field_validator("monotone_constraints", mode="before")
+    @classmethod
+    def _monotone(cls, value: Any) -> Any:
+        if value is None or value == "auto":
+            return value
+        if isinstance(value, dict) and all(
+            isinstance(k, str) and v in (-1, 0, 1) and not isinstance(v, bool)
+            for k, v in value.items()
+        ):
+            return value
+        raise ValueError(
+            f"must be 'auto', null or a mapping of column to +1 / -1 / 0 "
+            f"(e.g. {{Seniority: -1}}), got {value!r}"
+        )
 
     @field_validator("student")
     @classmethod
