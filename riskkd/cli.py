@@ -217,9 +217,19 @@ def _riskkd_logs(console: Console | None) -> Iterator[None]:
         logger.setLevel(level)
 
 
+_NO_MODEL = (
+    "--model {!r}: no such folder; give a folder written by `riskkd distill` or riskkd.save, "
+    "or an MLflow URI such as models:/credit-scoring@champion."
+)
+
+
+def _is_mlflow_uri(spec: str) -> bool:
+    return spec.startswith(("models:/", "runs:/", "mlflow-artifacts:/"))
+
+
 def _load_model(spec: str) -> Any:
     """A model folder, or an MLflow model URI."""
-    if spec.startswith(("models:/", "runs:/", "mlflow-artifacts:/")):
+    if _is_mlflow_uri(spec):
         import mlflow
 
         from . import tracking
@@ -230,10 +240,7 @@ def _load_model(spec: str) -> Any:
 
     path = Path(spec)
     if not path.exists():
-        raise typer.BadParameter(
-            f"--model {spec!r}: no such folder; give a folder written by `riskkd distill` or "
-            "riskkd.save, or an MLflow URI such as models:/credit-scoring@champion."
-        )
+        raise typer.BadParameter(_NO_MODEL.format(spec))
     return load(path)
 
 
@@ -588,6 +595,8 @@ def score(
     with _errors(err):
         if not input.exists():
             raise typer.BadParameter(f"--input {str(input)!r} does not exist.")
+        if not _is_mlflow_uri(model) and not Path(model).exists():
+            raise typer.BadParameter(_NO_MODEL.format(model))
         progress = None
         on_chunk = None
         if not quiet:
@@ -608,7 +617,7 @@ def score(
         try:
             with progress if progress is not None else contextlib.nullcontext():
                 summary = score_files(
-                    model if not model.startswith(("models:/", "runs:/")) else _mlflow_uri(model),
+                    _mlflow_uri(model) if _is_mlflow_uri(model) else model,
                     input,
                     output,
                     id_cols=ids,

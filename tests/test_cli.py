@@ -277,6 +277,10 @@ def test_score_usage_errors(model_dir, holdout, tmp_path):
     missing = invoke("score", "--model", model_dir, "--input", tmp_path / "none.csv",
                      "--output", tmp_path / "o")  # fmt: skip
     assert missing.exit_code == 2 and "does not exist" in missing.output
+    no_model = invoke("score", "--model", tmp_path / "nope", "--input", holdout,
+                      "--output", tmp_path / "o")  # fmt: skip
+    assert no_model.exit_code == 2 and "no such folder" in no_model.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_score_a_registered_model_on_dask(tmp_path, holdout, monkeypatch):
