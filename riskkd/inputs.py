@@ -170,6 +170,15 @@ class InputSchema:
 
     def encode(self, X: Any) -> Encoded:
         """Encode ``X`` into the shared numeric / categorical blocks (see module docstring)."""
+        if (
+            isinstance(X, np.ndarray)
+            and X.ndim == 2
+            and X.dtype.kind in "biuf"
+            and X.shape[1] == self.n_features
+            and not self.categorical_names
+        ):
+            # A numeric array for an all-numeric model: one conversion, no per-column work.
+            return self._checked(X.astype(np.float64), np.empty((len(X), 0), dtype=np.int32))
         n_rows, columns = self._columns(X)
         n_num, n_cat = len(self.numeric_names), len(self.categorical_names)
         # Large batches fill each column contiguously and transpose once at the end: strided
@@ -199,6 +208,10 @@ class InputSchema:
                 num[:, j] = values
         if by_column:
             num, cat = np.ascontiguousarray(num.T), np.ascontiguousarray(cat.T)
+        return self._checked(num, cat)
+
+    def _checked(self, num: np.ndarray, cat: np.ndarray) -> Encoded:
+        """The encoding, or an error naming the first numeric column holding +-inf."""
         if num.size and not np.isfinite(num).all():
             bad = np.isinf(num).any(axis=0)
             if bad.any():
