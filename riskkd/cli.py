@@ -308,7 +308,7 @@ def run(
 
     Prints the fidelity table on the test split, the report's path and the registry outcome. Everything lands in a new folder under the config's `output`. Exit code 3 when the fidelity gates refused the promotion (the version is registered all the same).
     """
-    from .pipeline import STEPS, PipelineRunner, load_config
+    from .pipeline import STEPS, load_config, runner_for
 
     out, err = _consoles(quiet)
     with _errors(err), _silenced(quiet):
@@ -319,7 +319,7 @@ def run(
         progress, on_step = _step_progress(err, quiet, steps)
         console = None if progress is None else progress.console
         with progress if progress is not None else contextlib.nullcontext(), _riskkd_logs(console):
-            result = PipelineRunner(loaded, base_dir=config.resolve().parent, on_step=on_step).run()
+            result = runner_for(loaded, base_dir=config.resolve().parent, on_step=on_step).run()
     out.print(
         _fidelity_table(result.fidelity, f"Fidelity on the test split ({result.n_test:,} rows)")
     )
@@ -386,7 +386,7 @@ def distill(
     Splits off --test-size of the rows (stratified), cross-fits the teacher, distils the student, prints the fidelity table on the held-out rows and saves the model folder (`riskkd score --model FOLDER` scores with it). For time or group splits, MLflow and a report, write a pipeline YAML and use `riskkd run`.
     """
     from .persistence import save
-    from .pipeline import PipelineRunner, TrainTestSplit, load_config
+    from .pipeline import TrainTestSplit, load_config, runner_for
 
     out, err = _consoles(quiet)
     with _errors(err), _silenced(quiet):
@@ -417,7 +417,7 @@ def distill(
         if not has_test:
             steps.pop("evaluate")
         progress, on_step = _step_progress(err, quiet, steps)
-        runner = PipelineRunner(config, on_step=on_step)
+        runner = runner_for(config, on_step=on_step)
         console = None if progress is None else progress.console
         with progress if progress is not None else contextlib.nullcontext(), _riskkd_logs(console):
             loaded = runner.step("load", runner.load)

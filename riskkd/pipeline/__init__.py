@@ -30,12 +30,14 @@ from ._config import (
     apply_overrides,
     load_config,
 )
+from ._dask import DaskPipelineRunner
 from ._data import Dataset, TrainTestSplit, load_data, read_table, split_data
-from ._runner import STEPS, PipelineResult, PipelineRunner, run_pipeline
+from ._runner import STEPS, PipelineResult, PipelineRunner, run_pipeline, runner_for
 
 __all__ = [
     "STEPS",
     "ConfigError",
+    "DaskPipelineRunner",
     "DataConfig",
     "Dataset",
     "DistillationConfig",
@@ -56,5 +58,6 @@ __all__ = [
     "load_data",
     "read_table",
     "run_pipeline",
+    "runner_for",
     "split_data",
 ]

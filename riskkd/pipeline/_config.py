@@ -270,6 +270,11 @@ class PipelineConfig(_Section):
     def _teacher_params(self) -> PipelineConfig:
         from ._build import teacher_param_names
 
+        if self.training.engine == "dask" and self.data.n_rows is not None:
+            raise ValueError(
+                "data.n_rows: sampling is for trying a pipeline in memory; remove it with "
+                "training.engine 'dask' (or use engine 'local')"
+            )
         if self.training.engine == "dask" and self.teacher.kind == "hist_gradient_boosting":
             raise ValueError(
                 "training.engine: 'dask' trains 'lightgbm' or 'xgboost' teachers, not "

@@ -53,12 +53,26 @@ class Dataset:
 
 @dataclass
 class TrainTestSplit:
-    """Training and test rows."""
+    """Training and test rows.
 
-    X_train: pd.DataFrame
+    With the Dask engine, ``X_train`` and ``y_train`` are Dask collections (read when the
+    teacher trains) and ``n_train`` is counted once when splitting; the test rows are in
+    memory.
+    """
+
+    X_train: Any
     X_test: pd.DataFrame
-    y_train: pd.Series
+    y_train: Any
     y_test: pd.Series
+    n_train: int = -1
+
+    def __post_init__(self) -> None:
+        if self.n_train < 0:
+            self.n_train = len(self.y_train)
+
+    @property
+    def n_test(self) -> int:
+        return len(self.y_test)
 
 
 def _missing_column(column: str, columns: Any, key: str) -> ValueError:

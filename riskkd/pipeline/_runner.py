@@ -23,7 +23,7 @@ from ._config import PipelineConfig, load_config
 from ._data import Dataset, TrainTestSplit, load_data, resolve_contract, split_data
 from ._data import validate_contract as _validate_contract
 
-__all__ = ["STEPS", "PipelineResult", "PipelineRunner", "run_pipeline"]
+__all__ = ["STEPS", "PipelineResult", "PipelineRunner", "run_pipeline", "runner_for"]
 
 #: The steps of :meth:`PipelineRunner.run`, in order, with what each does.
 STEPS: dict[str, str] = {
@@ -150,6 +150,9 @@ class PipelineRunner:
         self.on_step = on_step
         self.timings: dict[str, float] = {}
 
+    #: Log the SHA-256 of the training rows (``training_data_sha256``) to MLflow.
+    hash_training_rows = True
+
     # ------------------------------------------------------------------ steps
     def load(self) -> Dataset:
         return load_data(self.config.data, self.config.split, self.config.seed)
@@ -181,26 +184,12 @@ class PipelineRunner:
         return teacher
 
     def distill(self, teacher: Any, split: TrainTestSplit) -> Any:
-        """Fit the :class:`~riskkd.DistilledClassifier` (locally or on Dask)."""
-        model = build_model(self.config, teacher)
-        training = self.config.training
-        if training.engine == "local":
-            return model.fit(split.X_train, split.y_train)
-        import dask.dataframe as dd
+        """Fit the :class:`~riskkd.DistilledClassifier` on the training rows."""
+        return build_model(self.config, teacher).fit(split.X_train, split.y_train)
 
-        from ..distributed import fit_distributed
-
-        n_partitions = training.n_partitions or training.n_workers
-        X = dd.from_pandas(split.X_train, npartitions=n_partitions, sort=False)
-        y = dd.from_pandas(split.y_train, npartitions=n_partitions, sort=False)
-        return fit_distributed(
-            model,
-            X,
-            y,
-            scheduler=training.scheduler,
-            n_workers=training.n_workers,
-            max_student_rows=training.max_student_rows,
-        )
+    def reference_rows(self, split: TrainTestSplit) -> pd.DataFrame:
+        """Training rows in memory: the report's PSI reference and the hashed data."""
+        return split.X_train
 
     def evaluate(self, model: Any, split: TrainTestSplit) -> pd.DataFrame:
         from ..fidelity import fidelity_report
@@ -226,7 +215,7 @@ class PipelineRunner:
             folder / self.config.report.path,
             title=self.config.report.title or f"riskkd pipeline {self.config.name}",
             threshold=self.config.evaluation.threshold,
-            X_reference=split.X_train,
+            X_reference=self.reference_rows(split),
             sections=[("Pipeline", self.summary(split))],
         )
 
@@ -245,7 +234,7 @@ class PipelineRunner:
             "data": config.data.dataset or config.data.path,
             "contract": config.contract or "none",
             "split": how,
-            "training / test rows": f"{len(split.y_train):,} / {len(split.y_test):,}",
+            "training / test rows": f"{split.n_train:,} / {split.n_test:,}",
             "teacher": f"{config.teacher.kind} {config.teacher.params or ''}".strip(),
             "engine": config.training.engine,
         }
@@ -276,8 +265,8 @@ class PipelineRunner:
                 {
                     "pipeline.split": self.config.split.kind,
                     "pipeline.teacher": self.config.teacher.kind,
-                    "pipeline.n_train": len(split.y_train),
-                    "pipeline.n_test": len(split.y_test),
+                    "pipeline.n_train": split.n_train,
+                    "pipeline.n_test": split.n_test,
                 }
             )
             tracking.log_distillation(
@@ -285,7 +274,7 @@ class PipelineRunner:
                 split.X_test,
                 split.y_test,
                 dataset_name=dataset.source,
-                X_train=split.X_train,
+                X_train=self.reference_rows(split) if self.hash_training_rows else None,
                 threshold=self.config.evaluation.threshold,
                 registered_model_name=name,
             )
@@ -365,8 +354,8 @@ class PipelineRunner:
                 model_dir=run_dir / "model",
                 report_path=None if report is None else run_dir / Path(report).name,
                 fidelity=fidelity,
-                n_train=len(split.y_train),
-                n_test=len(split.y_test),
+                n_train=split.n_train,
+                n_test=split.n_test,
             )
             if config.mlflow.enabled:
                 run_id, uri, version = self.step(
@@ -427,4 +416,20 @@ def run_pipeline(
             "overrides apply to a YAML file or mapping, not to a validated PipelineConfig; use "
             "config.model_copy(update=...) instead."
         )
-    return PipelineRunner(config, base_dir=base_dir, on_step=on_step).run()
+    return runner_for(config, base_dir=base_dir, on_step=on_step).run()
+
+
+def runner_for(
+    config: PipelineConfig,
+    *,
+    base_dir: str | Path | None = None,
+    on_step: StepCallback | None = None,
+) -> PipelineRunner:
+    """The runner of ``config``: :class:`PipelineRunner`, or the Dask one for
+    ``training.engine: dask`` (:class:`riskkd.pipeline.DaskPipelineRunner`)."""
+    cls = PipelineRunner
+    if config.training.engine == "dask":
+        from ._dask import DaskPipelineRunner
+
+        cls = DaskPipelineRunner
+    return cls(config, base_dir=base_dir, on_step=on_step)

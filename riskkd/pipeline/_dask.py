@@ -1,0 +1,221 @@
+"""The pipeline runner of ``training.engine: dask``, for data larger than one machine.
+
+The data is read lazily with ``dask.dataframe`` (a parquet file or folder, a CSV file, or a
+bundled dataset split into partitions), checked against its contract partition by
+partition, split without collecting it, and distilled by
+:func:`riskkd.distributed.fit_distributed` on one Dask cluster kept for the whole run (a
+``LocalCluster`` of ``training.n_workers`` workers, or ``training.scheduler``). Only the test
+rows and a sample of the training rows (the report's PSI reference) come to the driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._build import build_model
+from ._data import Dataset, TrainTestSplit, _missing_column, _time_cutoff
+from ._data import resolve_contract as _resolve_contract
+from ._data import validate_contract as _validate_contract
+from ._runner import PipelineResult, PipelineRunner
+
+__all__ = ["DaskPipelineRunner"]
+
+#: Most training rows brought to the driver: report reference and XGBoost early stopping.
+MAX_DRIVER_ROWS = 200_000
+
+
+def _read(path: str, n_partitions: int | None) -> Any:
+    import dask.dataframe as dd
+
+    source = Path(path)
+    if not source.exists():
+        raise FileNotFoundError(f"data.path: {path!r} does not exist.")
+    if source.is_dir() or source.name.lower().endswith((".parquet", ".pq")):
+        frame = dd.read_parquet(source)
+    elif source.name.lower().endswith((".csv", ".csv.gz")):
+        # gzip cannot be split: one partition per file, repartitioned below.
+        blocksize = None if source.name.lower().endswith(".gz") else "64MB"
+        frame = dd.read_csv(source, blocksize=blocksize, assume_missing=True)
+    else:
+        raise ValueError(
+            f"data.path: {path!r} is neither a CSV (.csv, .csv.gz) nor a parquet file or folder."
+        )
+    return frame if n_partitions is None else frame.repartition(npartitions=n_partitions)
+
+
+def _checked_rows(part: pd.DataFrame, contract: Any) -> pd.Series:
+    _validate_contract(part, contract)
+    return pd.Series([len(part)])
+
+
+def _random_test_mask(part: pd.Series, seed: int, test_size: float, partition_info=None):
+    number = 0 if partition_info is None else partition_info["number"]
+    rng = np.random.default_rng([seed, number])
+    return pd.Series(rng.random(len(part)) < test_size, index=part.index)
+
+
+def _group_test_mask(part: pd.Series, seed: int, test_size: float) -> pd.Series:
+    key = f"{seed:016d}"[-16:]
+    hashed = pd.util.hash_pandas_object(part, index=False, hash_key=key)
+    return (hashed % 1_000_000) < int(test_size * 1_000_000)
+
+
+class DaskPipelineRunner(PipelineRunner):
+    """Run a pipeline on Dask: the same steps, with the data never collected whole.
+
+    Differences with :class:`PipelineRunner`: ``split.kind: stratified`` draws each row
+    into the test set with probability ``test_size`` (seeded per partition; class shares
+    match up to sampling noise); ``group`` hashes the group column, so a group is on one
+    side whatever partition holds it; XGBoost's rounds are early-stopped on a sample of at
+    most 200,000 training rows; the report's PSI reference is such a sample and no hash of
+    the training rows is logged. ``data.n_rows`` is not supported.
+    """
+
+    hash_training_rows = False
+
+    @contextmanager
+    def _client(self) -> Iterator[Any]:
+        from distributed import Client, LocalCluster
+
+        training = self.config.training
+        if training.scheduler is not None:
+            with Client(training.scheduler) as client:
+                yield client
+            return
+        with (
+            LocalCluster(
+                n_workers=training.n_workers,
+                threads_per_worker=1,
+                host="127.0.0.1",
+                dashboard_address=None,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+
+    def run(self) -> PipelineResult:
+        with self._client() as client:
+            self.client = client
+            self._sample = None
+            try:
+                return super().run()
+            finally:
+                del self.client
+                self._sample = None
+
+    def load(self) -> Dataset:
+        import dask.dataframe as dd
+
+        config, training = self.config, self.config.training
+        if config.data.dataset is not None:
+            in_memory = super().load()
+            frame = in_memory.frame
+            if in_memory.split_column is not None:
+                frame = frame.assign(**{in_memory.split_column.name: in_memory.split_column})
+            lazy = dd.from_pandas(frame, npartitions=training.n_partitions or training.n_workers)
+            column = None if in_memory.split_column is None else lazy[in_memory.split_column.name]
+            return Dataset(
+                lazy[[*in_memory.features, in_memory.target]],
+                in_memory.features,
+                in_memory.target,
+                column,
+                in_memory.source,
+            )
+        frame = _read(config.data.path, training.n_partitions)
+        target = config.data.target
+        split_name = getattr(config.split, "column", None)
+        for key, names in (
+            ("data.target", [target]),
+            ("data.drop", config.data.drop),
+            ("split.column", [split_name] if split_name else []),
+        ):
+            for name in names:
+                if name not in frame.columns:
+                    raise _missing_column(name, frame.columns, key)
+        removed = {target, *config.data.drop, *([split_name] if split_name else [])}
+        features = [c for c in frame.columns if c not in removed]
+        return Dataset(
+            frame[[*features, target]],
+            features,
+            target,
+            None if split_name is None else frame[split_name],
+            str(config.data.path),
+        )
+
+    def validate(self, dataset: Dataset) -> str | None:
+        """Check every partition against the contract (raises on the first broken one)."""
+        if self.config.contract is None:
+            return None
+        contract = _resolve_contract(self.config.contract, self.base_dir)
+        dataset.frame.map_partitions(_checked_rows, contract, meta=(None, "int64")).compute()
+        return contract if isinstance(contract, str) else contract.stem
+
+    def split(self, dataset: Dataset) -> TrainTestSplit:
+        split, seed = self.config.split, self.config.seed
+        frame = dataset.frame
+        if split.kind == "time":
+            meta = dataset.split_column._meta
+            is_test = dataset.split_column >= _time_cutoff(meta, split.cutoff)
+        elif split.kind == "group":
+            is_test = dataset.split_column.map_partitions(
+                _group_test_mask, seed, split.test_size, meta=(None, bool)
+            )
+        else:
+            is_test = frame[dataset.target].map_partitions(
+                _random_test_mask, seed, split.test_size, meta=(None, bool)
+            )
+        train, test = frame[~is_test], frame[is_test].compute()
+        # One pass counts the training rows per partition; partitions left empty by the split
+        # (e.g. the test years of a time-partitioned folder) are dropped.
+        counts = train.map_partitions(len).compute().tolist()
+        n_train = int(sum(counts))
+        if 0 < n_train and 0 in counts:
+            train = train.partitions[[i for i, n in enumerate(counts) if n > 0]]
+        for side, n in (("training", n_train), ("test", len(test))):
+            if n == 0:
+                raise ValueError(
+                    f"split: the {side} set is empty with {split!r}; move the cutoff or change "
+                    "test_size."
+                )
+        features, target = dataset.features, dataset.target
+        return TrainTestSplit(
+            train[features], test[features], train[target], test[target], n_train=n_train
+        )
+
+    def _driver_sample(self, split: TrainTestSplit) -> tuple[pd.DataFrame, pd.Series]:
+        """A seeded sample of at most 200,000 training rows and their labels, in memory."""
+        if getattr(self, "_sample", None) is None:
+            fraction = min(1.0, MAX_DRIVER_ROWS / max(split.n_train, 1))
+            label = "__riskkd_label__"
+            rows = split.X_train.assign(**{label: split.y_train})
+            rows = rows.sample(frac=fraction, random_state=self.config.seed).compute()
+            self._sample = rows.drop(columns=label), rows[label].rename(split.y_train.name)
+        return self._sample
+
+    def reference_rows(self, split: TrainTestSplit) -> pd.DataFrame:
+        """The training rows of :meth:`_driver_sample` (the report's PSI reference)."""
+        return self._driver_sample(split)[0]
+
+    def teacher(self, split: TrainTestSplit) -> Any:
+        """XGBoost's rounds are early-stopped on the driver sample; other teachers as usual."""
+        if self.config.teacher.kind != "xgboost":
+            return super().teacher(split)
+        X, y = self._driver_sample(split)
+        return super().teacher(TrainTestSplit(X, split.X_test, y, split.y_test))
+
+    def distill(self, teacher: Any, split: TrainTestSplit) -> Any:
+        from ..distributed import fit_distributed
+
+        return fit_distributed(
+            build_model(self.config, teacher),
+            split.X_train,
+            split.y_train,
+            client=self.client,
+            max_student_rows=self.config.training.max_student_rows,
+        )
