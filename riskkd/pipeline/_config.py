@@ -144,11 +144,13 @@ class TeacherConfig(_Section):
 class TrainingConfig(_Section):
     """Where the distillation is fitted: in this process, or on a Dask cluster.
 
-    ``engine: dask`` fits with :func:`riskkd.distributed.fit_distributed`: the teacher on the
-    cluster (``lightgbm.dask`` / ``xgboost.dask``), the student on at most
+    ``engine: dask`` runs the pipeline with :class:`riskkd.pipeline.DaskPipelineRunner`:
+    the data is read lazily (``n_partitions`` repartitions it), checked and split partition
+    by partition, and :func:`riskkd.distributed.fit_distributed` trains the teachers on the
+    cluster (``lightgbm.dask`` / ``xgboost.dask``) and the student on at most
     ``max_student_rows`` rows. ``scheduler`` is the address of a running scheduler; without
-    it a ``LocalCluster`` of ``n_workers`` workers is started. ``n_jobs`` parallelises the
-    cross-fitting folds of the local engine.
+    it a ``LocalCluster`` of ``n_workers`` single-threaded workers runs for the whole
+    pipeline. ``n_jobs`` parallelises the cross-fitting folds of the local engine.
     """
 
     engine: Literal["local", "dask"] = "local"
