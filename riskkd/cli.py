@@ -41,7 +41,10 @@ EXIT_CODES = {
     EXIT_OK: "success",
     EXIT_FAILURE: "failure (bad data, a broken data contract, a training or I/O error)",
     EXIT_USAGE: "usage or config error (unknown option, invalid pipeline YAML)",
-    EXIT_GATES: "riskkd run: the fidelity gates refused the promotion (model registered)",
+    EXIT_GATES: (
+        "riskkd run --require-promotion: the fidelity gates refused the promotion "
+        "(model registered)"
+    ),
     EXIT_RECONCILIATION: "riskkd score: rows in != rows scored + rows rejected",
 }
 _EXIT_HELP = "\n\n".join(f"[bold]{code}[/bold] {meaning}" for code, meaning in EXIT_CODES.items())
@@ -300,13 +303,21 @@ def run(
             show_default=False,
         ),
     ] = None,
+    require_promotion: Annotated[
+        bool,
+        typer.Option(
+            "--require-promotion",
+            help="Exit with code 3 when the fidelity gates refuse the promotion (for CI jobs "
+            "that must deploy). Without it a refused promotion is reported and the exit code is 0.",
+        ),
+    ] = False,
     quiet: QuietOption = False,
 ) -> None:
     """Run a pipeline YAML end to end.
 
     Steps: load the data -> check its contract -> split -> teacher (early stopping) -> distil -> evaluate on the test split -> save the model and the HTML report -> log to MLflow and register -> promote only if the fidelity gates pass.
 
-    Prints the fidelity table on the test split, the report's path and the registry outcome. Everything lands in a new folder under the config's `output`. Exit code 3 when the fidelity gates refused the promotion (the version is registered all the same).
+    Prints the fidelity table on the test split, the report's path and the registry outcome. Everything lands in a new folder under the config's `output`. A refused promotion is a result, not a failure: the version is registered and the failing gates are listed; with --require-promotion it exits with code 3.
     """
     from .pipeline import STEPS, load_config, runner_for
 
@@ -336,7 +347,8 @@ def run(
             )
             for failure in result.gate_failures:
                 out.print(f"  - {failure}", highlight=False)
-            raise typer.Exit(EXIT_GATES)
+            if require_promotion:
+                raise typer.Exit(EXIT_GATES)
 
 
 @app.command(

@@ -142,14 +142,20 @@ def test_run_prints_the_fidelity_table_and_the_report_path(tmp_path):
     assert "done distill" in result.stderr  # progress goes to stderr
 
 
-def test_run_exits_3_when_the_gates_refuse(tmp_path):
+def test_run_exits_3_when_the_gates_refuse_a_required_promotion(tmp_path):
+    gates = 'mlflow.gates={auc_retention: [">=", 1.5]}'
     result = invoke(
-        "run", CREDIT, "--quiet",
-        *small(tmp_path, 'mlflow.gates={auc_retention: [">=", 1.5]}', "report.path=null"),
+        "run", CREDIT, "--quiet", "--require-promotion",
+        *small(tmp_path / "strict", gates, "report.path=null"),
     )  # fmt: skip
     assert result.exit_code == 3
     assert result.stdout == ""  # --quiet: nothing but errors
     assert result.stderr == ""  # nor MLflow's registry notes
+    # Without --require-promotion a refused promotion is reported, and the run succeeded.
+    result = invoke("run", CREDIT, *small(tmp_path / "lenient", gates, "report.path=null"))
+    assert result.exit_code == 0
+    assert "NOT promoted to @champion" in result.stdout
+    assert "auc_retention" in result.stdout.split("NOT promoted")[1]
 
 
 def test_run_exits_1_on_a_broken_data_contract(tmp_path):
