@@ -422,7 +422,7 @@ def _side_by_side(func, X, y, w, *, meta, **kwargs):
 
 def _summary(x: pd.DataFrame, y: pd.Series, w: pd.Series | None = None) -> pd.Series:
     """What the driver needs from one partition to check it and record the schema (one cell)."""
-    labels = pd.Series(np.asarray(y)) if len(y) else pd.Series([], dtype=object)
+    labels = pd.Series(np.asarray(y))  # empty partitions keep y's dtype (and classes' type)
     out = {
         "n_rows": len(x),
         "n_labels": len(y),

@@ -190,6 +190,18 @@ def test_max_student_rows_takes_a_stratified_sample(client, transactions):
     assert model.predict_proba(X_test).shape == (len(X_test), 2)
 
 
+def test_an_empty_partition_is_harmless(client, transactions):
+    # Filtering a partitioned frame (e.g. by year) leaves empty partitions behind.
+    X, y, X_test, _ = transactions
+    dX, dy = _dask(X, y)
+    keep = dX["amount"] > -1.0  # keeps every row of partitions 0-2 ...
+    keep = keep & (dX.index < 2250)  # ... and none of partition 3 (rows 2250-2999)
+    dX, dy = dX[keep], dy[keep]
+    assert 0 in dX.map_partitions(len).compute().tolist()
+    model = fit_distributed(_model(), dX, dy, client=client)
+    assert model.predict_proba(X_test).shape == (len(X_test), 2)
+
+
 def test_multiclass_lightgbm_classifier_teacher(client):
     """Three string grades, an LGBMClassifier teacher (lightgbm.dask.DaskLGBMClassifier)."""
     X, y = make_risk_frame(900, n_classes=3, seed=2)
