@@ -190,6 +190,9 @@ class InputSchema:
         else:
             num = np.empty((n_rows, n_num), dtype=np.float64)
             cat = np.empty((n_rows, n_cat), dtype=np.int32)
+        # One row: numeric values are gathered as scalars and written once (a numpy
+        # assignment per column costs more than the scalar read).
+        row: list[Any] | None = [0.0] * n_num if n_rows == 1 else None
         slot = self._slot
         for name, values in columns:
             is_cat, j = slot[name]
@@ -202,10 +205,14 @@ class InputSchema:
                 continue
             if not (isinstance(values, np.ndarray) and values.dtype.kind in "biuf"):
                 values = _numeric_column(name, values)
-            if by_column:
+            if row is not None:
+                row[j] = values[0]
+            elif by_column:
                 num[j] = values
             else:
                 num[:, j] = values
+        if row:
+            num[0] = row
         if by_column:
             num, cat = np.ascontiguousarray(num.T), np.ascontiguousarray(cat.T)
         return self._checked(num, cat)
