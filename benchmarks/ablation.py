@@ -102,15 +102,21 @@ class Run:
         )
 
     def halves(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
-        """(labelled rows, unlabeled rows, labels of the first): a seeded stratified half."""
+        """(labelled rows, unlabeled rows, labels of the first): a seeded stratified half.
+
+        Rows of classes too rare to halve (fewer than 4 x 5 members, e.g. grade G) all stay
+        labelled, so that every class keeps enough rows for 5-fold cross-fitting.
+        """
+        counts = self.y_train.value_counts()
+        rare = self.y_train.isin(counts.index[counts < 20]).to_numpy()
         X_lab, X_unl, y_lab, _ = train_test_split(
-            self.X_train,
-            self.y_train,
+            self.X_train[~rare],
+            self.y_train[~rare],
             test_size=0.5,
-            stratify=self.y_train,
+            stratify=self.y_train[~rare],
             random_state=self.seed,
         )
-        return X_lab, X_unl, y_lab
+        return pd.concat([X_lab, self.X_train[rare]]), X_unl, pd.concat([y_lab, self.y_train[rare]])
 
 
 def _supports(param: str) -> bool:
@@ -416,6 +422,10 @@ def main() -> None:
                 start = time.perf_counter()
                 rows.extend(run_one(name, seed, variants, cache))
                 print(f"{name} seed={seed}: {time.perf_counter() - start:.0f}s", flush=True)
+                # Runs so far, so that a long run that fails keeps what it measured.
+                partial = Path(args.out).with_suffix(".partial.json")
+                partial.parent.mkdir(parents=True, exist_ok=True)
+                partial.write_text(json.dumps(rows, indent=2))
     elapsed = time.perf_counter() - total
     table, per_dataset = summarise(rows)
     lines = [
@@ -454,6 +464,7 @@ def main() -> None:
     }
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=2))
     out.with_suffix(".md").write_text(markdown + "\n")
+    out.with_suffix(".partial.json").unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
