@@ -671,8 +671,8 @@ def report(results: dict) -> str:
         )
     else:
         lines.append(
-            "\n10M rows with Dask: not run (pass `--dask-rows 10000000`; needs "
-            "`riskkd.distributed.fit_distributed`)."
+            "\nRows on Dask (`riskkd.distributed.fit_distributed`): not run in this "
+            "invocation; pass `--dask-rows 10000000`."
         )
 
     lines += ["", "## Targets", "", "| target | figure | result |", "|---|---|---|"]
