@@ -233,7 +233,12 @@ def _categorical_graph(model: Any, graph: OnnxGraph) -> str | None:
 
 
 def _level_table(name: str, levels: list[Any], prep: Any, j: int) -> tuple[list[str], list[int]]:
-    """String keys and embedding rows of one categorical column (missing included)."""
+    """String keys and embedding rows of one categorical column (missing included).
+
+    Levels the student scores as "unknown" (rare ones, those beyond ``max_categories``)
+    are left out: the LabelEncoder's default maps them, like unseen ones, to that row. An
+    identifier column with thousands of levels thus costs only its embedded levels.
+    """
     lut = prep.lut_[prep.lut_offsets_[j] :]
     keys = [str(level) for level in levels]
     if MISSING_CATEGORY in keys or len(set(keys)) != len(keys):
@@ -243,9 +248,10 @@ def _level_table(name: str, levels: list[Any], prep: Any, j: int) -> tuple[list[
             f"or include the missing-value marker {MISSING_CATEGORY!r} ({clash!r}). Recode "
             "the column's levels to distinct non-empty strings and refit."
         )
-    # lut[code + 2]: -1 (missing) at 1, level k at k + 2.
-    values = [int(lut[MISSING_ROW])] + [int(lut[k + 2]) for k in range(len(levels))]
-    return [MISSING_CATEGORY, *keys], values
+    # lut[code + 2]: -2 (unseen) at 0, -1 (missing) at 1, level k at k + 2.
+    unknown = int(lut[0])
+    kept = [(key, int(lut[k + 2])) for k, key in enumerate(keys) if lut[k + 2] != unknown]
+    return [MISSING_CATEGORY, *(k for k, _ in kept)], [int(lut[MISSING_ROW]), *(v for _, v in kept)]
 
 
 # ---------------------------------------------------------------------- model

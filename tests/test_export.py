@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pandas as pd
 import pytest
@@ -192,3 +193,22 @@ def test_docstring_examples():
 
     result = doctest.testmod(riskkd.export, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_levels_scored_as_unknown_are_left_out_of_the_graph(tmp_path):
+    X, y = make_risk_frame(400, 2, seed=4)
+    # max_categories=2: 'home' keeps its 2 most frequent levels; 'parents' and 'other' are
+    # scored as "unknown" and must still be, though the graph no longer lists them.
+    model = DistilledClassifier(fast_teacher(), fast_tree(), max_categories=2, cv=2, random_state=0)
+    model.fit(X, y)
+    session = _session(export_onnx(model, tmp_path / "m.onnx"))
+    rows = X[X["home"].isin(["parents", "other"])]
+    assert len(rows) > 10
+    proba, _ = session.run(None, onnx_inputs(model, pd.concat([rows, X.iloc[:50]])))
+    np.testing.assert_allclose(
+        proba, model.predict_proba(pd.concat([rows, X.iloc[:50]])), rtol=0, atol=ATOL
+    )
+    graph = onnx.load(tmp_path / "m.onnx").graph
+    home = next(n for n in graph.node if n.op_type == "LabelEncoder" and n.input[0] == "home")
+    keys = next(a.strings for a in home.attribute if a.name == "keys_strings")
+    assert b"parents" not in keys and b"other" not in keys
