@@ -36,9 +36,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import pandas as pd
-from onnx import TensorProto, helper, numpy_helper
+
+try:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+except ImportError as error:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        'riskkd.export_onnx needs the onnx package: pip install "riskkd[onnx]" '
+        "(onnxruntime, in the same extra, scores the exported file)."
+    ) from error
 from sklearn.utils.validation import check_is_fitted
 
 from .inputs import _numeric_column

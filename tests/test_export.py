@@ -212,3 +212,17 @@ def test_levels_scored_as_unknown_are_left_out_of_the_graph(tmp_path):
     home = next(n for n in graph.node if n.op_type == "LabelEncoder" and n.input[0] == "home")
     keys = next(a.strings for a in home.attribute if a.name == "keys_strings")
     assert b"parents" not in keys and b"other" not in keys
+
+
+def test_top_level_name_and_missing_extra(monkeypatch):
+    import importlib
+    import sys
+
+    import riskkd
+    import riskkd.export
+
+    assert riskkd.export_onnx is riskkd.export.export_onnx
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if the extra were not installed
+    monkeypatch.delitem(sys.modules, "riskkd.export")
+    with pytest.raises(ImportError, match=r'pip install "riskkd\[onnx\]"'):
+        importlib.import_module("riskkd.export")
