@@ -13,6 +13,9 @@ from .._holdout import holdout_split
 from ..calibration import proba_to_logits
 from ._base import Student
 
+# Rows per block of the numpy forward pass (see decision_logits).
+_BLOCK_ROWS = 4096
+
 
 class MLPStudent(Student):
     """A small multilayer perceptron distilled from the teacher's soft targets.
@@ -275,6 +278,17 @@ class MLPStudent(Student):
 
     # ------------------------------------------------------------------ inference
     def decision_logits(self, Xn, Xc):
+        if len(Xn) <= _BLOCK_ROWS:
+            return self._forward(Xn, Xc)
+        # Blocks of rows whose activations stay in cache: on 1M rows several times faster
+        # than whole-batch products, which stream every layer's activations through memory.
+        out = np.empty((len(Xn), self.coefs_[-1].shape[1]), dtype=np.float32)
+        for start in range(0, len(Xn), _BLOCK_ROWS):
+            block = slice(start, start + _BLOCK_ROWS)
+            out[block] = self._forward(Xn[block], Xc[block])
+        return out
+
+    def _forward(self, Xn, Xc):
         first = self.coefs_[0]
         h = Xn @ first[: Xn.shape[1]]
         if Xc.shape[1]:
