@@ -259,10 +259,12 @@ def test_alpha_zero_fits_hard_labels_only(model, data):
     assert not points_table(zero.fit(X, y)).equals(points_table(model))
 
 
-def test_multiclass_is_refused():
+def test_multiclass_is_refused_before_the_teacher_is_fitted():
     X, y = make_risk_frame(300, n_classes=3, seed=3)
+    model = DistilledClassifier(fast_teacher(), "scorecard", cv=2, random_state=0)
     with pytest.raises(ValueError, match=r"ScorecardStudent scores binary targets only.*3 classes"):
-        fit_scorecard(X, y)
+        model.fit(X, y)
+    assert not hasattr(model, "teacher_")  # refused at once, not after cross-fitting
 
 
 @pytest.mark.parametrize(

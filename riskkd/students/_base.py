@@ -51,6 +51,13 @@ class Student(BaseEstimator):
         """
         raise NotImplementedError
 
+    def check_classes(self, n_classes: int) -> None:
+        """Raise ``ValueError`` if this student cannot learn ``n_classes`` classes.
+
+        :class:`riskkd.DistilledClassifier` calls it before fitting the teacher, so that an
+        unsuitable target fails at once rather than after cross-fitting.
+        """
+
     def decision_logits(self, Xn: np.ndarray, Xc: np.ndarray) -> np.ndarray:
         """Logits: shape ``(n_samples, 1)`` (log-odds) for binary, ``(n_samples, n_classes)`` else."""
         raise NotImplementedError

@@ -163,14 +163,17 @@ class ScorecardStudent(Student):
         target = (soft_w * soft_proba[:, 1] + hard_w * hard) / np.maximum(total_w, 1e-300)
         return target, total_w / total_w.sum()
 
+    def check_classes(self, n_classes):
+        if n_classes != 2:
+            raise ValueError(
+                f"ScorecardStudent scores binary targets only, but y has {n_classes} classes. "
+                "Use student='mlp' or student='tree' for multi-class targets, or group the "
+                "classes into two (e.g. default / no default)."
+            )
+
     def fit(self, Xn, Xc, *, n_embeddings, soft_proba, y, sample_weight, loss, monotone=None):
         self._validate_params()
-        if soft_proba.shape[1] != 2:
-            raise ValueError(
-                f"ScorecardStudent scores binary targets only, but y has {soft_proba.shape[1]} "
-                "classes. Use student='mlp' or student='tree' for multi-class targets, or "
-                "group the classes into two (e.g. default / no default)."
-            )
+        self.check_classes(soft_proba.shape[1])
         if monotone is None:
             monotone = np.zeros(Xn.shape[1], dtype=np.int8)
         monotone = np.asarray(monotone, dtype=np.int8)
