@@ -73,7 +73,6 @@ from __future__ import annotations
 
 import logging
 import numbers
-import os
 import time
 import warnings
 from collections.abc import Iterator
@@ -100,7 +99,7 @@ from .teachers import (
     is_booster,
 )
 
-__all__ = ["fit_distributed", "measure_fit_distributed"]
+__all__ = ["fit_distributed"]
 
 #: Each step's wall time is logged here at INFO level (``"step <name>: <seconds> s"``).
 logger = logging.getLogger(__name__)
@@ -190,116 +189,6 @@ def fit_distributed(
         if name.endswith("_") and not name.startswith("__"):
             setattr(model, name, value)
     return model
-
-
-def measure_fit_distributed(
-    n_rows: int,
-    folder: str | os.PathLike,
-    *,
-    model: DistilledClassifier | None = None,
-    n_workers: int = 2,
-    max_student_rows: int | None = None,
-    partition_rows: int = 250_000,
-    random_state: int = 0,
-) -> dict[str, Any]:
-    """Wall time per step and peak memory of :func:`fit_distributed` on ``make_transactions``.
-
-    The transactions are written once to ``folder/transactions-<n_rows>`` as parquet files of
-    ``partition_rows`` rows (one Dask partition each) and read back with
-    ``dask.dataframe.read_parquet``, so the driver never holds the raw data. The identifier
-    and time columns are dropped (``transaction_id``, ``timestamp``, ``customer_id``,
-    ``merchant_id``); the target is ``is_fraud``. A ``LocalCluster`` of ``n_workers``
-    single-threaded workers is started inside; the resident memory of this process and all
-    its children (the workers) is sampled every 0.1 s.
-
-    Parameters
-    ----------
-    n_rows : int
-    folder : str or path-like
-        Where the data are written (reused when already there).
-    model : DistilledClassifier, default=None
-        The model to fit; None is ``DistilledClassifier(LightGBMTeacher(learning_rate=0.1,
-        n_estimators=300), "tree", cv=3, random_state=random_state)``.
-    n_workers, max_student_rows
-        As in :func:`fit_distributed`.
-    partition_rows : int, default=250_000
-    random_state : int, default=0
-        Seed of the data.
-
-    Returns
-    -------
-    figures : dict
-        ``n_rows``, ``n_workers``, ``seconds`` (per step, in order, plus ``"total"`` and
-        ``"data"`` for writing the parquet files), ``peak_rss_bytes`` (process tree) and
-        ``model`` (the fitted model).
-    """
-    import threading
-    from pathlib import Path
-
-    import dask.dataframe as dd
-    import psutil
-
-    from .datasets import make_transactions
-
-    data = Path(folder) / f"transactions-{n_rows}"
-    seconds: dict[str, float] = {}
-    start = time.perf_counter()
-    if not any(data.glob("part-*.parquet")):
-        make_transactions(n_rows, random_state=random_state, path=data, chunk_rows=partition_rows)
-    seconds["data"] = time.perf_counter() - start
-    frame = dd.read_parquet(data)
-    drop = ["transaction_id", "timestamp", "customer_id", "merchant_id", "is_fraud"]
-    X, y = frame.drop(columns=drop), frame["is_fraud"]
-    if model is None:
-        model = DistilledClassifier(
-            LightGBMTeacher(learning_rate=0.1, n_estimators=300),
-            "tree",
-            cv=3,
-            random_state=random_state,
-        )
-
-    peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        root = psutil.Process()
-        while not done.wait(0.1):
-            total = 0
-            for process in [root, *root.children(recursive=True)]:
-                try:
-                    total += process.memory_info().rss
-                except psutil.Error:
-                    pass
-            peak = max(peak, total)
-
-    class _Steps(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            name, value = record.getMessage().removeprefix("step ").rsplit(": ", 1)
-            seconds[name] = float(value.removesuffix(" s"))
-
-    handler = _Steps(logging.INFO)
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    start = time.perf_counter()
-    try:
-        fit_distributed(model, X, y, n_workers=n_workers, max_student_rows=max_student_rows)
-    finally:
-        seconds["total"] = time.perf_counter() - start
-        done.set()
-        sampler.join()
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-    return {
-        "n_rows": n_rows,
-        "n_workers": n_workers,
-        "seconds": seconds,
-        "peak_rss_bytes": peak,
-        "model": model,
-    }
 
 
 # ---------------------------------------------------------------------------- arguments
