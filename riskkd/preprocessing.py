@@ -130,7 +130,10 @@ class StudentPreprocessor:
         z = out[:, :d]
         scaled = np.subtract(num, self.center_)
         scaled /= self.scale_
-        np.arcsinh(scaled, out=z, casting="same_kind")
+        # Centre and scale in float64 (amounts keep their digits), squash in float32, the
+        # student's precision: float32 arcsinh runs about twice as fast.
+        np.copyto(z, scaled, casting="same_kind")
+        np.arcsinh(z, out=z)
         missing = np.isnan(z)
         if missing.any():
             z[missing] = 0.0
