@@ -286,6 +286,11 @@ class TreeStudent(Student):
         return self._apply(self._design(Xn, Xc))
 
     def _apply(self, X):
+        if X.shape[0] == 1:  # one row (a scoring service): scalar steps beat array indexing
+            x, node = X[0], 0
+            for _ in range(self.depth_):
+                node = self.children_[node, int(x[self.feature_[node]] > self.threshold_[node])]
+            return np.array([node], dtype=np.int32)
         rows = np.arange(X.shape[0])
         node = np.zeros(X.shape[0], dtype=np.int32)
         for _ in range(self.depth_):
@@ -299,10 +304,13 @@ class TreeStudent(Student):
     def _logits(self, X):
         leaf = self._apply(X)
         logits = self.leaf_logits_[leaf]
-        if self.leaf_coef_ is not None:
-            for node in np.unique(leaf):
-                rows = leaf == node
-                logits[rows] += X[rows] @ self.leaf_coef_[self.leaf_slot_[node]]
+        if self.leaf_coef_ is None:
+            return logits
+        if len(X) == 1:
+            return logits + X @ self.leaf_coef_[self.leaf_slot_[leaf[0]]]
+        for node in np.unique(leaf):
+            rows = leaf == node
+            logits[rows] += X[rows] @ self.leaf_coef_[self.leaf_slot_[node]]
         return logits
 
     def get_state(self):
