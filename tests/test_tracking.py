@@ -596,3 +596,18 @@ def test_riskkd_mlflow_is_an_alias():
         assert getattr(riskkd.mlflow, name) is getattr(tracking, name)
     # riskkd/mlflow.py does not shadow the real package.
     assert mlflow.__name__ == "mlflow" and hasattr(mlflow, "pyfunc")
+
+
+def test_a_new_experiment_keeps_its_artifacts_beside_a_sqlite_store(tmp_path):
+    from riskkd.tracking._runs import use_experiment
+
+    store = tmp_path / "store"
+    store.mkdir()
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
+    try:
+        experiment = mlflow.get_experiment(use_experiment("beside-the-store"))
+    finally:
+        mlflow.set_tracking_uri(previous)
+    # Not ./mlruns of the working folder (MLflow's default), wherever the job runs.
+    assert experiment.artifact_location == (store / "mlruns").as_uri()

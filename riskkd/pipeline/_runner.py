@@ -252,11 +252,12 @@ class PipelineRunner:
         import mlflow
 
         from .. import tracking
+        from ..tracking._runs import use_experiment
 
         settings = self.config.mlflow
         uri = settings.tracking_uri or tracking.default_tracking_uri()
         mlflow.set_tracking_uri(uri)
-        mlflow.set_experiment(settings.experiment or self.config.name)
+        use_experiment(settings.experiment or self.config.name)
         name = settings.registered_model_name or self.config.name
         with mlflow.start_run(run_name=f"{self.config.name}-{self.config.distillation.student}"):
             run_id = mlflow.active_run().info.run_id

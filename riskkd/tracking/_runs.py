@@ -47,6 +47,24 @@ def ensure_tracking_uri() -> str:
     return mlflow.get_tracking_uri()
 
 
+def use_experiment(name: str) -> str:
+    """Make ``name`` the active experiment; a new one keeps its artifacts beside a SQLite store.
+
+    MLflow's default artifact root is ``./mlruns`` of the working folder, wherever the store
+    is. For a ``sqlite:///<folder>/<file>`` store a new experiment gets ``<folder>/mlruns``,
+    so that the database and its artifacts stay together wherever the job runs.
+
+    Returns
+    -------
+    experiment_id : str
+    """
+    uri = mlflow.get_tracking_uri()
+    if uri.startswith("sqlite:///") and mlflow.get_experiment_by_name(name) is None:
+        folder = Path(uri.removeprefix("sqlite:///")).resolve().parent
+        mlflow.create_experiment(name, artifact_location=(folder / "mlruns").as_uri())
+    return mlflow.set_experiment(name).experiment_id
+
+
 @contextmanager
 def active_or_new_run(run_name: str | None = None) -> Iterator[Run]:
     """The active run, or a new one that is ended (FAILED on error) when the block exits."""
