@@ -84,9 +84,12 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         (:class:`riskkd.teachers.TeacherEnsemble`). Several teachers help when they err
         differently (different libraries or feature handling); their combination is then a
         better teacher than any one of them, at the cost of fitting each.
-    student : {"mlp", "tree"} or Student, default="mlp"
-        ``"mlp"`` is :class:`riskkd.students.MLPStudent` (hidden layers 64 and 32), ``"tree"``
-        is :class:`riskkd.students.TreeStudent` (depth 6). A student object is cloned.
+    student : {"mlp", "tree", "scorecard"} or Student, default="mlp"
+        ``"mlp"`` is :class:`riskkd.students.MLPStudent` (hidden layers (32, 16) below 20,000
+        rows, (64, 32) above), ``"tree"`` is :class:`riskkd.students.TreeStudent` (depth 6,
+        constant or linear leaves), ``"scorecard"`` is
+        :class:`riskkd.students.ScorecardStudent` (binned points, binary targets). A student
+        object is cloned.
     calibration : {"auto", "sigmoid", "temperature", "isotonic"} or None, default="auto"
         Calibration of the out-of-fold teacher probabilities. ``"auto"`` is ``"sigmoid"``
         for binary and ``"temperature"`` for multi-class targets.
