@@ -151,3 +151,16 @@ def test_invalid_leaves_setting_is_named():
     X, y = make_risk_frame(n=300)
     with pytest.raises(ValueError, match="'leaves' parameter of TreeStudent must be"):
         DistilledClassifier(fast_teacher(), TreeStudent(leaves="cubic"), cv=2).fit(X, y)
+
+
+def test_auto_on_too_few_rows_is_the_constant_tree():
+    rng = np.random.default_rng(0)
+    Xn = rng.normal(size=(40, 2)).astype(np.float32)
+    p = expit(Xn[:, 0])
+    student = TreeStudent(min_samples_leaf=2, random_state=0).fit(
+        Xn, np.zeros((40, 0), dtype=np.int32), n_embeddings=0,
+        soft_proba=np.column_stack([1 - p, p]), y=-np.ones(40, dtype=int),
+        sample_weight=np.ones(40), loss=LOSSES["kl"](alpha=1.0, temperature=1.0),
+    )  # fmt: skip
+    # 40 rows: about 8 held out, too few to compare the two kinds of leaves.
+    assert student.leaves_ == "constant"

@@ -142,10 +142,13 @@ class TreeStudent(Student):
         """``"linear"`` or ``"constant"``: whichever matches the targets of held-out rows better.
 
         Both trees are grown on a random 80% of the rows and compared by the weighted soft
-        cross-entropy of their probabilities against the targets of the other 20%.
+        cross-entropy of their probabilities against the targets of the other 20%. With too
+        few rows (or no weight) on either side to compare, the classic constant tree.
         """
         holdout = check_random_state(self.random_state).random_sample(len(design)) < 0.2
         fit, held = ~holdout, holdout
+        if min(fit.sum(), held.sum()) < 20 or weight[held].sum() <= 0 or weight[fit].sum() <= 0:
+            return "constant"
         full = np.column_stack([1 - target, target]) if target.shape[1] == 1 else target
         losses = {}
         for kind in ("constant", "linear"):
