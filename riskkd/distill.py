@@ -386,6 +386,14 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         transfer, self.n_unlabeled_, self.n_synthetic_ = self._transfer_set(
             encoded, y_index, weights, student, loss.alpha, seed_augment, unlabeled
         )
+        self._fit_student(student, loss, transfer)
+        return self
+
+    def _fit_student(self, student: Student, loss, transfer) -> None:
+        """Fit ``student`` on ``transfer`` (``(Xn, Xc, soft targets, labels, weights)``).
+
+        Sets ``student_`` and ``history_``; monotone constraints go along when there are any.
+        """
         extra = {} if self.monotone_ is None else {"monotone": self.monotone_}
         self.student_ = student.fit(
             *transfer[:2],
@@ -397,7 +405,6 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             **extra,
         )
         self.history_ = self.student_.history_
-        return self
 
     def _transfer_set(self, encoded, y_index, weights, student, alpha, seed, unlabeled=None):
         """``((Xn, Xc, soft targets, labels, weights), n_unlabeled, n_synthetic)``.

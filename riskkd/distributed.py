@@ -516,17 +516,7 @@ class _DaskDistillation:
                 transfer, model.n_synthetic_ = (*block, model.soft_targets_, y_index, weights), 0
             del block
             model.n_unlabeled_ = 0
-            extra = {} if model.monotone_ is None else {"monotone": model.monotone_}
-            model.student_ = student.fit(
-                *transfer[:2],
-                n_embeddings=model.preprocessor_.n_embeddings,
-                soft_proba=transfer[2],
-                y=transfer[3],
-                sample_weight=transfer[4],
-                loss=loss,
-                **extra,
-            )
-        model.history_ = model.student_.history_
+            model._fit_student(student, loss, transfer)
         return model
 
     # ------------------------------------------------------------------ step 1
