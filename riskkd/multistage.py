@@ -16,7 +16,6 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from .distill import DistilledClassifier
 from .fidelity import agreement_metrics, classification_metrics
 from .students import STUDENTS, MLPStudent
-from .teachers import teacher_monotone_constraints
 
 #: Parameters handed unchanged to every stage's DistilledClassifier (validated like there).
 _SHARED = ("calibration", "temperature", "alpha", "loss", "augment", "n_jobs")
@@ -191,21 +190,12 @@ class MultiStageDistiller(ClassifierMixin, BaseEstimator):
         )
 
     def _later_monotone(self, first: DistilledClassifier):
-        """Constraints of the stages after the first: the teacher's, as resolved by stage 1.
+        """Constraints of the stages after the first: those stage 1 resolved and checked.
 
         An assistant is not a GBDT, so ``"auto"`` cannot read them from it; later stages get
-        the original teacher's constraints as an explicit ``{column: sign}`` dict (stage 1
-        has already checked that several teachers agree on them).
+        stage 1's ``monotone_constraints_`` as an explicit ``{column: sign}`` dict.
         """
-        if self.monotone_constraints != "auto":
-            return self.monotone_constraints
-        teachers = first.teacher if isinstance(first.teacher, list) else [first.teacher]
-        constraints: dict[str, int] = {}
-        for teacher in teachers:
-            if teacher is not None:
-                names = first.input_schema_.names
-                constraints.update(teacher_monotone_constraints(teacher, names))
-        return constraints or None
+        return dict(first.monotone_constraints_) or None
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=False)
