@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import yaml
@@ -22,6 +22,9 @@ from ._build import build_model, build_teacher, early_stopped_xgboost
 from ._config import PipelineConfig, load_config
 from ._data import Dataset, TrainTestSplit, load_data, resolve_contract, split_data
 from ._data import validate_contract as _validate_contract
+
+if TYPE_CHECKING:
+    from ..report import Report
 
 __all__ = ["STEPS", "PipelineResult", "PipelineRunner", "run_pipeline", "runner_for"]
 
@@ -203,21 +206,23 @@ class PipelineRunner:
 
         return save(model, folder / "model")
 
-    def report(self, model: Any, split: TrainTestSplit, folder: Path) -> Path | None:
+    def report(self, model: Any, split: TrainTestSplit, folder: Path) -> Report | None:
+        """Build the HTML report and write it to the run folder (MLflow logs the same one)."""
         if self.config.report.path is None:
             return None
-        from ..report import write_report
+        from ..report import build_report
 
-        return write_report(
+        report = build_report(
             model,
             split.X_test,
             split.y_test,
-            folder / self.config.report.path,
             title=self.config.report.title or f"riskkd pipeline {self.config.name}",
             threshold=self.config.evaluation.threshold,
             X_reference=self.reference_rows(split),
             sections=[("Pipeline", self.summary(split))],
         )
+        report.write(folder / self.config.report.path)
+        return report
 
     def summary(self, split: TrainTestSplit) -> pd.DataFrame:
         """The run's settings and step timings so far, one row each (a report section)."""
@@ -242,7 +247,12 @@ class PipelineRunner:
         return pd.DataFrame({"value": list(rows.values())}, index=pd.Index(rows, name="setting"))
 
     def log_to_mlflow(
-        self, model: Any, split: TrainTestSplit, dataset: Dataset, folder: Path
+        self,
+        model: Any,
+        split: TrainTestSplit,
+        dataset: Dataset,
+        folder: Path,
+        report: Report | None = None,
     ) -> tuple[str, str, str | None]:
         """Log params, metrics, report, config and model; register. ``(run_id, uri, version)``.
 
@@ -278,11 +288,11 @@ class PipelineRunner:
                 X_train=self.reference_rows(split) if self.hash_training_rows else None,
                 threshold=self.config.evaluation.threshold,
                 registered_model_name=name,
+                report=report,
             )
             mlflow.log_artifact(str(folder / "config.yaml"), "pipeline")
-            report = self.config.report.path
-            if report is not None and (folder / report).is_file():
-                mlflow.log_artifact(str(folder / report), "pipeline")
+            if report is not None:
+                mlflow.log_artifact(str(folder / self.config.report.path), "pipeline")
             mlflow.log_metrics({f"seconds_{k}": v for k, v in self.timings.items()})
         client = mlflow.MlflowClient()
         versions = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
@@ -353,14 +363,14 @@ class PipelineRunner:
                 name=config.name,
                 run_dir=run_dir,
                 model_dir=run_dir / "model",
-                report_path=None if report is None else run_dir / Path(report).name,
+                report_path=None if report is None else run_dir / config.report.path,
                 fidelity=fidelity,
                 n_train=split.n_train,
                 n_test=split.n_test,
             )
             if config.mlflow.enabled:
                 run_id, uri, version = self.step(
-                    "mlflow", self.log_to_mlflow, model, split, dataset, staging
+                    "mlflow", self.log_to_mlflow, model, split, dataset, staging, report
                 )
                 result.run_id, result.tracking_uri, result.version = run_id, uri, version
                 result.registered_model_name = config.mlflow.registered_model_name or config.name

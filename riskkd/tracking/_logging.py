@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 from sklearn.utils.validation import check_is_fitted
 
-from ..report import build_report
+from ..report import Report, build_report
 from . import _flavor
 from ._params import hash_training_data, model_params
 from ._runs import active_or_new_run
@@ -77,6 +77,7 @@ def log_distillation(
     threshold: float = 0.5,
     log_model: bool = True,
     registered_model_name: str | None = None,
+    report: Report | None = None,
 ) -> str:
     """Log a fitted distillation and its fidelity on validation data to MLflow.
 
@@ -128,6 +129,10 @@ def log_distillation(
     registered_model_name : str, default=None
         Register the logged model under this name; the version carries the fidelity tags
         that :func:`promote` reads.
+    report : riskkd.report.Report, default=None
+        The report of ``model`` on ``(X_val, y_val)`` when it was already built (with
+        :func:`riskkd.report.build_report`), so that it is not computed again; its page and
+        figures are logged as they are.
 
     Returns
     -------
@@ -146,14 +151,15 @@ def log_distillation(
             f"registered_model_name={registered_model_name!r} needs log_model=True: only a "
             "logged model can be registered."
         )
-    report = build_report(
-        model,
-        X_val,
-        y_val,
-        title=f"riskkd fidelity report: {dataset_name}" if dataset_name else None,
-        threshold=threshold,
-        X_reference=X_train,
-    )
+    if report is None:
+        report = build_report(
+            model,
+            X_val,
+            y_val,
+            title=f"riskkd fidelity report: {dataset_name}" if dataset_name else None,
+            threshold=threshold,
+            X_reference=X_train,
+        )
     evaluation = report.evaluation
     with active_or_new_run(run_name) as run:
         run_id = run.info.run_id
