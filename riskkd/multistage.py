@@ -139,7 +139,7 @@ class MultiStageDistiller(ClassifierMixin, BaseEstimator):
         assistant_cv=3,
         cv=5,
         calibration="auto",
-        temperature=1.0,
+        temperature=2.0,
         alpha="auto",
         loss="kl",
         augment="auto",

@@ -166,7 +166,7 @@ class DistillationConfig(_Section):
 
     student: str = "mlp"
     calibration: Literal["auto", "sigmoid", "temperature", "isotonic"] | None = "auto"
-    temperature: Annotated[float, Field(gt=0)] = 1.0
+    temperature: Annotated[float, Field(gt=0)] = 2.0
     alpha: float | str = "auto"
     loss: Literal["kl", "mse_logit"] = "kl"
     cv: Annotated[int, Field(ge=2)] = 5
