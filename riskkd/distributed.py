@@ -86,6 +86,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
 
+from ._dask_client import dask_client
 from .calibration import make_calibrator
 from .distill import DistilledClassifier
 from .inputs import Encoded, InputSchema
@@ -271,26 +272,12 @@ def _step(name: str) -> Iterator[None]:
 
 @contextmanager
 def _connect(client: Any, scheduler: str | None, n_workers: int) -> Iterator[Any]:
-    """The given client, a client of ``scheduler``, or a LocalCluster started and closed here."""
+    """The given client, or :func:`riskkd._dask_client.dask_client` of the other settings."""
     if client is not None:
         yield client
         return
-    from distributed import Client, LocalCluster
-
-    if scheduler is not None:
-        with Client(scheduler) as connected:
-            yield connected
-        return
-    with (
-        LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as local,
-    ):
-        yield local
+    with dask_client(scheduler, n_workers) as connected:
+        yield connected
 
 
 # ---------------------------------------------------------------------------- per partition

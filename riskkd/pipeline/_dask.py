@@ -10,14 +10,13 @@ rows and a sample of the training rows (the report's PSI reference) come to the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .._dask_client import dask_client
 from ._build import build_model
 from ._data import Dataset, TrainTestSplit, _missing_column, _time_cutoff
 from ._data import resolve_contract as _resolve_contract
@@ -79,28 +78,9 @@ class DaskPipelineRunner(PipelineRunner):
 
     hash_training_rows = False
 
-    @contextmanager
-    def _client(self) -> Iterator[Any]:
-        from distributed import Client, LocalCluster
-
-        training = self.config.training
-        if training.scheduler is not None:
-            with Client(training.scheduler) as client:
-                yield client
-            return
-        with (
-            LocalCluster(
-                n_workers=training.n_workers,
-                threads_per_worker=1,
-                host="127.0.0.1",
-                dashboard_address=None,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            yield client
-
     def run(self) -> PipelineResult:
-        with self._client() as client:
+        training = self.config.training
+        with dask_client(training.scheduler, training.n_workers) as client:
             self.client = client
             self._sample = None
             try:

@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .._dask_client import dask_client
 from ._inputs import InputFile
 from ._job import Job
 from ._local import to_pandas
@@ -109,23 +110,6 @@ def _score_partition(
     return pd.DataFrame({"record": [json.dumps(record)]})
 
 
-def _client(scheduler: str | None, n_workers: int) -> tuple[Any, Any]:
-    from distributed import Client, LocalCluster
-
-    if scheduler is not None:
-        return Client(scheduler), None
-    cluster = LocalCluster(
-        n_workers=n_workers,
-        threads_per_worker=1,
-        host="127.0.0.1",
-        dashboard_address=None,
-        # The scheduler's HTTP endpoints (health, metrics) stay up without a dashboard; on a
-        # free loopback port they cannot collide with another cluster's 8787.
-        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-    )
-    return Client(cluster), cluster
-
-
 def _fill_csv_row_ranges(job: Job) -> None:
     """Row ranges of CSV parts, known once every earlier part of the file is done."""
     by_file: dict[str, list[dict[str, Any]]] = {}
@@ -142,8 +126,7 @@ def score_dask(job: Job, *, scheduler: str | None, n_workers: int) -> tuple[int,
     """Score every partition not already done; return ``(rows read, parts written, skipped)``."""
     from distributed import as_completed
 
-    client, cluster = _client(scheduler, n_workers)
-    try:
+    with dask_client(scheduler, n_workers) as client:
         model = client.scatter(job.model, broadcast=True)
         settings = {
             "model_version": job.model_version,
@@ -195,7 +178,3 @@ def score_dask(job: Job, *, scheduler: str | None, n_workers: int) -> tuple[int,
         recorded = sum(r["rows_in"] for r in job.manifest.parts.values())
         rows_in = job.total_rows if job.total_rows is not None else recorded
         return rows_in, written, skipped
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
