@@ -1,10 +1,10 @@
 """Teacher variants on the bundled datasets: could another default LightGBM recipe do better?
 
-For each dataset and seed (the splits of ``benchmarks/distillation.py``), LightGBM is fitted
-on the teacher's native input (:class:`riskkd.inputs.InputSchema`) the way
-:class:`riskkd.teachers.LightGBMTeacher` fits it (early stopping on a stratified 15%, refit on
-all rows with the tree count scaled by 1 / 0.85), once with the default settings and once
-per variant, plus two fixed-size models without early stopping (the plain recipe's 400 trees
+For each dataset and seed (the splits of ``benchmarks/distillation.py``),
+:class:`riskkd.teachers.LightGBMTeacher` (early stopping on a stratified 15%, refit on all
+rows with the tree count scaled by 1 / 0.85) is fitted on the teacher's native input
+(:class:`riskkd.inputs.InputSchema`), once with the default settings and once per variant
+(its own parameters, or other LightGBM ones through ``lightgbm_params``), plus two fixed-size models without early stopping (the plain recipe's 400 trees
 of 15 leaves at learning rate 0.03, and 800). Prints the mean test ROC-AUC (macro one-vs-rest
 for the grades) and mean tree count per variant and dataset, and writes them to
 ``benchmarks/results/teacher_variants.{md,json}``.
@@ -27,50 +27,43 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from riskkd._holdout import holdout_split
 from riskkd.datasets import DATASETS, load_dataset, train_test_split_recommended
 from riskkd.inputs import InputSchema
+from riskkd.teachers import LightGBMTeacher
 
 RESULTS = Path(__file__).parent / "results"
-DEFAULTS = {  # LightGBMTeacher's defaults
-    "learning_rate": 0.03,
-    "num_leaves": 15,
-    "min_child_samples": 20,
-    "subsample": 0.8,
-    "subsample_freq": 1,
-    "colsample_bytree": 0.8,
-    "reg_lambda": 1.0,
-}
+# Variant -> (LightGBMTeacher parameters, other LightGBM parameters).
 VARIANTS = {
-    "default": {},
-    "no subsampling": {"subsample": 1.0, "subsample_freq": 0, "colsample_bytree": 1.0},
-    "colsample_bytree=0.5": {"colsample_bytree": 0.5},
-    "colsample_bynode=0.5": {"colsample_bytree": 1.0, "colsample_bynode": 0.5},
-    "learning_rate=0.01": {"learning_rate": 0.01},
-    "num_leaves=7": {"num_leaves": 7},
-    "reg_lambda=5": {"reg_lambda": 5.0},
-    "reg_lambda=10": {"reg_lambda": 10.0},
-    "min_child_samples=50": {"min_child_samples": 50},
-    "extra_trees": {"extra_trees": True},
-    "early stopping on AUC": {"metric": "auc"},  # "auc_mu" for multi-class
-    "weak categorical smoothing": {"cat_smooth": 1.0, "min_data_per_group": 20, "cat_l2": 1.0},
+    "default": ({}, {}),
+    "no subsampling": ({"subsample": 1.0, "colsample_bytree": 1.0}, {}),
+    "colsample_bytree=0.5": ({"colsample_bytree": 0.5}, {}),
+    "colsample_bynode=0.5": ({"colsample_bytree": 1.0}, {"colsample_bynode": 0.5}),
+    "learning_rate=0.01": ({"learning_rate": 0.01, "n_estimators": 10_000}, {}),
+    "num_leaves=7": ({"num_leaves": 7}, {}),
+    "reg_lambda=5": ({"reg_lambda": 5.0}, {}),
+    "reg_lambda=10": ({"reg_lambda": 10.0}, {}),
+    "min_child_samples=50": ({"min_child_samples": 50}, {}),
+    "extra_trees": ({}, {"extra_trees": True}),
+    "early stopping on AUC": ({}, {"metric": "auc"}),  # "auc_mu" for multi-class
+    "weak categorical smoothing": (
+        {},
+        {"cat_smooth": 1.0, "min_data_per_group": 20, "cat_l2": 1.0},
+    ),
 }
 FIXED = {"plain: 400 trees, no early stopping": 400, "800 trees, no early stopping": 800}
 
 
-def early_stopped(X, y, seed: int, **params) -> tuple[lgb.LGBMClassifier, int]:
-    """LightGBMTeacher's procedure with extra LightGBM parameters."""
-    settings = {**DEFAULTS, **params, "random_state": seed, "n_jobs": 1, "verbose": -1}
-    fit_idx, val_idx = holdout_split(y, 0.15, seed)
-    model = lgb.LGBMClassifier(n_estimators=10_000, **settings).fit(
-        X.iloc[fit_idx],
-        y[fit_idx],
-        eval_X=(X.iloc[val_idx],),
-        eval_y=(y[val_idx],),
-        callbacks=[lgb.early_stopping(100, verbose=False)],
-    )
-    n_trees = max(1, round(model.best_iteration_ / 0.85))
-    return lgb.LGBMClassifier(n_estimators=n_trees, **settings).fit(X, y), n_trees
+class TeacherVariant(LightGBMTeacher):
+    """LightGBMTeacher plus LightGBM parameters it does not expose (``extra``)."""
+
+    def lightgbm_params(self, seed):
+        return {**super().lightgbm_params(seed), **self.extra}
+
+
+def make_teacher(params: dict, extra: dict, seed: int) -> TeacherVariant:
+    teacher = TeacherVariant(random_state=seed, **params)
+    teacher.extra = extra
+    return teacher
 
 
 def run_one(name: str, seed: int) -> list[dict]:
@@ -90,12 +83,12 @@ def run_one(name: str, seed: int) -> list[dict]:
         return roc_auc_score(y_true, proba, multi_class="ovr")
 
     rows = []
-    for variant, params in VARIANTS.items():
-        if params.get("metric") == "auc" and len(classes) > 2:
-            params = {**params, "metric": "auc_mu"}
-        model, n_trees = early_stopped(train, y, seed, **params)
-        rows.append({"variant": variant, "roc_auc": auc(model), "trees": n_trees})
-    for variant, n_trees in FIXED.items():
+    for label, (params, extra) in VARIANTS.items():
+        if extra.get("metric") == "auc" and len(classes) > 2:
+            extra = {**extra, "metric": "auc_mu"}
+        model = make_teacher(params, extra, seed).fit(train, y)
+        rows.append({"variant": label, "roc_auc": auc(model), "trees": model.n_trees_})
+    for label, n_trees in FIXED.items():
         model = lgb.LGBMClassifier(
             n_estimators=n_trees,
             num_leaves=15,
@@ -104,7 +97,7 @@ def run_one(name: str, seed: int) -> list[dict]:
             n_jobs=1,
             verbose=-1,
         ).fit(train, y)
-        rows.append({"variant": variant, "roc_auc": auc(model), "trees": n_trees})
+        rows.append({"variant": label, "roc_auc": auc(model), "trees": n_trees})
     return [{"dataset": name, "seed": seed, **row} for row in rows]
 
 

@@ -656,18 +656,8 @@ class _DaskDistillation:
             pilot.fit(frame, y_pilot, sample_weight=w_pilot if weighted else None)
             n_trees = max(1, round(pilot.best_iteration_ / (1 - teacher.validation_fraction)))
             seed = int(check_random_state(teacher.random_state).randint(0, 2**31 - 1))
-            params = {
-                "n_estimators": n_trees,
-                "learning_rate": teacher.learning_rate,
-                "num_leaves": teacher.num_leaves,
-                "min_child_samples": teacher.min_child_samples,
-                "subsample": teacher.subsample,
-                "subsample_freq": 1 if teacher.subsample < 1 else 0,
-                "colsample_bytree": teacher.colsample_bytree,
-                "reg_lambda": teacher.reg_lambda,
-                "random_state": seed,
-                "verbose": -1,
-            }
+            params = {**teacher.lightgbm_params(seed), "n_estimators": n_trees}
+            del params["n_jobs"]  # the dask estimators take their threads from the workers
             return DaskLGBMClassifier, params
         params = teacher.get_params()
         # The dask estimators take their threads from the workers.

@@ -135,19 +135,7 @@ class LightGBMTeacher(ClassifierMixin, BaseEstimator):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
-        params = {
-            "n_estimators": self.n_estimators,
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_child_samples": self.min_child_samples,
-            "subsample": self.subsample,
-            "subsample_freq": 1 if self.subsample < 1 else 0,
-            "colsample_bytree": self.colsample_bytree,
-            "reg_lambda": self.reg_lambda,
-            "random_state": seed,
-            "n_jobs": self.n_jobs,
-            "verbose": -1,
-        }
+        params = self.lightgbm_params(seed)
         self.classes_, y = np.unique(np.asarray(y), return_inverse=True)
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         fit_idx, val_idx = holdout_split(y, self.validation_fraction, seed)
@@ -168,6 +156,26 @@ class LightGBMTeacher(ClassifierMixin, BaseEstimator):
             params["n_estimators"] = self.n_trees_
             self.model_ = lgb.LGBMClassifier(**params).fit(X, y, sample_weight=weights)
         return self
+
+    def lightgbm_params(self, seed: int) -> dict[str, Any]:
+        """Keyword arguments of the ``lightgbm.LGBMClassifier`` fits; ``seed`` is the derived one.
+
+        Override to set LightGBM parameters this class does not expose (e.g.
+        ``extra_trees`` or ``cat_smooth``); ``n_estimators`` is the early-stopping bound.
+        """
+        return {
+            "n_estimators": self.n_estimators,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_child_samples": self.min_child_samples,
+            "subsample": self.subsample,
+            "subsample_freq": 1 if self.subsample < 1 else 0,
+            "colsample_bytree": self.colsample_bytree,
+            "reg_lambda": self.reg_lambda,
+            "random_state": seed,
+            "n_jobs": self.n_jobs,
+            "verbose": -1,
+        }
 
     def predict_proba(self, X):
         check_is_fitted(self)

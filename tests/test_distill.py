@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 from sklearn.base import clone
+from sklearn.datasets import make_classification
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV, cross_val_score
@@ -278,6 +279,21 @@ def test_default_teacher_is_lightgbm(binary_data):
     inner = model.teacher_.estimator.estimator
     assert isinstance(inner, LightGBMTeacher)
     assert 1 <= inner.best_iteration_ < inner.n_estimators  # early stopping chose the size
+
+
+def test_lightgbm_params_override_reaches_both_fits():
+    # The extension point for LightGBM settings LightGBMTeacher does not expose: the early
+    # stopping fit and the refit both get them.
+    class ExtraTrees(LightGBMTeacher):
+        def lightgbm_params(self, seed):
+            return {**super().lightgbm_params(seed), "extra_trees": True}
+
+    X, y = make_classification(n_samples=600, random_state=0)
+    teacher = ExtraTrees(n_estimators=50, random_state=0).fit(X, y)
+    assert teacher.model_.get_params()["extra_trees"] is True
+    assert teacher.model_.n_estimators == teacher.n_trees_  # the refit
+    plain = LightGBMTeacher(n_estimators=50, random_state=0).fit(X, y)
+    assert not np.allclose(teacher.predict_proba(X), plain.predict_proba(X))
 
 
 def test_munge_transfer_set(binary_data):
