@@ -10,6 +10,7 @@ Run::
 
     python benchmarks/distillation.py                 # all datasets, seeds 0 1 2
     python benchmarks/distillation.py --datasets german_credit --seeds 0
+    python benchmarks/distillation.py --temperature 1 --out /tmp/t1   # the former default
 """
 
 from __future__ import annotations
@@ -43,15 +44,15 @@ def median_seconds(func, *, repeat: int, number: int = 1) -> float:
     return float(np.median(times))
 
 
-def run_one(name: str, seed: int) -> dict:
+def run_one(name: str, seed: int, **settings) -> dict:
     bunch = load_dataset(name)
     X_train, X_test, y_train, y_test = train_test_split_recommended(bunch, random_state=seed)
     row: dict = {"dataset": name, "seed": seed, "n_train": len(X_train), "n_test": len(X_test)}
 
     fits = {
-        "mlp": DistilledClassifier(n_jobs=2, random_state=seed),
-        "hard_mlp": DistilledClassifier(alpha=0.0, n_jobs=2, random_state=seed),
-        "tree": DistilledClassifier(student="tree", n_jobs=2, random_state=seed),
+        "mlp": DistilledClassifier(n_jobs=2, random_state=seed, **settings),
+        "hard_mlp": DistilledClassifier(alpha=0.0, n_jobs=2, random_state=seed, **settings),
+        "tree": DistilledClassifier(student="tree", n_jobs=2, random_state=seed, **settings),
     }
     reports = {}
     for key, model in fits.items():
@@ -127,6 +128,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument(
+        "--temperature", type=float, help="DistilledClassifier(temperature=...); default: its own"
+    )
     parser.add_argument("--out", default=str(RESULTS / "distillation"))
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -135,7 +139,8 @@ def main() -> None:
     for name in args.datasets:
         for seed in args.seeds:
             start = time.perf_counter()
-            rows.append(run_one(name, seed))
+            settings = {} if args.temperature is None else {"temperature": args.temperature}
+            rows.append(run_one(name, seed, **settings))
             print(f"{name} seed={seed}: {time.perf_counter() - start:.0f}s", flush=True)
     table = summarise(rows)
     markdown = table.to_markdown(floatfmt=".4f")

@@ -98,7 +98,8 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         softened, so the student matches the teacher's scores across the whole range instead
         of mostly on the confident rows (Hinton et al. 2015). 2 raised the distilled MLP's
         ROC-AUC over 1 on four of the five bundled datasets and matched it on the fifth
-        (``benchmarks/distillation.py``); the tree and scorecard students ignore it.
+        (``benchmarks/distillation.py --temperature 1`` against the default); the tree and
+        scorecard students ignore it.
     alpha : float or "auto", default="auto"
         Weight of the soft targets in the loss, in [0, 1]; 0 is hard labels only. ``"auto"``
         is the student's ``default_alpha``: 0.7 for the MLP (some hard-label loss kept it

@@ -24,9 +24,8 @@ class MLPStudent(Student):
     early-stopped on a stratified held-out part of the transfer set (the training loss on that
     part is the stopping criterion, so ``alpha=0`` is plain hard-label training), and
     deterministic for a given ``random_state`` and number of torch threads (with another
-    thread count torch sums in another order, and training can end on another epoch: on the
-    bundled vehicle-fraud data 1 and 2 threads gave test ROC-AUC 0.7647 and 0.7595 for one
-    seed). Predictions run a numpy forward pass in float32.
+    thread count torch sums in another order, and training can end on another epoch and
+    model). Predictions run a numpy forward pass in float32.
 
     With ``monotone`` constraints (see :meth:`fit`) the network is a constrained monotone
     MLP (:class:`riskkd.students._nn.MonotoneMLP`: sign-constrained first-layer weights on
