@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import numbers
+import time
 
 import numpy as np
 import pandas as pd
@@ -36,6 +38,8 @@ from .teachers import (
     teacher_monotone_constraints,
 )
 from .transfer import MUNGE, GaussianNoise, Transfer
+
+logger = logging.getLogger(__name__)
 
 
 class DistilledClassifier(ClassifierMixin, BaseEstimator):
@@ -181,6 +185,14 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         (+1, -1 or 0; missing-value indicators are free), or None when there are none.
     history_ : list of dict
         The student's per-epoch training loss, validation loss and validation fidelity.
+
+    Notes
+    -----
+    Progress goes to the standard :mod:`logging` logger ``"riskkd"``: at ``INFO`` each
+    teacher fit (every cross-fitting fold and the final model, with rows and seconds), the
+    calibration, the tree's choice of leaves and the student fit; at ``DEBUG`` also every
+    MLP epoch's losses. ``logging.basicConfig(level=logging.INFO)`` shows them; the
+    ``riskkd`` command line shows the ``INFO`` messages.
 
     Examples
     --------
@@ -381,6 +393,11 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
 
         self.calibrator_ = make_calibrator(self.calibration, n_classes).fit(oof, y_index, weights)
         self.soft_targets_ = self.calibrator_.transform(oof)
+        logger.info(
+            "calibration %s fitted on %d out-of-fold predictions",
+            type(self.calibrator_).__name__,
+            len(oof),
+        )
 
         self.preprocessor_ = StudentPreprocessor(
             min_frequency=self.min_frequency, max_categories=self.max_categories
@@ -400,6 +417,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         Sets ``student_`` and ``history_``; monotone constraints go along when there are any.
         """
         extra = {} if self.monotone_ is None else {"monotone": self.monotone_}
+        start = time.perf_counter()
         self.student_ = student.fit(
             *transfer[:2],
             n_embeddings=self.preprocessor_.n_embeddings,
@@ -410,6 +428,12 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             **extra,
         )
         self.history_ = self.student_.history_
+        logger.info(
+            "student %s fitted on %d transfer rows in %.1f s",
+            type(student).__name__,
+            len(transfer[0]),
+            time.perf_counter() - start,
+        )
 
     def _transfer_set(self, encoded, y_index, weights, student, alpha, seed, unlabeled=None):
         """``((Xn, Xc, soft targets, labels, weights), n_unlabeled, n_synthetic)``.
@@ -667,13 +691,20 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
                 "prediction; use a splitter whose test folds cover every row (e.g. StratifiedKFold)."
             )
 
-        def fit(index):
+        def fit(job, index):
+            start = time.perf_counter()
             params = {} if sample_weight is None else {"sample_weight": sample_weight[index]}
-            return clone(teacher).fit(frame.iloc[index], y_index[index], **params)
+            model = clone(teacher).fit(frame.iloc[index], y_index[index], **params)
+            name = f"fold {job + 1}/{len(splits)}" if job < len(splits) else "final model"
+            seconds = time.perf_counter() - start
+            logger.info("teacher %s fitted on %d rows in %.1f s", name, len(index), seconds)
+            return model
 
         # The cv fold models and the final model, in parallel threads (GBDTs release the GIL).
         jobs = [train_idx for train_idx, _ in splits] + [np.arange(len(y_index))]
-        models = Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(fit)(i) for i in jobs)
+        models = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+            delayed(fit)(job, index) for job, index in enumerate(jobs)
+        )
         oof = np.zeros((len(y_index), n_classes))
         for model, (_, test_idx) in zip(models, splits):
             oof[test_idx] = _proba_all_classes(model, frame.iloc[test_idx], n_classes)

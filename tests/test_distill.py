@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import pickle
 
 import lightgbm as lgb
@@ -352,3 +353,24 @@ def test_max_categories_caps_identifier_like_columns():
     # 10 most frequent levels + the "unknown" and "missing" rows.
     np.testing.assert_array_equal(model.preprocessor_.category_sizes_, [12])
     assert len(model.input_schema_.levels["merchant"]) == 100  # the teacher still sees all
+
+
+def test_progress_is_logged_per_teacher_fit_and_epoch(caplog):
+    X, y = make_classification(n_samples=300, random_state=0)
+    with caplog.at_level(logging.DEBUG, logger="riskkd"):
+        model = DistilledClassifier(
+            fast_teacher(), fast_mlp(), cv=3, augment=None, random_state=0
+        ).fit(X, y)
+    messages = [r.getMessage() for r in caplog.records]
+    teacher = [m for m in messages if m.startswith("teacher ")]
+    # Three cross-fitting folds and the final model, each once (threads may reorder them).
+    assert sorted(m.split(" fitted")[0] for m in teacher) == [
+        "teacher final model",
+        "teacher fold 1/3",
+        "teacher fold 2/3",
+        "teacher fold 3/3",
+    ]
+    epochs = [m for m in messages if m.startswith("MLP epoch ")]
+    assert len(epochs) == len(model.history_)
+    assert f"kept epoch {model.student_.best_epoch_}:" in messages[-2]
+    assert messages[-1].startswith("student MLPStudent fitted on ")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 from scipy.special import expit
@@ -71,7 +73,7 @@ def test_linear_leaves_survive_save_and_load(belanche, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(X_test), model.predict_proba(X_test))
 
 
-def test_auto_chooses_the_kind_that_fits_held_out_soft_targets():
+def test_auto_chooses_the_kind_that_fits_held_out_soft_targets(caplog):
     rng = np.random.default_rng(0)
     n = 4000
     Xn = rng.normal(size=(n, 3)).astype(np.float32)
@@ -87,7 +89,12 @@ def test_auto_chooses_the_kind_that_fits_held_out_soft_targets():
 
     # A smooth logistic signal in the numerics: linear leaves. A step interaction of two
     # columns (what a tree represents exactly): constant leaves.
-    assert fit(expit(1.5 * Xn[:, 0] - Xn[:, 1])).leaves_ == "linear"
+    with caplog.at_level(logging.INFO, logger="riskkd"):
+        assert fit(expit(1.5 * Xn[:, 0] - Xn[:, 1])).leaves_ == "linear"
+    # The choice is logged with the two held-out losses it compared, the chosen one lower.
+    (message,) = [r.getMessage() for r in caplog.records]
+    constant, linear = (float(part.split()[-1]) for part in message[:-1].split(", "))
+    assert message.startswith("tree leaves: linear (") and linear < constant
     step = np.where((Xn[:, 0] > 0.3) & (Xc[:, 0] == 2), 0.8, np.where(Xn[:, 2] > 1, 0.4, 0.1))
     assert fit(step).leaves_ == "constant"
 

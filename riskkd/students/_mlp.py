@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import numbers
 
 import numpy as np
@@ -12,6 +13,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from .._holdout import holdout_split
 from ..calibration import proba_to_logits
 from ._base import Student
+
+logger = logging.getLogger(__name__)
 
 # Rows per block of the numpy forward pass (see decision_logits).
 _BLOCK_ROWS = 4096
@@ -238,6 +241,7 @@ class MLPStudent(Student):
                     "val_teacher_agreement": val_agree,
                 }
             )
+            logger.debug("MLP epoch %d: %s", epoch + 1, _format_losses(self.history_[-1]))
             if val_loss < best_loss - 1e-6:
                 best_loss, best_epoch, stale = val_loss, epoch + 1, 0
                 best_state = copy.deepcopy(module.state_dict())
@@ -247,6 +251,12 @@ class MLPStudent(Student):
                     break
         module.load_state_dict(best_state)
         self.best_epoch_ = best_epoch
+        logger.info(
+            "MLP stopped after %d epochs; kept epoch %d: %s",
+            len(self.history_),
+            best_epoch,
+            _format_losses(self.history_[best_epoch - 1]),
+        )
         self.monotone_ = monotone
         self.activation_splits_ = (
             None if monotone is None else [list(split) for split in module.splits]
@@ -350,3 +360,8 @@ def _check_monotone(monotone, n_inputs: int) -> np.ndarray | None:
             f"{monotone.tolist()!r}."
         )
     return monotone.astype(np.int8) if monotone.any() else None
+
+
+def _format_losses(entry: dict) -> str:
+    """One history entry as ``train_loss=0.4123 val_loss=...`` (epoch left out)."""
+    return " ".join(f"{k}={v:.4f}" for k, v in entry.items() if k != "epoch")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import numbers
 
 import numpy as np
@@ -12,6 +13,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import Student, logits_to_proba
+
+logger = logging.getLogger(__name__)
 
 _EPS = 1e-7
 
@@ -156,7 +159,14 @@ class TreeStudent(Student):
             proba = logits_to_proba(self._logits(design[held]))
             cross_entropy = -(full[held] * np.log(np.clip(proba, _EPS, None))).sum(axis=1)
             losses[kind] = np.average(cross_entropy, weights=weight[held])
-        return min(losses, key=losses.get)
+        choice = min(losses, key=losses.get)
+        logger.info(
+            "tree leaves: %s (held-out soft cross-entropy: constant %.5f, linear %.5f)",
+            choice,
+            losses["constant"],
+            losses["linear"],
+        )
+        return choice
 
     def _grow(self, design, target, split_target, weight, sign, leaves):
         """Grow the tree and fit its leaves; sets the structure and leaf attributes."""
