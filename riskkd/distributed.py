@@ -448,9 +448,11 @@ class _DaskDistillation:
                 encoded, y_sample, w_sample = self._collect_sample(
                     frame, sample_counts, seed_student
                 )
+                # The sample may lack a column's last levels: size the lookup to the schema.
+                n_levels = [len(schema.levels[name]) for name in schema.categorical_names]
                 model.preprocessor_ = StudentPreprocessor(
                     min_frequency=model.min_frequency, max_categories=model.max_categories
-                ).fit(encoded)
+                ).fit(encoded, n_levels)
             with _step("pilot teacher"):
                 dask_teacher = self._dask_teacher(teacher, encoded, y_sample, w_sample, weighted)
             del encoded, y_sample, w_sample

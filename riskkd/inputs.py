@@ -23,7 +23,7 @@ Behaviour on imperfect input, by design:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -362,6 +362,17 @@ class InputSchema:
             count=len(uniques),
         )
         return np.where(codes < 0, MISSING, table[np.maximum(codes, 0)] if table.size else UNSEEN)
+
+    def with_levels(self, kept: dict[str, np.ndarray]) -> InputSchema:
+        """A copy keeping, per categorical column named in ``kept``, the levels at those positions.
+
+        Values of a dropped level are unseen to the copy.
+        """
+        levels = {
+            name: [values[int(k)] for k in kept[name]] if name in kept else values
+            for name, values in self.levels.items()
+        }
+        return replace(self, levels=levels)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable description (stored in the saved model's manifest)."""

@@ -12,7 +12,8 @@ Layout of a saved model::
 
 Nothing is unpickled on load (``numpy.load(allow_pickle=False)``, JSON, native booster
 loaders). A missing or altered file is refused. Teachers that have no native format (e.g.
-HistGradientBoosting) are not saved; the loaded model's ``teacher_`` is then ``None``.
+HistGradientBoosting) are not saved; the loaded model's ``teacher_`` is then ``None``, as
+after ``save(model, path, student_only=True)``, the deployment folder without a teacher.
 A transfer object given as ``augment`` is saved by class name and parameters and rebuilt
 only if it is one of riskkd's (:mod:`riskkd.transfer`).
 """
@@ -166,16 +167,24 @@ def _read_teacher(entry: dict[str, Any], path: Path, schema: Any, n_classes: int
     )
 
 
-def _write_student(model: Any, folder: Path) -> dict[str, Any]:
-    """Write the student's arrays; return the manifest entries describing it."""
+def _write_student(model: Any, folder: Path, student_only: bool = False) -> dict[str, Any]:
+    """Write the student's arrays; return the manifest entries describing it.
+
+    ``student_only`` keeps only the categorical levels the student tells apart (see
+    :func:`save`).
+    """
+    schema, preprocessor = model.input_schema_, model.preprocessor_
+    if student_only:
+        preprocessor, kept = preprocessor.pruned()
+        schema = schema.with_levels(dict(zip(schema.categorical_names, kept)))
     student_settings, student_arrays = model.student_.get_state()
     np.savez_compressed(folder / "student.npz", **student_arrays)
-    np.savez_compressed(folder / "preprocessing.npz", **model.preprocessor_.get_state())
+    np.savez_compressed(folder / "preprocessing.npz", **preprocessor.get_state())
     classes = model.classes_
     return {
         "classes": [_json_scalar(c) for c in classes],
         "classes_dtype": classes.dtype.str if classes.dtype.kind in "biuf" else "object",
-        "input_schema": model.input_schema_.to_dict(),
+        "input_schema": schema.to_dict(),
         "settings": {name: _setting(model, name) for name in _SETTINGS},
         "teacher_weights": [float(w) for w in model.teacher_weights_],
         "monotone_constraints": {k: int(v) for k, v in model.monotone_constraints_.items()},
@@ -195,7 +204,7 @@ def _write_student(model: Any, folder: Path) -> dict[str, Any]:
     }
 
 
-def save(model: Any, path: str | os.PathLike) -> Path:
+def save(model: Any, path: str | os.PathLike, *, student_only: bool = False) -> Path:
     """Save a fitted :class:`~riskkd.DistilledClassifier` to the folder ``path``.
 
     The folder is written under a temporary name and renamed when complete, so an
@@ -207,6 +216,14 @@ def save(model: Any, path: str | os.PathLike) -> Path:
         A fitted model.
     path : str or path-like
         Target folder; must not exist yet.
+    student_only : bool, default=False
+        Save what scoring needs and nothing more, for deployment: no teacher (the loaded
+        model has ``teacher_=None``), and of each categorical column only the levels the
+        student tells apart (those it does not score as "unknown"). Predictions
+        are the same bit for bit; the other levels, scored as "unknown" either way, are
+        then unseen to the loaded model's schema (e.g. in batch scoring's count of unseen
+        levels). On an identifier-like column of thousands of levels this is most of the
+        folder's size. Keep the full folder (or the MLflow run) for fidelity reports.
 
     Returns
     -------
@@ -228,8 +245,8 @@ def save(model: Any, path: str | os.PathLike) -> Path:
             "format_version": FORMAT_VERSION,
             "riskkd_version": __version__,
         }
-        manifest.update(_write_student(model, staging))
-        manifest["teacher"] = _write_teacher(model, staging)
+        manifest.update(_write_student(model, staging, student_only))
+        manifest["teacher"] = None if student_only else _write_teacher(model, staging)
         manifest["files"] = {p.name: _sha256(p) for p in sorted(staging.iterdir())}
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, allow_nan=True))
         staging.rename(path)
@@ -322,9 +339,12 @@ def load(path: str | os.PathLike) -> Any:
 
 
 def student_size_bytes(model: Any) -> int:
-    """Bytes on disk of everything needed to score with the student (teacher excluded)."""
+    """Bytes on disk of everything needed to score with the student: ``save(student_only=True)``.
+
+    The training history, which scoring does not need, is not counted.
+    """
     with tempfile.TemporaryDirectory() as folder:
-        entries = _write_student(model, Path(folder))
+        entries = _write_student(model, Path(folder), student_only=True)
         entries.pop("history")
         size = sum(p.stat().st_size for p in Path(folder).iterdir())
     return size + len(json.dumps(entries).encode())

@@ -21,7 +21,7 @@ A linear layer on one-hot columns equals a sum of embedding rows, so the student
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -49,7 +49,14 @@ class StudentPreprocessor:
     min_frequency: int = 5
     max_categories: int = 64
 
-    def fit(self, encoded: Encoded) -> StudentPreprocessor:
+    def fit(self, encoded: Encoded, n_levels: list[int] | None = None) -> StudentPreprocessor:
+        """Fit on ``encoded`` rows.
+
+        ``n_levels`` are the schema's numbers of levels per categorical column. Pass them
+        when ``encoded`` is a sample that may lack a column's last levels: the lookup then
+        covers every code, and those levels are "unknown" (not the last level seen).
+        Default: the codes seen in ``encoded``.
+        """
         num = encoded.num
         if num.shape[1]:
             with np.errstate(all="ignore"):
@@ -69,13 +76,14 @@ class StudentPreprocessor:
         base = 0
         for j in range(encoded.cat.shape[1]):
             codes = encoded.cat[:, j]
-            n_levels = int(codes.max()) + 1 if codes.size else 0
-            counts = np.bincount(codes[codes >= 0], minlength=n_levels)
+            seen = int(codes.max()) + 1 if codes.size else 0
+            size = seen if n_levels is None else max(seen, int(n_levels[j]))
+            counts = np.bincount(codes[codes >= 0], minlength=size)
             frequent = np.flatnonzero(counts >= self.min_frequency)
             if frequent.size > self.max_categories:
                 top = np.argsort(-counts[frequent], kind="stable")[: self.max_categories]
                 frequent = np.sort(frequent[top])
-            lut = np.full(n_levels + 2, UNKNOWN_ROW, dtype=np.int64)
+            lut = np.full(size + 2, UNKNOWN_ROW, dtype=np.int64)
             lut[1] = MISSING_ROW  # code -1 (missing)
             lut[frequent + 2] = np.arange(2, 2 + frequent.size)
             luts.append(lut + base)
@@ -139,6 +147,30 @@ class StudentPreprocessor:
             z[missing] = 0.0
         if self.indicator_columns_.size:
             out[:, d:] = missing[:, self.indicator_columns_]
+
+    def pruned(self) -> tuple[StudentPreprocessor, list[np.ndarray]]:
+        """A copy that indexes only the levels with their own embedding row, and their codes.
+
+        Returns ``(preprocessor, kept)``: ``kept[j]`` are the level codes of categorical
+        column ``j`` (positions in the schema's levels) that do not share the "unknown" row.
+        The copy reads codes renumbered as positions in ``kept[j]``; every other level, like
+        an unseen one, is "unknown" to it too, so with the schema's levels cut to ``kept``
+        (:meth:`riskkd.inputs.InputSchema.with_levels`) each row gets the same embedding rows.
+        """
+        kept, luts = [], []
+        for start, max_code in zip(self.lut_offsets_, self.lut_max_code_):
+            # lut[code + 2]: -2 (unseen) at 0, -1 (missing) at 1, level k at k + 2.
+            lut = self.lut_[start : start + max_code + 3]
+            codes = np.flatnonzero(lut[2:] != lut[0])
+            kept.append(codes)
+            luts.append(np.concatenate([lut[:2], lut[2:][codes]]))
+        copy = replace(self)
+        for key, value in self.get_state().items():
+            setattr(copy, f"{key}_", value)
+        copy.lut_offsets_ = np.cumsum([0] + [len(lut) for lut in luts])[:-1].astype(np.int64)
+        copy.lut_ = np.concatenate(luts).astype(np.int32) if luts else np.zeros(0, np.int32)
+        copy.lut_max_code_ = np.asarray([len(lut) - 3 for lut in luts], dtype=np.int64)
+        return copy, kept
 
     def get_state(self) -> dict[str, Any]:
         """Arrays and settings to persist."""

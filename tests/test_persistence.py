@@ -145,3 +145,50 @@ def test_teacher_list_saved_member_by_member(tmp_path, data):
     params = model_params(model)
     assert params["teacher_class"].endswith("TeacherEnsemble")
     assert "XGBClassifier" in params["teacher.members"]
+
+
+@pytest.mark.parametrize("student", ["mlp", "tree", "scorecard"])
+def test_student_only_folder_scores_the_same_and_keeps_only_told_apart_levels(tmp_path, student):
+    X, y = make_risk_frame(800, 2, seed=3)
+    rng = np.random.default_rng(0)
+    # An identifier-like column: 40 frequent merchants and 300 seen once or twice.
+    X["merchant"] = np.where(
+        rng.random(len(X)) < 0.6,
+        rng.choice([f"m{k:03d}" for k in range(40)], len(X)),
+        rng.choice([f"r{k:03d}" for k in range(300)], len(X)),
+    )
+    students = {"mlp": fast_mlp(max_epochs=5), "tree": fast_tree(), "scorecard": "scorecard"}
+    model = DistilledClassifier(
+        fast_teacher(), students[student], cv=2, max_categories=16, random_state=0
+    ).fit(X, y)
+    full = riskkd.save(model, tmp_path / "full")
+    slim = riskkd.save(model, tmp_path / "slim", student_only=True)
+
+    assert not list(slim.glob("teacher*"))
+    loaded = riskkd.load(slim)
+    assert loaded.teacher_ is None
+    X_new = X.copy()
+    X_new.loc[:5, "merchant"] = ["m000", "r299", "new-merchant", None, "r000", "m039"]
+    X_new.loc[:2, "home"] = "never-seen"
+    np.testing.assert_array_equal(loaded.predict_proba(X_new), model.predict_proba(X_new))
+    np.testing.assert_array_equal(loaded.predict_proba(X), riskkd.load(full).predict_proba(X))
+
+    levels = json.loads((slim / "manifest.json").read_text())["input_schema"]["levels"]
+    # max_categories=16: at most the 16 most frequent merchants remain, none of the rare ones.
+    assert 0 < len(levels["merchant"]) <= 16
+    assert all(level.startswith("m") for level in levels["merchant"])
+    assert len(levels["merchant"]) < len(model.input_schema_.levels["merchant"])
+    with pytest.raises(ValueError, match="teacher"):
+        riskkd.fidelity_report(loaded, X, y)
+
+
+def test_preprocessor_fitted_on_a_sample_scores_levels_it_lacks_as_unknown():
+    from riskkd.inputs import Encoded
+    from riskkd.preprocessing import UNKNOWN_ROW, StudentPreprocessor
+
+    # The schema knows levels 0, 1, 2; the sample holds only 0 and 1 (level 1 frequent).
+    cat = np.array([[0]] * 2 + [[1]] * 10, dtype=np.int32)
+    sample = Encoded(np.zeros((len(cat), 0)), cat)
+    prep = StudentPreprocessor(min_frequency=5).fit(sample, n_levels=[3])
+    rows = prep.transform(Encoded(np.zeros((3, 0)), np.array([[0], [1], [2]], dtype=np.int32)))[1]
+    assert rows[:, 0].tolist() == [UNKNOWN_ROW, 2, UNKNOWN_ROW]

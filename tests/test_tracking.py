@@ -342,6 +342,21 @@ def test_log_model_teacher_flavors(tmp_path):
         np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
 
+def test_student_only_log_model_keeps_the_teacher_beside_it(binary, tmp_path):
+    model, X, *_ = binary
+    with tracking_at(tmp_path), mlflow.start_run() as run:
+        info = tracking.log_model(model, "model", student_only=True)
+        teacher_uri = MlflowClient().get_run(run.info.run_id).data.tags["riskkd.teacher_model_uri"]
+        loaded = tracking.load_model(info.model_uri)
+        pyfunc = mlflow.pyfunc.load_model(info.model_uri)
+        booster = mlflow.lightgbm.load_model(teacher_uri)
+    assert loaded.teacher_ is None and booster.num_trees() > 0
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    np.testing.assert_array_equal(
+        pyfunc.predict(X.head(20))["proba_1"].to_numpy(), model.predict_proba(X.head(20))[:, 1]
+    )
+
+
 # ---------------------------------------------------------------------- registry
 def test_registered_version_carries_fidelity_tags(binary, logged):
     _, X, *_ = binary

@@ -185,6 +185,7 @@ def save_model(
     input_example: ModelInputExample | None = None,
     signature: ModelSignature | None = None,
     include_decision: bool = False,
+    student_only: bool = False,
     extra_pip_requirements: list[str] | None = None,
     mlflow_model: Model | None = None,
 ) -> None:
@@ -202,6 +203,8 @@ def save_model(
     signature : mlflow.models.ModelSignature, default=None
     include_decision : bool, default=False
         Add a ``decision`` column (the predicted class) to the pyfunc output.
+    student_only : bool, default=False
+        Save the deployment folder without the teacher (:func:`riskkd.save`).
     extra_pip_requirements : list of str, default=None
         Requirements added to riskkd's inference dependencies.
     mlflow_model : mlflow.models.Model, default=None
@@ -226,7 +229,7 @@ def save_model(
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / _DATA
         data.mkdir()
-        save(model, data / _MODEL)
+        save(model, data / _MODEL, student_only=student_only)
         (data / _PYFUNC_CONFIG).write_text(json.dumps({"include_decision": include_decision}))
         code = _copy_riskkd_source(Path(tmp) / "code")
         mlflow_model.add_flavor(
@@ -291,6 +294,7 @@ def log_model(
     input_example: ModelInputExample | None = None,
     include_decision: bool = False,
     log_teacher_model: bool = True,
+    student_only: bool = False,
     **kwargs: Any,
 ) -> ModelInfo:
     """Log a fitted model (flavors ``riskkd`` and pyfunc) and its teacher to MLflow.
@@ -315,6 +319,10 @@ def log_model(
         Add a ``decision`` column to the pyfunc output.
     log_teacher_model : bool, default=True
         Log the teacher too.
+    student_only : bool, default=False
+        Leave the teacher out of this model's folder (:func:`riskkd.save`): the logged and
+        registered model is then only what scoring needs, and the teacher stays reachable
+        through the ``riskkd.teacher_model_uri`` tag (with ``log_teacher_model=True``).
     **kwargs
         Passed to :meth:`mlflow.models.Model.log` (e.g. ``tags``, ``metadata``,
         ``signature``, ``await_registration_for``).
@@ -347,6 +355,7 @@ def log_model(
             model=model,
             input_example=input_example,
             include_decision=include_decision,
+            student_only=student_only,
             tags=tags,
             **kwargs,
         )
