@@ -21,7 +21,7 @@ A linear layer on one-hot columns equals a sum of embedding rows, so the student
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -164,13 +164,14 @@ class StudentPreprocessor:
             codes = np.flatnonzero(lut[2:] != lut[0])
             kept.append(codes)
             luts.append(np.concatenate([lut[:2], lut[2:][codes]]))
-        copy = replace(self)
-        for key, value in self.get_state().items():
-            setattr(copy, f"{key}_", value)
-        copy.lut_offsets_ = np.cumsum([0] + [len(lut) for lut in luts])[:-1].astype(np.int64)
-        copy.lut_ = np.concatenate(luts).astype(np.int32) if luts else np.zeros(0, np.int32)
-        copy.lut_max_code_ = np.asarray([len(lut) - 3 for lut in luts], dtype=np.int64)
-        return copy, kept
+        state = {
+            **self.get_state(),
+            "lut_offsets": np.cumsum([0] + [len(lut) for lut in luts])[:-1].astype(np.int64),
+            "lut": np.concatenate(luts).astype(np.int32) if luts else np.zeros(0, np.int32),
+            "lut_max_code": np.asarray([len(lut) - 3 for lut in luts], dtype=np.int64),
+        }
+        params = {"min_frequency": self.min_frequency, "max_categories": self.max_categories}
+        return type(self).from_state(state, **params), kept
 
     def get_state(self) -> dict[str, Any]:
         """Arrays and settings to persist."""

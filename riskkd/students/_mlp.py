@@ -241,7 +241,8 @@ class MLPStudent(Student):
                     "val_teacher_agreement": val_agree,
                 }
             )
-            logger.debug("MLP epoch %d: %s", epoch + 1, _format_losses(self.history_[-1]))
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("MLP epoch %d: %s", epoch + 1, _format_losses(self.history_[-1]))
             if val_loss < best_loss - 1e-6:
                 best_loss, best_epoch, stale = val_loss, epoch + 1, 0
                 best_state = copy.deepcopy(module.state_dict())
