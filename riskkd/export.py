@@ -21,7 +21,10 @@ The graph's interface:
 
 :func:`onnx_inputs` turns a DataFrame (or a numpy array) into that input feed.
 
-Each student contributes its own piece of the graph through :func:`student_graph`, a
+A scorecard student (:class:`riskkd.students.ScorecardStudent`) is exported as its points
+table (:func:`riskkd.scorecard.points_table`) on the raw inputs, which adds exactly the
+integer points ``predict_proba`` adds. Every other student contributes its own piece of the
+graph through :func:`student_graph`, a
 :func:`functools.singledispatch` function keyed on the student class: a new student
 registers one function that maps the preprocessed inputs to logits. See
 :func:`student_graph` for an example.
@@ -50,7 +53,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .inputs import _numeric_column
 from .preprocessing import MISSING_ROW
-from .students import MLPStudent, Student, TreeStudent
+from .students import MLPStudent, ScorecardStudent, Student, TreeStudent
 
 __all__ = ["MISSING_CATEGORY", "OnnxGraph", "export_onnx", "onnx_inputs", "student_graph"]
 
@@ -239,14 +242,8 @@ def _categorical_graph(model: Any, graph: OnnxGraph) -> str | None:
     return columns[0] if len(columns) == 1 else graph.op("Concat", *columns, axis=1, hint="xc")
 
 
-def _level_table(name: str, levels: list[Any], prep: Any, j: int) -> tuple[list[str], list[int]]:
-    """String keys and embedding rows of one categorical column (missing included).
-
-    Levels the student scores as "unknown" (rare ones, those beyond ``max_categories``)
-    are left out: the LabelEncoder's default maps them, like unseen ones, to that row. An
-    identifier column with thousands of levels thus costs only its embedded levels.
-    """
-    lut = prep.lut_[prep.lut_offsets_[j] :]
+def _check_level_strings(name: str, levels: list[Any]) -> list[str]:
+    """The levels of column ``name`` as the strings its ONNX input holds; refused if ambiguous."""
     keys = [str(level) for level in levels]
     if MISSING_CATEGORY in keys or len(set(keys)) != len(keys):
         clash = MISSING_CATEGORY if MISSING_CATEGORY in keys else "two levels with one text"
@@ -255,10 +252,74 @@ def _level_table(name: str, levels: list[Any], prep: Any, j: int) -> tuple[list[
             f"or include the missing-value marker {MISSING_CATEGORY!r} ({clash!r}). Recode "
             "the column's levels to distinct non-empty strings and refit."
         )
+    return keys
+
+
+def _level_table(name: str, levels: list[Any], prep: Any, j: int) -> tuple[list[str], list[int]]:
+    """String keys and embedding rows of one categorical column (missing included).
+
+    Levels the student scores as "unknown" (rare ones, those beyond ``max_categories``)
+    are left out: the LabelEncoder's default maps them, like unseen ones, to that row. An
+    identifier column with thousands of levels thus costs only its embedded levels.
+    """
+    lut = prep.lut_[prep.lut_offsets_[j] :]
+    keys = _check_level_strings(name, levels)
     # lut[code + 2]: -2 (unseen) at 0, -1 (missing) at 1, level k at k + 2.
     unknown = int(lut[0])
     kept = [(key, int(lut[k + 2])) for k, key in enumerate(keys) if lut[k + 2] != unknown]
     return [MISSING_CATEGORY, *(k for k, _ in kept)], [int(lut[MISSING_ROW]), *(v for _, v in kept)]
+
+
+# ---------------------------------------------------------------------- scorecard
+def _scorecard_graph(model: Any, graph: OnnxGraph) -> str:
+    """Logits of a scorecard student from the raw inputs, by its points table.
+
+    A scorecard's numeric bin edges sit on observed values, where the float32 preprocessing
+    of another runtime (one ulp off in ``asinh``) could put a value in the neighbouring
+    bin. The exact raw-unit bounds of :func:`riskkd.scorecard.points_table` avoid that:
+    each numeric column is compared in double against them, and each level maps to its
+    points directly, so ONNX Runtime adds the same integer points as ``predict_proba``.
+    """
+    from .scorecard import MISSING_LABEL, points_table
+
+    table = points_table(model)
+    student, schema, prep = model.student_, model.input_schema_, model.preprocessor_
+    total = graph.const(np.asarray([student.base_points_], dtype=np.int64), "base")
+    for name in schema.names:
+        if name in schema.numeric_names:
+            rows = table[table["feature"] == name]
+            binned = rows[rows["bin"] != MISSING_LABEL]
+            missing = int(rows.loc[rows["bin"] == MISSING_LABEL, "points"].iloc[0])
+            points = graph.const(binned["points"].to_numpy(np.int64), "points")
+            bin_ = graph.const(np.zeros(1, dtype=np.int64))
+            bounds = binned["upper"].to_numpy()[:-1]  # the last bin reaches +inf
+            if bounds.size:
+                above = graph.op("Greater", name, graph.const(bounds[None, :], "bounds"))
+                above = graph.op("Cast", above, to=TensorProto.INT64)
+                bin_ = graph.op("ReduceSum", above, graph.const([1]), keepdims=0)
+            value = graph.op("Gather", points, bin_, axis=0)
+            nan = graph.op("Squeeze", graph.op("IsNaN", name), graph.const([1]))
+            value = graph.op("Where", nan, graph.const(np.int64(missing)), value)
+        else:
+            # Every level the student embeds, then rare, unseen and missing values, as
+            # predict_proba maps them (the lookup of riskkd.preprocessing).
+            j = schema.categorical_names.index(name)
+            keys, embedding_rows = _level_table(name, schema.levels[name], prep, j)
+            first = int(prep.lut_[prep.lut_offsets_[j]])  # the column's "unknown" row
+            value = graph.op(
+                "LabelEncoder",
+                name,
+                keys_strings=keys,
+                values_int64s=[int(student.category_points_[j, r]) for r in embedding_rows],
+                default_int64=int(student.category_points_[j, first]),
+            )
+            value = graph.op("Squeeze", value, graph.const([1]))
+        total = graph.op("Add", total, value, hint="points")
+    # points_to_logits: (offset - points) / factor, in double.
+    points = graph.op("Cast", total, to=TensorProto.DOUBLE)
+    logits = graph.op("Sub", graph.const(np.float64(student.offset)), points)
+    logits = graph.op("Div", logits, graph.const(np.float64(student.factor)))
+    return graph.op("Unsqueeze", logits, graph.const([1]), hint="logits")
 
 
 # ---------------------------------------------------------------------- model
@@ -291,9 +352,12 @@ def _build(model: Any, opset: int) -> onnx.ModelProto:
             "and intermediate tensors start with 'riskkd/'. Rename the column(s) and refit."
         )
     graph = OnnxGraph(opset)
-    xn = _numeric_graph(model, graph)
-    xc = _categorical_graph(model, graph)
-    logits = student_graph(model.student_, graph, xn, xc)
+    if isinstance(model.student_, ScorecardStudent):
+        logits = _scorecard_graph(model, graph)
+    else:
+        xn = _numeric_graph(model, graph)
+        xc = _categorical_graph(model, graph)
+        logits = student_graph(model.student_, graph, xn, xc)
     proba = _proba_graph(graph, logits, len(model.classes_))
     classes, label_type = _classes_tensor(model.classes_)
     index = graph.op("ArgMax", proba, axis=1, keepdims=0)

@@ -20,7 +20,8 @@ from riskkd.students import Student
 from .conftest import fast_mlp, fast_teacher, fast_tree, make_risk_frame
 
 # Both sides compute in float32 from the same float32 weights (MLP) or compare in double
-# against the same float64 thresholds and add the same float64 leaf values (tree); what is
+# against the same float64 thresholds and add the same float64 leaf values (tree) or integer
+# points (scorecard); what is
 # left is float32 summation order and rounding of probabilities in [0, 1], about 1e-7.
 # 1e-5 leaves two orders of magnitude of headroom and still catches any real mismatch
 # (a wrong level, scale or leaf moves probabilities by 1e-3 or more).
@@ -60,12 +61,15 @@ def dataset(request):
     return request.param, X_train, y_train, X_test.iloc[:N_TEST]
 
 
-@pytest.mark.parametrize("student", ["mlp", "tree"])
+@pytest.mark.parametrize("student", ["mlp", "tree", "scorecard"])
 def test_onnx_runtime_matches_predict_proba(dataset, student, tmp_path):
     name, X_train, y_train, X_test = dataset
+    if student == "scorecard" and pd.Series(y_train).nunique() > 2:
+        pytest.skip("the scorecard student is binary")
+    students = {"mlp": fast_mlp(max_epochs=5), "tree": fast_tree(), "scorecard": "scorecard"}
     model = DistilledClassifier(
         fast_teacher(n_estimators=20),
-        fast_mlp(max_epochs=5) if student == "mlp" else fast_tree(),
+        students[student],
         cv=2,
         augment=None,
         random_state=0,
