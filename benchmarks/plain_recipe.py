@@ -71,20 +71,23 @@ def fit_teacher(X: pd.DataFrame, y: np.ndarray, seed: int) -> lgb.LGBMClassifier
 
 
 def soft_targets(X: pd.DataFrame, y: np.ndarray, n_classes: int, seed: int) -> np.ndarray:
-    """5-fold out-of-fold teacher probabilities, isotonic-calibrated per class."""
+    """5-fold out-of-fold teacher probabilities, isotonic-calibrated.
+
+    Binary: P(class 1) calibrated. Multi-class: each class one-vs-rest, then renormalised.
+    """
     oof = np.zeros((len(y), n_classes))
     folds = StratifiedKFold(5, shuffle=True, random_state=seed)
     for fit, held in folds.split(X, y):
         oof[held] = fit_teacher(X.iloc[fit], y[fit], seed).predict_proba(X.iloc[held])
-    calibrated = np.column_stack(
-        [
-            IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit_transform(
-                oof[:, k], y == k
-            )
-            for k in range(n_classes)
-        ]
-    )
-    calibrated = np.clip(calibrated, 1e-6, None)
+
+    def isotonic(k: int) -> np.ndarray:
+        iso = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip")
+        return iso.fit_transform(oof[:, k], y == k)
+
+    if n_classes == 2:
+        positive = isotonic(1)
+        return np.column_stack([1 - positive, positive])
+    calibrated = np.clip(np.column_stack([isotonic(k) for k in range(n_classes)]), 1e-6, None)
     return calibrated / calibrated.sum(axis=1, keepdims=True)
 
 
