@@ -794,6 +794,8 @@ def main() -> None:
     if args.quick:
         args.rows, args.threads, args.repeat, args.calls = [100_000], 1, 3, 300
 
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)  # before the work, not after it
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="riskkd-perf-"))
     workdir.mkdir(parents=True, exist_ok=True)
     import riskkd
@@ -851,7 +853,7 @@ def main() -> None:
                 )
     if args.dask_rows:
         # What is measured so far, in case the long Dask run fails.
-        Path(args.output).with_suffix(".partial.json").write_text(json.dumps(results, indent=2))
+        output.with_suffix(".partial.json").write_text(json.dumps(results, indent=2))
         folder = workdir / f"transactions_{args.dask_rows}_parts"
         if not folder.exists():
             from riskkd.datasets import make_transactions
@@ -864,8 +866,6 @@ def main() -> None:
 
     text = report(results)
     print(text)
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     output.with_suffix(".md").write_text(text)
     output.with_suffix(".json").write_text(json.dumps(results, indent=2))
     output.with_suffix(".partial.json").unlink(missing_ok=True)

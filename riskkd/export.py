@@ -242,19 +242,6 @@ def _categorical_graph(model: Any, graph: OnnxGraph) -> str | None:
     return columns[0] if len(columns) == 1 else graph.op("Concat", *columns, axis=1, hint="xc")
 
 
-def _check_level_strings(name: str, levels: list[Any]) -> list[str]:
-    """The levels of column ``name`` as the strings its ONNX input holds; refused if ambiguous."""
-    keys = [str(level) for level in levels]
-    if MISSING_CATEGORY in keys or len(set(keys)) != len(keys):
-        clash = MISSING_CATEGORY if MISSING_CATEGORY in keys else "two levels with one text"
-        raise ValueError(
-            f"Column {name!r} cannot be exported to ONNX: its levels as strings are not unique "
-            f"or include the missing-value marker {MISSING_CATEGORY!r} ({clash!r}). Recode "
-            "the column's levels to distinct non-empty strings and refit."
-        )
-    return keys
-
-
 def _level_table(name: str, levels: list[Any], prep: Any, j: int) -> tuple[list[str], list[int]]:
     """String keys and embedding rows of one categorical column (missing included).
 
@@ -263,7 +250,14 @@ def _level_table(name: str, levels: list[Any], prep: Any, j: int) -> tuple[list[
     identifier column with thousands of levels thus costs only its embedded levels.
     """
     lut = prep.lut_[prep.lut_offsets_[j] :]
-    keys = _check_level_strings(name, levels)
+    keys = [str(level) for level in levels]
+    if MISSING_CATEGORY in keys or len(set(keys)) != len(keys):
+        clash = MISSING_CATEGORY if MISSING_CATEGORY in keys else "two levels with one text"
+        raise ValueError(
+            f"Column {name!r} cannot be exported to ONNX: its levels as strings are not unique "
+            f"or include the missing-value marker {MISSING_CATEGORY!r} ({clash!r}). Recode "
+            "the column's levels to distinct non-empty strings and refit."
+        )
     # lut[code + 2]: -2 (unseen) at 0, -1 (missing) at 1, level k at k + 2.
     unknown = int(lut[0])
     kept = [(key, int(lut[k + 2])) for k, key in enumerate(keys) if lut[k + 2] != unknown]
