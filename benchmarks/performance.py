@@ -620,7 +620,8 @@ def report(results: dict) -> str:
         "## Size on disk",
         "",
         "| data | teacher (LightGBM text) | teacher ONNX | student ONNX | riskkd.save folder "
-        "| of which student | student arrays | ratio teacher / student |",
+        "| folder without teacher files | student only (`student_only=True`, no history) "
+        "| ratio teacher / student |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, entry in sets.items():
