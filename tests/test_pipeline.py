@@ -356,6 +356,24 @@ def test_credit_scoring_runs_end_to_end(tmp_path):
     assert run.info.experiment_id == client.get_experiment_by_name("credit-scoring").experiment_id
 
 
+def test_student_only_registration_scores_like_the_run_folder(tmp_path):
+    import mlflow
+
+    import riskkd
+
+    overrides = small_run(tmp_path, **{"mlflow.student_only": True, "report.path": None})
+    result = run_pipeline(PIPELINES / "credit_scoring.yaml", overrides=overrides)
+    # run_pipeline points the process at the run's tracking URI.
+    registered = riskkd.tracking.load_model(f"models:/credit-scoring/{result.version}")
+    run = mlflow.MlflowClient(result.tracking_uri).get_run(result.run_id)
+    assert mlflow.lightgbm.load_model(run.data.tags["riskkd.teacher_model_uri"]).num_trees() > 0
+    assert registered.teacher_ is None
+    X = riskkd.datasets.load_dataset("credit_data_belanche").data.head(200)
+    np.testing.assert_array_equal(
+        registered.predict_proba(X), riskkd.load(result.model_dir).predict_proba(X)
+    )
+
+
 def test_failing_gates_register_without_promoting(tmp_path):
     import mlflow
 

@@ -229,13 +229,16 @@ class MLflowConfig(_Section):
     ``tracking_uri`` defaults to :func:`riskkd.mlflow.default_tracking_uri`
     (``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db`` in the working folder).
     ``gates`` maps a logged metric to ``[">=" or "<=", threshold]``; the default is
-    :data:`riskkd.mlflow.DEFAULT_GATES`; ``{}`` promotes without checks.
+    :data:`riskkd.mlflow.DEFAULT_GATES`; ``{}`` promotes without checks. ``student_only``
+    registers the deployment folder without the teacher (``riskkd.save(...,
+    student_only=True)``); the teacher is still logged in the run and linked by tag.
     """
 
     enabled: bool = True
     tracking_uri: str | None = None
     experiment: str | None = None
     registered_model_name: str | None = None
+    student_only: bool = False
     alias: str = "champion"
     gates: dict[str, tuple[Literal[">=", "<="], float]] | None = None
 

@@ -288,6 +288,7 @@ class PipelineRunner:
                 X_train=self.reference_rows(split) if self.hash_training_rows else None,
                 threshold=self.config.evaluation.threshold,
                 registered_model_name=name,
+                student_only=settings.student_only,
                 report=report,
             )
             mlflow.log_artifact(str(folder / "config.yaml"), "pipeline")

@@ -77,6 +77,7 @@ def log_distillation(
     threshold: float = 0.5,
     log_model: bool = True,
     registered_model_name: str | None = None,
+    student_only: bool = False,
     report: Report | None = None,
 ) -> str:
     """Log a fitted distillation and its fidelity on validation data to MLflow.
@@ -129,6 +130,8 @@ def log_distillation(
     registered_model_name : str, default=None
         Register the logged model under this name; the version carries the fidelity tags
         that :func:`promote` reads.
+    student_only : bool, default=False
+        Log (and register) the model folder without the teacher (see :func:`log_model`).
     report : riskkd.report.Report, default=None
         The report of ``model`` on ``(X_val, y_val)`` when it was already built (with
         :func:`riskkd.report.build_report`), so that it is not computed again; its page and
@@ -183,5 +186,6 @@ def log_distillation(
                 "model",
                 registered_model_name=registered_model_name,
                 input_example=_flavor.input_example_of(model, X_val),
+                student_only=student_only,
             )
     return run_id
