@@ -656,7 +656,7 @@ class _DaskDistillation:
                 self.model.input_schema_, encoded, y_sample, w_sample, teacher.random_state
             )
             pilot.fit(frame, y_pilot, sample_weight=w_pilot if weighted else None)
-            n_trees = max(1, round(pilot.best_iteration_ / (1 - teacher.validation_fraction)))
+            n_trees = teacher.refit_tree_count(pilot.best_iteration_)
             seed = int(check_random_state(teacher.random_state).randint(0, 2**31 - 1))
             params = {**teacher.lightgbm_params(seed), "n_estimators": n_trees}
             del params["n_jobs"]  # the dask estimators take their threads from the workers

@@ -152,10 +152,14 @@ class LightGBMTeacher(ClassifierMixin, BaseEstimator):
         self.best_iteration_ = int(self.model_.best_iteration_ or self.n_estimators)
         self.n_trees_ = self.best_iteration_
         if self.refit:
-            self.n_trees_ = max(1, round(self.best_iteration_ / (1 - self.validation_fraction)))
+            self.n_trees_ = self.refit_tree_count(self.best_iteration_)
             params["n_estimators"] = self.n_trees_
             self.model_ = lgb.LGBMClassifier(**params).fit(X, y, sample_weight=weights)
         return self
+
+    def refit_tree_count(self, best_iteration: int) -> int:
+        """Trees of the refit on all rows: ``best_iteration / (1 - validation_fraction)``."""
+        return max(1, round(best_iteration / (1 - self.validation_fraction)))
 
     def lightgbm_params(self, seed: int) -> dict[str, Any]:
         """Keyword arguments of the ``lightgbm.LGBMClassifier`` fits; ``seed`` is the derived one.
