@@ -124,6 +124,30 @@ def summarise(rows: list[dict]) -> pd.DataFrame:
     return table
 
 
+def run_all(run_one, datasets: list[str], seeds: list[int], **settings) -> list:
+    """``run_one(name, seed, **settings)`` for every dataset and seed, timing each."""
+    results = []
+    for name in datasets:
+        for seed in seeds:
+            start = time.perf_counter()
+            results.append(run_one(name, seed, **settings))
+            print(f"{name} seed={seed}: {time.perf_counter() - start:.0f}s", flush=True)
+    return results
+
+
+def write_results(out: str | Path, runs: list[dict], markdown: str) -> None:
+    """``<out>.md`` and ``<out>.json`` (the per-seed runs with the versions that made them)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "riskkd": riskkd.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=2))
+    out.with_suffix(".md").write_text(markdown + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
@@ -135,25 +159,11 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
 
-    rows = []
-    for name in args.datasets:
-        for seed in args.seeds:
-            start = time.perf_counter()
-            settings = {} if args.temperature is None else {"temperature": args.temperature}
-            rows.append(run_one(name, seed, **settings))
-            print(f"{name} seed={seed}: {time.perf_counter() - start:.0f}s", flush=True)
-    table = summarise(rows)
-    markdown = table.to_markdown(floatfmt=".4f")
+    settings = {} if args.temperature is None else {"temperature": args.temperature}
+    rows = run_all(run_one, args.datasets, args.seeds, **settings)
+    markdown = summarise(rows).to_markdown(floatfmt=".4f")
     print(markdown)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "riskkd": riskkd.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-    }
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=2))
-    out.with_suffix(".md").write_text(markdown + "\n")
+    write_results(args.out, rows, markdown)
 
 
 if __name__ == "__main__":

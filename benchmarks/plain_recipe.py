@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import time
 import warnings
 from pathlib import Path
 
@@ -38,16 +36,17 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import torch
+from distillation import run_all, write_results
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, QuantileTransformer
 from sklearn.tree import DecisionTreeRegressor
 
 from riskkd.datasets import DATASETS, load_dataset, train_test_split_recommended
+from riskkd.fidelity import classification_metrics
 
 RESULTS = Path(__file__).parent / "results"
 MODELS = ("teacher", "mlp", "hard_mlp", "tree")
@@ -146,12 +145,6 @@ def mlp_proba(net: torch.nn.Module, Z: np.ndarray) -> np.ndarray:
         return torch.softmax(net(torch.as_tensor(Z, dtype=torch.float32)), dim=1).numpy()
 
 
-def roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
-    if proba.shape[1] == 2:
-        return float(roc_auc_score(y, proba[:, 1]))
-    return float(roc_auc_score(y, proba, multi_class="ovr", average="macro"))
-
-
 def run_one(name: str, seed: int) -> dict:
     bunch = load_dataset(name)
     X_train, X_test, y_train, y_test = train_test_split_recommended(bunch, random_state=seed)
@@ -175,7 +168,10 @@ def run_one(name: str, seed: int) -> dict:
     leaves = np.clip(tree.predict(Z_test).reshape(len(Z_test), -1), 0, None)
     proba["tree"] = leaves / leaves.sum(axis=1, keepdims=True).clip(1e-12)
     row = {"dataset": name, "seed": seed}
-    row.update({f"{key}_auc": roc_auc(y_test, p) for key, p in proba.items()})
+    # The ROC-AUC of riskkd's fidelity report (macro one-vs-rest for the grades).
+    row.update(
+        {f"{key}_auc": classification_metrics(y_test, p)["roc_auc"] for key, p in proba.items()}
+    )
     return row
 
 
@@ -202,12 +198,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
 
-    rows = []
-    for name in args.datasets:
-        for seed in args.seeds:
-            start = time.perf_counter()
-            rows.append(run_one(name, seed))
-            print(f"{name} seed={seed}: {time.perf_counter() - start:.0f}s", flush=True)
+    rows = run_all(run_one, args.datasets, args.seeds)
     plain = pd.DataFrame(rows)
     columns = [f"{key}_auc" for key in MODELS]
     markdown = "Plain recipe, test ROC-AUC, mean over seeds\n\n" + plain.groupby("dataset")[
@@ -222,11 +213,7 @@ def main() -> None:
             + paired(plain, ours).to_markdown()
         )
     print(markdown)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"python": platform.python_version(), "machine": platform.machine()}
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=2))
-    out.with_suffix(".md").write_text(markdown + "\n")
+    write_results(args.out, rows, markdown)
 
 
 if __name__ == "__main__":

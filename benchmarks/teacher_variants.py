@@ -25,9 +25,9 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from riskkd.datasets import DATASETS, load_dataset, train_test_split_recommended
+from riskkd.fidelity import classification_metrics
 from riskkd.inputs import InputSchema
 from riskkd.teachers import LightGBMTeacher
 
@@ -77,10 +77,8 @@ def run_one(name: str, seed: int) -> list[dict]:
     y_true = np.searchsorted(classes, np.asarray(y_test))
 
     def auc(model) -> float:
-        proba = model.predict_proba(test)
-        if proba.shape[1] == 2:
-            return roc_auc_score(y_true, proba[:, 1])
-        return roc_auc_score(y_true, proba, multi_class="ovr")
+        """The ROC-AUC of riskkd's fidelity report (macro one-vs-rest for the grades)."""
+        return classification_metrics(y_true, model.predict_proba(test))["roc_auc"]
 
     rows = []
     for label, (params, extra) in VARIANTS.items():
