@@ -11,6 +11,8 @@ Run::
     python benchmarks/distillation.py                 # all datasets, seeds 0 1 2
     python benchmarks/distillation.py --datasets german_credit --seeds 0
     python benchmarks/distillation.py --temperature 1 --out /tmp/t1   # the former default
+    python benchmarks/distillation.py --teacher-params colsample_bytree=1 colsample_bynode=0.5 \
+        --out /tmp/bynode    # another LightGBMTeacher setting, same seeds otherwise
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pandas as pd
 import riskkd
 from riskkd import DistilledClassifier, fidelity_report
 from riskkd.datasets import DATASETS, load_dataset, train_test_split_recommended
+from riskkd.teachers import LightGBMTeacher
 
 RESULTS = Path(__file__).parent / "results"
 BATCH_ROWS = 50_000
@@ -135,8 +138,9 @@ def run_all(run_one, datasets: list[str], seeds: list[int], **settings) -> list:
     return results
 
 
-def write_results(out: str | Path, runs: list[dict], markdown: str) -> None:
-    """``<out>.md`` and ``<out>.json`` (the per-seed runs with the versions that made them)."""
+def write_results(out: str | Path, runs: list[dict], markdown: str, arguments=None) -> None:
+    """``<out>.md`` and ``<out>.json``: the per-seed runs, the versions and command-line
+    ``arguments`` (a dict, if given) that made them."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -144,8 +148,28 @@ def write_results(out: str | Path, runs: list[dict], markdown: str) -> None:
         "python": platform.python_version(),
         "machine": platform.machine(),
     }
+    if arguments is not None:
+        meta["arguments"] = arguments
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=2))
     out.with_suffix(".md").write_text(markdown + "\n")
+
+
+def lightgbm_teacher(assignments: list[str]) -> LightGBMTeacher:
+    """``LightGBMTeacher`` with ``NAME=VALUE`` numeric parameters, ``random_state`` left unset.
+
+    ``DistilledClassifier`` then seeds it as it seeds its default teacher (``teacher=None``),
+    so a run differs from the default one only by these parameters.
+    """
+    params = {}
+    for assignment in assignments:
+        name, _, value = assignment.partition("=")
+        if name not in LightGBMTeacher().get_params() or name == "random_state" or not value:
+            raise SystemExit(
+                f"--teacher-params {assignment!r}: expected NAME=VALUE with NAME a "
+                f"LightGBMTeacher parameter other than random_state."
+            )
+        params[name] = int(value) if value.lstrip("-").isdigit() else float(value)
+    return LightGBMTeacher(**params)
 
 
 def main() -> None:
@@ -155,15 +179,23 @@ def main() -> None:
     parser.add_argument(
         "--temperature", type=float, help="DistilledClassifier(temperature=...); default: its own"
     )
+    parser.add_argument(
+        "--teacher-params",
+        nargs="+",
+        metavar="NAME=VALUE",
+        help="LightGBMTeacher parameters (numbers); default: teacher=None, the default teacher",
+    )
     parser.add_argument("--out", default=str(RESULTS / "distillation"))
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
 
     settings = {} if args.temperature is None else {"temperature": args.temperature}
+    if args.teacher_params:
+        settings["teacher"] = lightgbm_teacher(args.teacher_params)
     rows = run_all(run_one, args.datasets, args.seeds, **settings)
     markdown = summarise(rows).to_markdown(floatfmt=".4f")
     print(markdown)
-    write_results(args.out, rows, markdown)
+    write_results(args.out, rows, markdown, vars(args))
 
 
 if __name__ == "__main__":

@@ -213,7 +213,7 @@ def main() -> None:
             + paired(plain, ours).to_markdown()
         )
     print(markdown)
-    write_results(args.out, rows, markdown)
+    write_results(args.out, rows, markdown, vars(args))
 
 
 if __name__ == "__main__":

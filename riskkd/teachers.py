@@ -48,6 +48,9 @@ class LightGBMTeacher(ClassifierMixin, BaseEstimator):
     subsample : float, default=0.8
         Row subsampling per tree (bagging every round).
     colsample_bytree : float, default=0.8
+        Share of the columns each tree may use.
+    colsample_bynode : float, default=1.0
+        Share of (the tree's) columns each split may choose from.
     reg_lambda : float, default=1.0
     validation_fraction : float, default=0.15
         Share of the training rows held out (stratified) for early stopping.
@@ -87,6 +90,7 @@ class LightGBMTeacher(ClassifierMixin, BaseEstimator):
         "min_child_samples": [Interval(numbers.Integral, 1, None, closed="left")],
         "subsample": [Interval(numbers.Real, 0, 1, closed="right")],
         "colsample_bytree": [Interval(numbers.Real, 0, 1, closed="right")],
+        "colsample_bynode": [Interval(numbers.Real, 0, 1, closed="right")],
         "reg_lambda": [Interval(numbers.Real, 0, None, closed="left")],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "early_stopping_rounds": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -103,6 +107,7 @@ class LightGBMTeacher(ClassifierMixin, BaseEstimator):
         min_child_samples=20,
         subsample=0.8,
         colsample_bytree=0.8,
+        colsample_bynode=1.0,
         reg_lambda=1.0,
         validation_fraction=0.15,
         early_stopping_rounds=100,
@@ -116,6 +121,7 @@ class LightGBMTeacher(ClassifierMixin, BaseEstimator):
         self.min_child_samples = min_child_samples
         self.subsample = subsample
         self.colsample_bytree = colsample_bytree
+        self.colsample_bynode = colsample_bynode
         self.reg_lambda = reg_lambda
         self.validation_fraction = validation_fraction
         self.early_stopping_rounds = early_stopping_rounds
@@ -175,6 +181,7 @@ class LightGBMTeacher(ClassifierMixin, BaseEstimator):
             "subsample": self.subsample,
             "subsample_freq": 1 if self.subsample < 1 else 0,
             "colsample_bytree": self.colsample_bytree,
+            "colsample_bynode": self.colsample_bynode,
             "reg_lambda": self.reg_lambda,
             "random_state": seed,
             "n_jobs": self.n_jobs,

@@ -297,6 +297,14 @@ def test_lightgbm_params_override_reaches_both_fits():
     assert not np.allclose(teacher.predict_proba(X), plain.predict_proba(X))
 
 
+def test_column_sampling_per_split_reaches_lightgbm():
+    X, y = make_classification(n_samples=600, n_features=20, random_state=0)
+    sampled = LightGBMTeacher(n_estimators=50, colsample_bynode=0.3, random_state=0).fit(X, y)
+    assert sampled.model_.get_params()["colsample_bynode"] == 0.3
+    plain = LightGBMTeacher(n_estimators=50, random_state=0).fit(X, y)
+    assert not np.allclose(sampled.predict_proba(X), plain.predict_proba(X))
+
+
 def test_munge_transfer_set(binary_data):
     X, y = binary_data
     make = lambda **kw: DistilledClassifier(  # noqa: E731
