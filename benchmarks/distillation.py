@@ -12,7 +12,8 @@ Run::
     python benchmarks/distillation.py --datasets german_credit --seeds 0
     python benchmarks/distillation.py --temperature 1 --out /tmp/t1   # the former default
     python benchmarks/distillation.py --teacher-params colsample_bytree=1 colsample_bynode=0.5 \
-        --out /tmp/bynode    # another LightGBMTeacher setting, same seeds otherwise
+        --out /tmp/bynode --baseline benchmarks/results/distillation.json
+        # another LightGBMTeacher setting on the default's seeds, and its change against them
 """
 
 from __future__ import annotations
@@ -138,6 +139,31 @@ def run_all(run_one, datasets: list[str], seeds: list[int], **settings) -> list:
     return results
 
 
+MODELS = ("teacher", "mlp", "hard_mlp", "tree")  # each run's "<model>_auc" keys
+
+
+def load_runs(paths: list[str]) -> pd.DataFrame:
+    """The per-seed runs of results JSON files (written by :func:`write_results`)."""
+    return pd.concat([pd.DataFrame(json.loads(Path(p).read_text())["runs"]) for p in paths])
+
+
+def paired(reference: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs - reference`` test ROC-AUC per dataset and model, paired by dataset and seed.
+
+    Mean and standard error over the seeds both have; ``seeds`` is their number.
+    """
+    joined = reference.merge(runs, on=["dataset", "seed"], suffixes=("_reference", "_run"))
+    cells = {}
+    for key in MODELS:
+        diff = joined[f"{key}_auc_run"] - joined[f"{key}_auc_reference"]
+        grouped = diff.groupby(joined["dataset"])
+        sem = grouped.std(ddof=1) / np.sqrt(grouped.count())
+        cells[key] = [f"{m:+.4f} ± {s:.4f}" for m, s in zip(grouped.mean(), sem)]
+    table = pd.DataFrame(cells, index=sorted(joined["dataset"].unique()))
+    table["seeds"] = joined.groupby("dataset")["seed"].count()
+    return table
+
+
 def write_results(out: str | Path, runs: list[dict], markdown: str, arguments=None) -> None:
     """``<out>.md`` and ``<out>.json``: the per-seed runs, the versions and command-line
     ``arguments`` (a dict, if given) that made them."""
@@ -185,6 +211,12 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="LightGBMTeacher parameters (numbers); default: teacher=None, the default teacher",
     )
+    parser.add_argument(
+        "--baseline",
+        nargs="+",
+        metavar="JSON",
+        help="results of another run (e.g. the default's): print this run minus it, by seed",
+    )
     parser.add_argument("--out", default=str(RESULTS / "distillation"))
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -194,6 +226,11 @@ def main() -> None:
         settings["teacher"] = lightgbm_teacher(args.teacher_params)
     rows = run_all(run_one, args.datasets, args.seeds, **settings)
     markdown = summarise(rows).to_markdown(floatfmt=".4f")
+    if args.baseline:
+        markdown += (
+            "\n\nThis run - baseline, test ROC-AUC, mean ± standard error over paired seeds\n\n"
+            + paired(load_runs(args.baseline), pd.DataFrame(rows)).to_markdown()
+        )
     print(markdown)
     write_results(args.out, rows, markdown, vars(args))
 

@@ -28,7 +28,6 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
 import warnings
 from pathlib import Path
 
@@ -36,7 +35,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import torch
-from distillation import run_all, write_results
+from distillation import MODELS, load_runs, paired, run_all, write_results
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
@@ -49,7 +48,6 @@ from riskkd.datasets import DATASETS, load_dataset, train_test_split_recommended
 from riskkd.fidelity import classification_metrics
 
 RESULTS = Path(__file__).parent / "results"
-MODELS = ("teacher", "mlp", "hard_mlp", "tree")
 TEACHER = {"n_estimators": 400, "num_leaves": 15, "learning_rate": 0.03, "verbose": -1}
 
 
@@ -175,20 +173,6 @@ def run_one(name: str, seed: int) -> dict:
     return row
 
 
-def paired(plain: pd.DataFrame, ours: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard error over seeds of riskkd - plain, per dataset and model."""
-    joined = plain.merge(ours, on=["dataset", "seed"], suffixes=("_plain", "_riskkd"))
-    cells = {}
-    for key in MODELS:
-        diff = joined[f"{key}_auc_riskkd"] - joined[f"{key}_auc_plain"]
-        grouped = diff.groupby(joined["dataset"])
-        sem = grouped.std(ddof=1) / np.sqrt(grouped.count())
-        cells[key] = [f"{m:+.4f} ± {s:.4f}" for m, s in zip(grouped.mean(), sem)]
-    table = pd.DataFrame(cells, index=sorted(joined["dataset"].unique()))
-    table["seeds"] = joined.groupby("dataset")["seed"].count()
-    return table
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
@@ -205,12 +189,9 @@ def main() -> None:
         columns
     ].mean().to_markdown(floatfmt=".4f")
     if args.compare:
-        ours = pd.concat(
-            [pd.DataFrame(json.loads(Path(p).read_text())["runs"]) for p in args.compare]
-        )[["dataset", "seed", *columns]]
         markdown += (
             "\n\nriskkd - plain, test ROC-AUC, mean ± standard error over paired seeds\n\n"
-            + paired(plain, ours).to_markdown()
+            + paired(plain, load_runs(args.compare)).to_markdown()
         )
     print(markdown)
     write_results(args.out, rows, markdown, vars(args))
