@@ -189,12 +189,15 @@ def lightgbm_teacher(assignments: list[str]) -> LightGBMTeacher:
     params = {}
     for assignment in assignments:
         name, _, value = assignment.partition("=")
-        if name not in LightGBMTeacher().get_params() or name == "random_state" or not value:
+        try:
+            if name not in LightGBMTeacher().get_params() or name == "random_state":
+                raise ValueError(name)
+            params[name] = int(value) if value.lstrip("-").isdigit() else float(value)
+        except ValueError:
             raise SystemExit(
                 f"--teacher-params {assignment!r}: expected NAME=VALUE with NAME a "
-                f"LightGBMTeacher parameter other than random_state."
-            )
-        params[name] = int(value) if value.lstrip("-").isdigit() else float(value)
+                "LightGBMTeacher parameter other than random_state and VALUE a number."
+            ) from None
     return LightGBMTeacher(**params)
 
 
