@@ -153,15 +153,17 @@ def paired(reference: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     Mean and standard error over the seeds both have; ``seeds`` is their number.
     """
     joined = reference.merge(runs, on=["dataset", "seed"], suffixes=("_reference", "_run"))
-    cells = {}
-    for key in MODELS:
-        diff = joined[f"{key}_auc_run"] - joined[f"{key}_auc_reference"]
-        grouped = diff.groupby(joined["dataset"])
-        sem = grouped.std(ddof=1) / np.sqrt(grouped.count())
-        cells[key] = [f"{m:+.4f} ± {s:.4f}" for m, s in zip(grouped.mean(), sem)]
-    table = pd.DataFrame(cells, index=sorted(joined["dataset"].unique()))
+    diff = pd.DataFrame(
+        {key: joined[f"{key}_auc_run"] - joined[f"{key}_auc_reference"] for key in MODELS}
+    )
+    table = mean_and_error(diff.groupby(joined["dataset"])).rename_axis(None)
     table["seeds"] = joined.groupby("dataset")["seed"].count()
     return table
+
+
+def mean_and_error(grouped) -> pd.DataFrame:
+    """``"+mean ± standard error"`` of every column of a grouped frame of paired changes."""
+    return grouped.mean().map(lambda v: f"{v:+.4f}") + grouped.sem().map(lambda v: f" ± {v:.4f}")
 
 
 def write_results(out: str | Path, runs: list[dict], markdown: str, arguments=None) -> None:

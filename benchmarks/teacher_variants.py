@@ -28,6 +28,7 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from distillation import mean_and_error
 
 from riskkd.datasets import DATASETS, load_dataset, train_test_split_recommended
 from riskkd.fidelity import classification_metrics
@@ -119,8 +120,7 @@ def main() -> None:
     # Paired by dataset and seed: variant minus default, mean and standard error over seeds.
     paired = frame.pivot_table("roc_auc", ["dataset", "seed"], "variant")
     change = paired.sub(paired["default"], axis=0).groupby("dataset")
-    mean, error = change.mean().T.reindex(order[1:]), change.sem().T.reindex(order[1:])
-    table_change = mean.map(lambda v: f"{v:+.4f}") + error.map(lambda v: f" ± {v:.4f}")
+    table_change = mean_and_error(change).T.reindex(order[1:])
     markdown = (
         f"Seeds: {' '.join(map(str, args.seeds))}. Mean test ROC-AUC over seeds (mean tree "
         "count in brackets).\n\n"
