@@ -188,11 +188,11 @@ def lightgbm_teacher(assignments: list[str]) -> LightGBMTeacher:
     ``DistilledClassifier`` then seeds it as it seeds its default teacher (``teacher=None``),
     so a run differs from the default one only by these parameters.
     """
-    params = {}
+    params, settable = {}, set(LightGBMTeacher().get_params()) - {"random_state"}
     for assignment in assignments:
         name, _, value = assignment.partition("=")
         try:
-            if name not in LightGBMTeacher().get_params() or name == "random_state":
+            if name not in settable:
                 raise ValueError(name)
             params[name] = int(value) if value.lstrip("-").isdigit() else float(value)
         except ValueError:
