@@ -85,11 +85,7 @@ def subprocess_env(uri: str) -> dict[str, str]:
 
 
 def serving_frame(X: pd.DataFrame) -> pd.DataFrame:
-    """``X`` as it arrives in a CSV file or a JSON request: categoricals as plain values.
-
-    MLflow's schema enforcement rejects the pandas ``category`` dtype (see
-    ``riskkd.tracking._flavor.input_example_of``).
-    """
+    """``X`` as it arrives in a CSV file or a JSON request: categoricals as plain values."""
     return X.astype({"job": object})
 
 
@@ -287,6 +283,41 @@ def test_save_model_pyfunc_and_riskkd_flavor(binary, tmp_path, monkeypatch):
     assert list(out.columns) == ["proba_0", "proba_1", "decision"]
     np.testing.assert_array_equal(out[["proba_0", "proba_1"]].to_numpy(), expected)
     np.testing.assert_array_equal(out["decision"].to_numpy(), model.predict(X_val))
+
+
+def test_pyfunc_accepts_every_input_the_model_scores(tmp_path):
+    """The signature must not refuse rows riskkd scores: a missing value in a column that was
+    integer in training (a CSV reads it as float), whole numbers in a float column (int64),
+    the training frame's own ``category`` column, a batch whose column is all missing."""
+    X, y = make_risk_frame(300, seed=0)
+    X = X.astype({"age": "int64"})
+    model = DistilledClassifier(fast_teacher(), fast_tree(), cv=3, random_state=0).fit(X, y)
+    path = tmp_path / "model"
+    tracking.save_model(model, str(path), input_example=X)
+    pyfunc = mlflow.pyfunc.load_model(str(path))
+    assert [c.name for c in pyfunc.metadata.get_input_schema().inputs] == list(X.columns)
+    assert all(c.required for c in pyfunc.metadata.get_input_schema().inputs)
+
+    batch = X.head(20).copy()
+    batches = {
+        "missing integer": batch.assign(age=batch["age"].astype(float).mask(batch.index < 5)),
+        "whole numbers in a float column": batch.assign(
+            income=batch["income"].fillna(0).round().astype("int64")
+        ),
+        "training dtypes": batch,
+        "all missing": batch.assign(home=np.nan, note=np.nan),
+    }
+    for name, rows in batches.items():
+        out = pyfunc.predict(rows)
+        np.testing.assert_array_equal(
+            out[["proba_0", "proba_1"]].to_numpy(), model.predict_proba(rows), err_msg=name
+        )
+    # Types are still checked, by riskkd, with a message naming the column and the fix.
+    with pytest.raises(ValueError, match=r"Column 'age' must be numeric.*pd\.to_numeric"):
+        pyfunc.predict(batch.assign(age="n/a"))
+    # And every column is still required.
+    with pytest.raises(mlflow.exceptions.MlflowException, match=r"missing inputs.*'age'"):
+        pyfunc.predict(batch.drop(columns="age"))
 
 
 def test_load_model_refuses_other_flavors(tmp_path):

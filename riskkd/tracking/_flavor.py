@@ -39,6 +39,7 @@ import pandas as pd
 from mlflow.models import Model, ModelInputExample, ModelSignature, infer_signature
 from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, Schema
+from mlflow.types.schema import AnyType
 from sklearn.utils.validation import check_is_fitted
 
 from ..outputs import output_columns
@@ -86,8 +87,7 @@ def input_example_of(model: Any, X: Any, n_rows: int = _EXAMPLE_ROWS) -> pd.Data
     """The first ``n_rows`` rows of ``X`` as a DataFrame, to serve as input example.
 
     Categorical columns are given as their values (e.g. strings), the form they take in a
-    CSV file or a JSON request: MLflow's schema enforcement rejects the pandas
-    ``category`` dtype.
+    CSV file or a JSON request, and in the JSON file MLflow stores the example in.
     """
     example = _frame(model, X).iloc[:n_rows].reset_index(drop=True)
     return example.apply(
@@ -116,8 +116,12 @@ def infer_model_signature(
 ) -> ModelSignature:
     """Signature inferred from an input example and the model's output on it.
 
-    Every input column is marked required (the model needs all its columns; missing
-    *values* remain accepted).
+    The inputs are the model's columns by name, every one required, each of type ``any``.
+    MLflow's column types would refuse rows riskkd scores and validates itself: a missing
+    value in a column that was integer in training (read as float), whole numbers
+    (``int64``) in a float column, a ``category`` column, a batch where a text column is all
+    missing. A value of the wrong kind (text in a numeric column) is refused by the model,
+    with a message naming the column and the fix.
 
     Parameters
     ----------
@@ -130,14 +134,13 @@ def infer_model_signature(
     signature : mlflow.models.ModelSignature
     """
     example = _frame(model, input_example)
-    inputs = infer_signature(example).inputs
+    inputs = Schema([ColSpec(AnyType(), name, required=True) for name in example.columns])
     with warnings.catch_warnings():
         # MLflow's hint that integer columns cannot hold missing values concerns inputs; an
         # integer ``decision`` output never has any.
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         outputs = infer_signature(predict_frame(model, example, include_decision)).inputs
-    required = Schema([ColSpec(c.type, c.name, required=True) for c in inputs.inputs])
-    return ModelSignature(inputs=required, outputs=outputs)
+    return ModelSignature(inputs=inputs, outputs=outputs)
 
 
 class RiskkdPyfuncModel:
