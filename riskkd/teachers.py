@@ -339,7 +339,7 @@ class FittedTeacher:
         return self.predict_proba_prepared(self.schema.decode(encoded))
 
     def predict_proba_prepared(self, data: Any) -> np.ndarray:
-        proba = np.asarray(self.estimator.predict_proba(data), dtype=np.float64)
+        proba = as_distribution(self.estimator.predict_proba(data))
         return correct_prior(proba, self.class_weights)
 
     @property
@@ -381,8 +381,22 @@ class _ClassIndexed:
         return getattr(self.estimator, name)
 
 
+def as_distribution(proba: Any) -> np.ndarray:
+    """Class probabilities as float64 rows that sum to one.
+
+    XGBoost predicts float32 probabilities, whose rows sum to one only to float32
+    precision: as float64 they are renormalised (scikit-learn's ``log_loss`` warns about
+    rows off by more than 1.5e-8). float64 input is returned unchanged, bit for bit.
+    """
+    proba = np.asarray(proba)
+    if proba.dtype == np.float64:
+        return proba
+    proba = proba.astype(np.float64)
+    return proba / proba.sum(axis=1, keepdims=True)
+
+
 def _proba_all_classes(model: Any, X: Any, n_classes: int) -> np.ndarray:
-    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    proba = as_distribution(model.predict_proba(X))
     classes = np.asarray(model.classes_)
     if proba.shape[1] == n_classes and np.array_equal(classes, np.arange(n_classes)):
         return proba

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import warnings
 
 import lightgbm as lgb
 import numpy as np
@@ -18,7 +19,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from riskkd import DistilledClassifier
+from riskkd import DistilledClassifier, fidelity_report
 from riskkd.teachers import LightGBMTeacher, correct_prior
 
 from .conftest import fast_mlp, fast_teacher, fast_tree, make_risk_frame
@@ -161,7 +162,15 @@ def test_first_class_teachers_native_categoricals(binary_data, teacher):
     from sklearn.metrics import roc_auc_score
 
     # On this signal a GBDT teacher reaches AUC ~0.8 in-sample; 0.7 rules out a broken input.
-    assert roc_auc_score(y, model.teacher_.predict_proba(X)[:, 1]) > 0.7
+    proba = model.teacher_.predict_proba(X)
+    assert roc_auc_score(y, proba[:, 1]) > 0.7
+    # XGBoost's float32 probabilities come back as float64 rows summing to one, which
+    # scikit-learn's log loss in the fidelity report requires (it warns beyond 1.5e-8).
+    assert proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=0, atol=1e-12)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="The y_prob values do not sum to one")
+        fidelity_report(model, X, y)
 
 
 def test_frozen_teacher_is_not_refit(binary_data):
