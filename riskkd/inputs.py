@@ -107,6 +107,12 @@ class InputSchema:
     def from_data(cls, X: Any) -> InputSchema:
         """Record the schema of the training ``X`` (a DataFrame or a numeric array)."""
         if isinstance(X, pd.DataFrame):
+            if isinstance(X.columns, pd.MultiIndex):
+                raise ValueError(
+                    f"X has {X.columns.nlevels}-level column names (e.g. {X.columns[0]!r}); "
+                    "give it one level of names, e.g. "
+                    "X.columns = ['_'.join(map(str, c)) for c in X.columns]."
+                )
             names = [str(c) for c in X.columns]
             if len(set(names)) != len(names):
                 dup = sorted({n for n in names if names.count(n) > 1})
@@ -123,6 +129,17 @@ class InputSchema:
                     f"Column(s) {temporal} hold dates or durations, which riskkd does not read as "
                     "features. Derive numeric features from them (e.g. hour of day, days since an "
                     "event) or use them to split the data, then drop them from X."
+                )
+            other = [
+                f"{c} ({X[c].dtype})"
+                for c in X.columns
+                if X[c].dtype.kind == "c" or isinstance(X[c].dtype, pd.IntervalDtype)
+            ]
+            if other:
+                raise ValueError(
+                    f"Column(s) {other} hold complex numbers or intervals, which riskkd does not "
+                    "read as features (it reads numbers, booleans, text and categories). Convert "
+                    "them (e.g. an interval's midpoint) or drop them from X."
                 )
             kinds = [
                 "categorical" if _is_categorical_dtype(X[c].dtype) else "numeric" for c in X.columns
@@ -149,7 +166,15 @@ class InputSchema:
             column = columns[name]
             missing[name] = bool(column.isna().any())
             if kind == "categorical":
-                uniques = pd.unique(column.dropna())
+                try:
+                    uniques = pd.unique(column.dropna())
+                except TypeError:  # unhashable values: lists, dicts, arrays
+                    example = next(v for v in column if not pd.api.types.is_hashable(v))
+                    raise ValueError(
+                        f"Column {name!r} holds values of type {type(example).__name__} (e.g. "
+                        f"{str(example)[:50]}); riskkd reads numbers, booleans, text and "
+                        "categories. Derive such features from them or drop the column."
+                    ) from None
                 levels[name] = sorted(
                     (_python_scalar(v) for v in uniques), key=lambda v: (str(type(v)), v)
                 )

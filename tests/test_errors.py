@@ -186,6 +186,31 @@ def test_dates_are_refused_with_advice(data):
         make().fit(dated, y)
 
 
+@pytest.mark.parametrize(
+    "column, message",
+    [
+        (lambda n: np.full(n, 1 + 1j), r"\['odd \(complex128\)'\] hold complex numbers"),
+        (
+            lambda n: pd.arrays.IntervalArray.from_breaks(np.arange(n + 1)),
+            r"\['odd \(interval.*\)'\] hold complex numbers or intervals.*midpoint",
+        ),
+        (lambda n: [[1, 2]] * n, r"Column 'odd' holds values of type list \(e.g. \[1, 2\]\)"),
+    ],
+    ids=["complex", "interval", "list"],
+)
+def test_unreadable_column_types_are_refused(data, column, message):
+    X, y = data
+    with pytest.raises(ValueError, match=message):
+        make().fit(X.assign(odd=column(len(X))), y)
+
+
+def test_multilevel_column_names_are_refused(data):
+    X, y = data
+    nested = X.set_axis(pd.MultiIndex.from_product([["applicant"], X.columns]), axis=1)
+    with pytest.raises(ValueError, match=r"2-level column names.*'_'.join"):
+        make().fit(nested, y)
+
+
 def test_block_reader_matches_public_columns(data):
     """The fast block-manager read gives exactly what pandas' public column access gives."""
     from riskkd.inputs import _frame_columns
