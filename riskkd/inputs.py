@@ -341,6 +341,17 @@ class InputSchema:
 
     def _columns(self, X: Any) -> tuple[int, list[tuple[str, Any]]]:
         """(n_rows, [(feature name, 1-d values)]) for the features the model uses."""
+        if isinstance(X, pd.Series):
+            raise TypeError(
+                "X is a pandas Series; pass a DataFrame with one row per sample (one row of a "
+                "frame: df.iloc[[i]], not df.iloc[i]; a Series s: s.to_frame().T)."
+            )
+        if isinstance(X, dict) or (isinstance(X, list) and X and isinstance(X[0], dict)):
+            raise TypeError(
+                f"X is a {type(X).__name__}{' of dicts' if isinstance(X, list) else ''}; pass a "
+                "DataFrame: pd.DataFrame([record]) for one record, pd.DataFrame(records) for "
+                "several."
+            )
         if isinstance(X, pd.DataFrame) and self.from_frame:
             return len(X), _frame_columns(X, self._plan(X))
         if not self.from_frame or not hasattr(X, "columns"):
@@ -484,7 +495,8 @@ def _numeric_column(name: str, values: Any) -> np.ndarray:
         raise ValueError(
             f"Column {name!r} must be numeric (it was numeric when the model was fitted), but it "
             f"holds values that are not numbers: {[str(v) for v in bad]}. Convert it with "
-            "pd.to_numeric (fix decimal commas and placeholders such as 'n/a'; use NaN for missing)."
+            "pd.to_numeric (fix decimal commas and placeholders such as 'n/a'; use NaN for "
+            "missing); map boolean text such as 'true' / 'false' to True / False."
         ) from None
 
 

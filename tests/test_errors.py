@@ -204,6 +204,18 @@ def test_unreadable_column_types_are_refused(data, column, message):
         make().fit(X.assign(odd=column(len(X))), y)
 
 
+def test_a_row_that_is_not_a_frame_gets_advice(model, data):
+    X, _ = data
+    with pytest.raises(TypeError, match=r"pandas Series.*df\.iloc\[\[i\]\]"):
+        model.predict_proba(X.iloc[0])
+    with pytest.raises(TypeError, match=r"X is a dict; .*pd\.DataFrame\(\[record\]\)"):
+        model.predict_proba(X.iloc[0].to_dict())
+    with pytest.raises(TypeError, match=r"X is a list of dicts; .*pd\.DataFrame\(records\)"):
+        model.predict_proba(X.head(2).to_dict("records"))
+    with pytest.raises(ValueError, match=r"Column 'records' must be numeric.*'true' / 'false'"):
+        model.predict_proba(X.head(2).assign(records=["true", "false"]))
+
+
 def test_multilevel_column_names_are_refused(data):
     X, y = data
     nested = X.set_axis(pd.MultiIndex.from_product([["applicant"], X.columns]), axis=1)
