@@ -23,6 +23,7 @@ Behaviour on imperfect input, by design:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -178,6 +179,7 @@ class InputSchema:
                 levels[name] = sorted(
                     (_python_scalar(v) for v in uniques), key=lambda v: (str(type(v)), v)
                 )
+                _warn_if_mixed(name, levels[name])
             else:
                 values = _numeric_column(name, column)
                 if np.isinf(values).any():
@@ -461,6 +463,22 @@ def _frame_columns(X: pd.DataFrame, plan: list[tuple[int, str]]) -> list[tuple[s
         values = arrays[blknos[i]]
         out.append((name, values[blklocs[i]] if values.ndim == 2 else values))
     return out
+
+
+def _warn_if_mixed(name: str, levels: list[Any]) -> None:
+    """Warn when a categorical column's levels mix text with numbers (or other values)."""
+    text = next((v for v in levels if isinstance(v, str)), None)
+    other = next((v for v in levels if not isinstance(v, str)), None)
+    if text is None or other is None:
+        return
+    warnings.warn(
+        f"Column {name!r} mixes text and other values as categories (e.g. {text!r} and "
+        f"{other!r}): {other!r} and {str(other)!r} are different levels, so rows whose values "
+        f"arrive as text (a CSV file, a JSON request) score {str(other)!r} as unseen. Make the "
+        f"column text before fit: X[{name!r}] = X[{name!r}].astype(str).where(X[{name!r}].notna()).",
+        UserWarning,
+        stacklevel=5,  # the caller of DistilledClassifier.fit
+    )
 
 
 def _is_missing(value: Any) -> bool:

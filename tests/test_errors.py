@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -214,6 +216,16 @@ def test_a_row_that_is_not_a_frame_gets_advice(model, data):
         model.predict_proba(X.head(2).to_dict("records"))
     with pytest.raises(ValueError, match=r"Column 'records' must be numeric.*'true' / 'false'"):
         model.predict_proba(X.head(2).assign(records=["true", "false"]))
+
+
+def test_categories_mixing_text_and_numbers_warn(data):
+    X, y = data
+    mixed = pd.Series([5 if i % 2 else "owner" for i in range(len(X))], dtype=object)
+    with pytest.warns(UserWarning, match=r"Column 'home' mixes text.*'owner' and 5.*'5' as unseen"):
+        make().fit(X.assign(home=mixed), y)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*mixes text")
+        make().fit(X.assign(home=mixed.astype(str)), y)  # the advised fix: all text
 
 
 def test_multilevel_column_names_are_refused(data):
