@@ -170,7 +170,9 @@ class InputSchema:
                 try:
                     uniques = pd.unique(column.dropna())
                 except TypeError:  # unhashable values: lists, dicts, arrays
-                    example = next(v for v in column if not pd.api.types.is_hashable(v))
+                    example = next((v for v in column if not pd.api.types.is_hashable(v)), None)
+                    if example is None:
+                        raise
                     raise ValueError(
                         f"Column {name!r} holds values of type {type(example).__name__} (e.g. "
                         f"{str(example)[:50]}); riskkd reads numbers, booleans, text and "

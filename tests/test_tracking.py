@@ -288,12 +288,14 @@ def test_save_model_pyfunc_and_riskkd_flavor(binary, tmp_path, monkeypatch):
 def test_pyfunc_accepts_every_input_the_model_scores(tmp_path):
     """The signature must not refuse rows riskkd scores: a missing value in a column that was
     integer in training (a CSV reads it as float), whole numbers in a float column (int64),
-    the training frame's own ``category`` column, a batch whose column is all missing."""
+    the training frame's own ``category`` column, a batch whose column is all missing, rows
+    without the example's id column."""
     X, y = make_risk_frame(300, seed=0)
     X = X.astype({"age": "int64"})
     model = DistilledClassifier(fast_teacher(), fast_tree(), cv=3, random_state=0).fit(X, y)
     path = tmp_path / "model"
-    tracking.save_model(model, str(path), input_example=X)
+    # An id column in the example is not a model input: the signature leaves it out.
+    tracking.save_model(model, str(path), input_example=X.assign(customer_id=np.arange(len(X))))
     pyfunc = mlflow.pyfunc.load_model(str(path))
     assert [c.name for c in pyfunc.metadata.get_input_schema().inputs] == list(X.columns)
     assert all(c.required for c in pyfunc.metadata.get_input_schema().inputs)
