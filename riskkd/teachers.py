@@ -384,8 +384,9 @@ class _ClassIndexed:
 def as_distribution(proba: Any) -> np.ndarray:
     """Class probabilities as float64 rows that sum to one.
 
-    XGBoost predicts float32 probabilities, whose rows sum to one only to float32
-    precision: as float64 they are renormalised (scikit-learn's ``log_loss`` warns about
+    XGBoost, and riskkd's own students as the assistants of a multi-stage distillation,
+    predict float32 probabilities, whose rows sum to one only to float32 precision: as
+    float64 they are renormalised (scikit-learn's ``log_loss`` warns about
     rows off by more than 1.5e-8). float64 input is returned unchanged, bit for bit.
     """
     proba = np.asarray(proba)
