@@ -80,8 +80,10 @@ def make_teacher(params: dict, extra: dict, seed: int) -> TeacherVariant:
 
 
 def refit(params: dict, train, y, best_iteration: int, fit_share: float) -> lgb.LGBMClassifier:
-    """The default teacher's LightGBM refit on all rows, trees scaled by ``1 / fit_share``."""
-    n_trees = max(1, round(best_iteration / fit_share))
+    """The default teacher's LightGBM refit on all rows, trees scaled by ``1 / fit_share``
+    (``LightGBMTeacher.refit_tree_count`` with ``fit_share`` of the rows early-stopped on)."""
+    teacher = LightGBMTeacher(validation_fraction=1 - fit_share)
+    n_trees = teacher.refit_tree_count(best_iteration)
     return lgb.LGBMClassifier(**{**params, "n_estimators": n_trees}).fit(train, y)
 
 
@@ -196,8 +198,8 @@ def main() -> None:
         auc.notna(), "n/a"
     )
     # Paired by dataset and seed: variant minus default, mean and standard error over seeds.
-    paired = frame.pivot_table("roc_auc", ["dataset", "seed"], "variant", dropna=False)
-    change = paired.sub(paired["default"], axis=0).groupby("dataset")
+    by_seed = frame.pivot_table("roc_auc", ["dataset", "seed"], "variant", dropna=False)
+    change = by_seed.sub(by_seed["default"], axis=0).groupby("dataset")
     table_change = mean_and_error(change).T.reindex(order[1:]).where(auc.notna(), "n/a")
     markdown = (
         f"Seeds: {' '.join(map(str, args.seeds))}. Mean test ROC-AUC over seeds (mean tree "

@@ -345,6 +345,8 @@ class InputSchema:
 
     def _columns(self, X: Any) -> tuple[int, list[tuple[str, Any]]]:
         """(n_rows, [(feature name, 1-d values)]) for the features the model uses."""
+        if isinstance(X, pd.DataFrame) and self.from_frame:
+            return len(X), _frame_columns(X, self._plan(X))
         if isinstance(X, pd.Series):
             raise TypeError(
                 "X is a pandas Series; pass a DataFrame with one row per sample (one row of a "
@@ -356,8 +358,6 @@ class InputSchema:
                 "DataFrame: pd.DataFrame([record]) for one record, pd.DataFrame(records) for "
                 "several."
             )
-        if isinstance(X, pd.DataFrame) and self.from_frame:
-            return len(X), _frame_columns(X, self._plan(X))
         if not self.from_frame or not hasattr(X, "columns"):
             array = _as_2d_array(X)
             if array.shape[1] != self.n_features:

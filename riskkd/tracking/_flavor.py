@@ -116,8 +116,8 @@ def infer_model_signature(
 ) -> ModelSignature:
     """Signature inferred from an input example and the model's output on it.
 
-    The inputs are the model's columns by name (other columns of the example, such as an
-    id, are left out), every one required, each of type ``any``.
+    The inputs are the model's columns in training order (other columns of the example,
+    such as an id, are left out), every one required, each of type ``any``.
     MLflow's column types would refuse rows riskkd scores and validates itself: a missing
     value in a column that was integer in training (read as float), whole numbers
     (``int64``) in a float column, a ``category`` column, a batch where a text column is all
@@ -135,9 +135,10 @@ def infer_model_signature(
     signature : mlflow.models.ModelSignature
     """
     example = _frame(model, input_example)
-    used = set(model.input_schema_.names)
+    # The example's own column labels (e.g. integers), under which pyfunc matches input columns.
+    labels = {str(c): c for c in example.columns}
     inputs = Schema(
-        [ColSpec(AnyType(), c, required=True) for c in example.columns if str(c) in used]
+        [ColSpec(AnyType(), labels.get(n, n), required=True) for n in model.input_schema_.names]
     )
     with warnings.catch_warnings():
         # MLflow's hint that integer columns cannot hold missing values concerns inputs; an
