@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 try:
     import onnx
@@ -146,12 +145,29 @@ def _mlp_graph(student: MLPStudent, graph: OnnxGraph, xn: str | None, xc: str | 
         gathered = graph.op("Gather", embedding, xc, axis=0)  # [N, n_cat, d_embedding]
         parts.append(graph.op("Flatten", gathered, axis=1, hint="embedded"))
     h = parts[0] if len(parts) == 1 else graph.op("Concat", *parts, axis=1)
+    splits = student.activation_splits_ or [None] * (len(student.coefs_) - 1)
     for i, (W, b) in enumerate(zip(student.coefs_, student.intercepts_)):
         if i:
-            h = graph.op("Relu", h)
+            h = _hidden_activation(graph, h, splits[i - 1], W.shape[0])
         h = graph.op("MatMul", h, graph.const(W, f"coef_{i}", np.float32))
         h = graph.op("Add", h, graph.const(b, f"intercept_{i}", np.float32))
     return h
+
+
+def _hidden_activation(graph: OnnxGraph, h: str, split: list[int] | None, width: int) -> str:
+    """ReLU, or a monotone MLP's convex / concave / saturated units (``activation_splits_``)."""
+    if split is None:
+        return graph.op("Relu", h)
+    convex, concave = split
+    unit = np.arange(width)
+    zero = graph.const(np.float32(0.0))
+    saturated = graph.op("Clip", h, graph.const(np.float32(-1.0)), graph.const(np.float32(1.0)))
+    h_concave = graph.op("Min", h, zero)
+    is_concave = graph.const((unit >= convex) & (unit < convex + concave), "concave_units")
+    h_rest = graph.op("Where", is_concave, h_concave, saturated)
+    return graph.op(
+        "Where", graph.const(unit < convex, "convex_units"), graph.op("Relu", h), h_rest
+    )
 
 
 @student_graph.register(TreeStudent)
@@ -185,8 +201,9 @@ def _tree_graph(student: TreeStudent, graph: OnnxGraph, xn: str | None, xc: str 
     coef = getattr(student, "leaf_coef_", None)
     if coef is None:
         return logits
-    # Linear leaves: logits += X @ leaf_coef_[leaf], row by row in double, as numpy does.
-    coef = graph.op("Gather", graph.const(coef, "leaf_coef", np.float64), leaf, axis=0)
+    # Linear leaves: logits += X @ leaf_coef_[leaf_slot_[leaf]], row by row in double.
+    slot = graph.op("Gather", graph.const(student.leaf_slot_, "leaf_slot", np.int64), leaf, axis=0)
+    coef = graph.op("Gather", graph.const(coef, "leaf_coef", np.float64), slot, axis=0)
     axis = graph.const([1], dtype=np.int64)
     rows = graph.op("Unsqueeze", graph.op("Cast", X, to=TensorProto.DOUBLE), axis)
     linear = graph.op("Squeeze", graph.op("MatMul", rows, coef), axis)  # [N,1,d]@[N,d,k]
@@ -466,8 +483,9 @@ def onnx_inputs(model: Any, X: Any) -> dict[str, np.ndarray]:
     """The input feed of an exported model for ``X``: ``{column: array of shape (n, 1)}``.
 
     Numeric columns become float64 with NaN for missing values; categorical columns
-    become object arrays of ``str(level)`` with :data:`MISSING_CATEGORY` for missing
-    values. Columns are matched by name as in ``predict_proba`` (any order, extra columns
+    become object arrays of ``str(level)`` of the level ``predict_proba`` matches (``1.0``
+    in an integer-level column is level ``1``, fed as ``"1"``), with
+    :data:`MISSING_CATEGORY` for missing values and a string no level has for unseen ones. Columns are matched by name as in ``predict_proba`` (any order, extra columns
     ignored, a missing column is an error).
 
     Parameters
@@ -501,10 +519,16 @@ def onnx_inputs(model: Any, X: Any) -> dict[str, np.ndarray]:
     feed: dict[str, np.ndarray] = {}
     for name, values in columns:
         if schema._slot[name][0]:
-            text = np.asarray(values, dtype=object)
-            out = np.asarray([str(v) for v in text], dtype=object)
-            out[pd.isna(text)] = MISSING_CATEGORY
-            feed[name] = out.reshape(n_rows, 1)
+            # Through the level lookup of predict_proba: a float 1.0 (an int column with a
+            # NaN) is level 1 and is fed as "1"; an unseen level as a key the graph lacks.
+            keys = [str(level) for level in schema.levels[name]]
+            unseen = "\x00unseen"
+            while unseen in keys:
+                unseen += "\x00"
+            # Codes index from the end: MISSING (-1) and UNSEEN (-2).
+            text = np.asarray([*keys, unseen, MISSING_CATEGORY], dtype=object)
+            codes = np.asarray(schema._codes(name, values, n_rows), dtype=np.intp)
+            feed[name] = text[codes].reshape(n_rows, 1)
         else:
             feed[name] = np.ascontiguousarray(_numeric_column(name, values)).reshape(n_rows, 1)
     return {name: feed[name] for name in schema.names}

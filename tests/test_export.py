@@ -99,6 +99,54 @@ def test_onnx_runtime_matches_predict_proba(dataset, student, tmp_path):
     np.testing.assert_allclose(one, model.predict_proba(X.iloc[[5]]), rtol=0, atol=ATOL)
 
 
+# The students' other forward passes: linear leaves (a coefficient row per leaf, not per
+# node) and a monotone MLP's convex / concave / saturated hidden units (binary only).
+OTHER_STUDENTS = {
+    "linear-leaf tree": (fast_tree(leaves="linear", min_samples_leaf=20), None),
+    "monotone mlp": (fast_mlp(max_epochs=5), {"income": -1, "age": -1}),
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "n_classes"),
+    [("linear-leaf tree", 2), ("linear-leaf tree", 3), ("monotone mlp", 2)],
+)
+def test_onnx_runtime_matches_other_forward_passes(kind, n_classes, tmp_path):
+    student, monotone = OTHER_STUDENTS[kind]
+    X, y = make_risk_frame(600, n_classes, seed=3)
+    model = DistilledClassifier(
+        fast_teacher(), student, cv=2, monotone_constraints=monotone, random_state=0
+    ).fit(X, y)
+    fitted = model.student_
+    if kind == "linear-leaf tree":
+        assert fitted.leaves_ == "linear" and fitted.depth_ >= 2
+    else:
+        assert any(convex and concave for convex, concave in fitted.activation_splits_)
+
+    session = _session(export_onnx(model, tmp_path / "m.onnx"))
+    proba, _ = session.run(None, onnx_inputs(model, X))
+    np.testing.assert_allclose(proba, model.predict_proba(X), rtol=0, atol=ATOL)
+    # A batch whose rows all fall in one leaf reads that leaf's own coefficients.
+    rows = X.iloc[:1].loc[[X.index[0]] * 3]
+    proba, _ = session.run(None, onnx_inputs(model, rows))
+    np.testing.assert_allclose(proba, model.predict_proba(rows), rtol=0, atol=ATOL)
+
+
+def test_onnx_inputs_read_levels_as_predict_proba_does(tmp_path):
+    """Integer levels arrive as floats once a batch has a NaN; the feed still names level 1."""
+    X, y = make_risk_frame(600, seed=4)
+    X["branch"] = pd.Categorical(np.arange(len(X)) % 3 + 1)  # levels 1, 2, 3
+    model = DistilledClassifier(fast_teacher(), fast_tree(), cv=2, random_state=0).fit(X, y)
+    batch = X.iloc[:6].assign(branch=[np.nan, 3.0, 1.0, 2.0, 1.0, "1"])
+    feed = onnx_inputs(model, batch)
+    # "1" (text) is not the level 1 for predict_proba either: unseen, scored as unknown.
+    assert feed["branch"][:5, 0].tolist() == [MISSING_CATEGORY, "3", "1", "2", "1"]
+    assert feed["branch"][5, 0] not in {"1", "2", "3", MISSING_CATEGORY}
+    session = _session(export_onnx(model, tmp_path / "m.onnx"))
+    proba, _ = session.run(None, feed)
+    np.testing.assert_allclose(proba, model.predict_proba(batch), rtol=0, atol=ATOL)
+
+
 @pytest.fixture(scope="module")
 def risk_model():
     X, y = make_risk_frame(400, 3, seed=2)
