@@ -29,6 +29,7 @@ from .teachers import (
     TeacherEnsemble,
     _ClassIndexed,
     _proba_all_classes,
+    check_booster_objective,
     class_weight_factors,
     combine_logits,
     configure_native,
@@ -287,7 +288,10 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         """The teacher to fit (unfitted clone) or the prefit one, and whether it is prefit."""
         if teacher is None:
             return LightGBMTeacher(random_state=seed), False
-        if isinstance(teacher, FrozenEstimator) or is_booster(teacher):
+        if is_booster(teacher):
+            check_booster_objective(teacher)
+            return teacher, True
+        if isinstance(teacher, FrozenEstimator):
             return teacher, True
         teacher = configure_native(teacher)
         params = teacher.get_params()

@@ -246,6 +246,62 @@ def is_booster(obj: Any) -> bool:
     return type(obj).__name__ == "Booster" and module.split(".")[0] in {"xgboost", "lightgbm"}
 
 
+# Booster objectives whose predictions are class probabilities (LightGBM names and aliases).
+_PROBABILITY_OBJECTIVES = {
+    "lightgbm": {
+        "binary",
+        "multiclass",
+        "softmax",
+        "multiclassova",
+        "multiclass_ova",
+        "ova",
+        "ovr",
+        "cross_entropy",
+        "xentropy",
+    },
+    "xgboost": {"binary:logistic", "multi:softprob", "reg:logistic"},
+}
+
+
+def booster_params(booster: Any) -> dict[str, Any]:
+    """The training settings of a raw Booster that riskkd reads.
+
+    Returns
+    -------
+    params : dict
+        ``objective`` (str), ``scale_pos_weight`` (float) and ``is_unbalance`` (bool), from
+        LightGBM's ``Booster.params`` (also filled in for a Booster loaded from a file) or
+        XGBoost's ``save_config()``.
+    """
+    import json
+
+    if type(booster).__module__.startswith("lightgbm"):
+        params = booster.params
+        return {
+            "objective": str(params.get("objective", "regression")),
+            "scale_pos_weight": float(params.get("scale_pos_weight", 1.0)),
+            "is_unbalance": str(params.get("is_unbalance", False)).lower() == "true",
+        }
+    objective = json.loads(booster.save_config())["learner"]["objective"]
+    return {
+        "objective": objective["name"],
+        "scale_pos_weight": float(objective.get("reg_loss_param", {}).get("scale_pos_weight", 1)),
+        "is_unbalance": False,
+    }
+
+
+def check_booster_objective(booster: Any) -> None:
+    """Refuse a raw Booster whose predictions are not class probabilities."""
+    library = type(booster).__module__.split(".")[0]
+    objective = booster_params(booster)["objective"]
+    if objective not in _PROBABILITY_OBJECTIVES[library]:
+        raise ValueError(
+            f"The {library} Booster teacher was trained with objective={objective!r}, whose "
+            "predictions are not class probabilities. Pass a Booster trained with one of "
+            f"{sorted(_PROBABILITY_OBJECTIVES[library])}."
+        )
+
+
 def configure_native(teacher: Any) -> Any:
     """A clone of ``teacher`` set up for native categorical and missing-value handling."""
     teacher = clone(teacher)
@@ -266,14 +322,19 @@ def configure_native(teacher: Any) -> Any:
 def class_weight_factors(teacher: Any, y_index: np.ndarray, n_classes: int) -> np.ndarray | None:
     """Per-class weights the teacher was trained with, or None.
 
-    A model trained with class weights ``w_k`` (``class_weight`` or XGBoost's
-    ``scale_pos_weight``) predicts probabilities proportional to ``w_k * p_k``; riskkd divides
-    them back out so that soft targets are on the true prior.
+    A model trained with class weights ``w_k`` (``class_weight``, ``is_unbalance`` or
+    ``scale_pos_weight``) predicts probabilities proportional to ``w_k * p_k``; riskkd
+    divides them back out so that soft targets are on the true prior. A raw Booster keeps
+    ``scale_pos_weight`` and ``is_unbalance`` in its own settings; scikit-learn's
+    ``class_weight`` becomes sample weights that a Booster does not record.
     """
     estimator = teacher.estimator if isinstance(teacher, FrozenEstimator) else teacher
-    if not hasattr(estimator, "get_params"):
+    if is_booster(estimator):
+        params = booster_params(estimator)
+    elif hasattr(estimator, "get_params"):
+        params = estimator.get_params()
+    else:
         return None
-    params = estimator.get_params()
     weights = np.ones(n_classes)
     counts = np.bincount(y_index, minlength=n_classes).astype(float)
     class_weight = params.get("class_weight")

@@ -217,6 +217,47 @@ def test_class_weighted_teacher_is_corrected_to_the_prior(binary_data):
     np.testing.assert_allclose(model.teacher_.class_weights, [1, 5])
 
 
+@pytest.mark.parametrize("library", ["lightgbm", "xgboost"])
+def test_weighted_raw_booster_is_corrected_like_its_estimator(library, tmp_path):
+    """A Booster keeps scale_pos_weight / is_unbalance: the same correction as its estimator."""
+    X, y = make_risk_frame(600, 2, seed=5)
+    X = X.select_dtypes("number")
+    if library == "lightgbm":
+        params = {"objective": "binary", "scale_pos_weight": 4.0, "verbose": -1}
+        booster = lgb.train(params, lgb.Dataset(X, y), 20)
+        booster.save_model(tmp_path / "model.txt")  # a Booster read from a file
+        boosters = [booster, lgb.Booster(model_file=tmp_path / "model.txt")]
+        unbalanced = {**params, "scale_pos_weight": 1.0, "is_unbalance": True}
+        balanced = lgb.train(unbalanced, lgb.Dataset(X, y), 20)
+    else:
+        params = {"objective": "binary:logistic", "scale_pos_weight": 4.0}
+        boosters = [xgb.train(params, xgb.DMatrix(X, y), 20)]
+        balanced = None
+    for booster in boosters:
+        model = DistilledClassifier(booster, fast_tree(), cv=2, random_state=0).fit(X, y)
+        np.testing.assert_allclose(model.teacher_.class_weights, [1.0, 4.0])
+    if balanced is not None:  # is_unbalance weighs classes by their counts, as "balanced"
+        model = DistilledClassifier(balanced, fast_tree(), cv=2, random_state=0).fit(X, y)
+        weights = model.teacher_.class_weights
+        assert weights[1] / weights[0] == pytest.approx((y == 0).sum() / (y == 1).sum())
+
+
+@pytest.mark.parametrize(
+    ("library", "objective"),
+    [("lightgbm", "regression"), ("xgboost", "binary:logitraw"), ("xgboost", "multi:softmax")],
+)
+def test_booster_without_probabilities_is_refused(library, objective):
+    X, y = make_risk_frame(300, 2, seed=6)
+    X = X.select_dtypes("number")
+    if library == "lightgbm":
+        booster = lgb.train({"objective": objective, "verbose": -1}, lgb.Dataset(X, y), 5)
+    else:
+        extra = {"num_class": 2} if objective.startswith("multi") else {}
+        booster = xgb.train({"objective": objective, **extra}, xgb.DMatrix(X, y), 5)
+    with pytest.raises(ValueError, match=f"objective='{objective}'.*not class probabilities"):
+        DistilledClassifier(booster, fast_tree(), cv=2).fit(X, y)
+
+
 def test_class_weight_keyed_by_labels():
     X, y = make_risk_frame(400, 2, seed=11)
     labels = np.where(y == 1, "bad", "good")
