@@ -23,6 +23,8 @@ Behaviour on imperfect input, by design:
 
 from __future__ import annotations
 
+import datetime
+import numbers
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -178,9 +180,9 @@ class InputSchema:
                         f"{str(example)[:50]}); riskkd reads numbers, booleans, text and "
                         "categories. Derive such features from them or drop the column."
                     ) from None
-                levels[name] = sorted(
-                    (_python_scalar(v) for v in uniques), key=lambda v: (str(type(v)), v)
-                )
+                scalars = [_python_scalar(v) for v in uniques]
+                _check_level_types(name, scalars)
+                levels[name] = sorted(scalars, key=lambda v: (str(type(v)), v))
                 _warn_if_mixed(name, levels[name])
             else:
                 values = _numeric_column(name, column)
@@ -465,6 +467,31 @@ def _frame_columns(X: pd.DataFrame, plan: list[tuple[int, str]]) -> list[tuple[s
         values = arrays[blknos[i]]
         out.append((name, values[blklocs[i]] if values.ndim == 2 else values))
     return out
+
+
+def _check_level_types(name: str, levels: list[Any]) -> None:
+    """Refuse categorical levels that are not text, numbers or booleans (dates, decimals...).
+
+    Database drivers return ``datetime.date`` and ``decimal.Decimal`` objects in object
+    columns; as levels they would be matched by identity and could not be saved as JSON.
+    """
+    odd = next((v for v in levels if not isinstance(v, str | int | float)), None)
+    if odd is None:
+        return
+    kind = f"{type(odd).__module__}.{type(odd).__qualname__}".removeprefix("builtins.")
+    if isinstance(odd, datetime.date | datetime.time | pd.Timestamp):
+        fix = (
+            "Derive numeric features from them (e.g. days since an event, via pd.to_datetime) "
+            "or use them to split the data, then drop the column"
+        )
+    elif isinstance(odd, numbers.Number):
+        fix = f"Convert them to numbers: X[{name!r}] = X[{name!r}].astype(float)"
+    else:
+        fix = f"Convert them to text (X[{name!r}].astype(str)) or drop the column"
+    raise ValueError(
+        f"Column {name!r} holds {kind} values (e.g. {str(odd)[:50]!r}); riskkd reads numbers, "
+        f"booleans, text and categories. {fix}."
+    )
 
 
 def _warn_if_mixed(name: str, levels: list[Any]) -> None:

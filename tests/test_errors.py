@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import warnings
 
 import numpy as np
@@ -197,8 +199,21 @@ def test_dates_are_refused_with_advice(data):
             r"\['odd \(interval.*\)'\] hold complex numbers or intervals.*midpoint",
         ),
         (lambda n: [[1, 2]] * n, r"Column 'odd' holds values of type list \(e.g. \[1, 2\]\)"),
+        # What database drivers (read_sql) put in object columns.
+        (
+            lambda n: [datetime.date(2024, 1, 1 + k % 28) for k in range(n)],
+            r"Column 'odd' holds datetime.date values \(e.g. '2024-01-01'\).*Derive numeric",
+        ),
+        (
+            lambda n: [decimal.Decimal(k) / 100 for k in range(n)],
+            r"'odd' holds decimal.Decimal values .*X\['odd'\] = X\['odd'\].astype\(float\)",
+        ),
+        (
+            lambda n: pd.Categorical([pd.Timestamp("2024-01-01")] * n),
+            r"'odd' holds pandas.Timestamp values",
+        ),
     ],
-    ids=["complex", "interval", "list"],
+    ids=["complex", "interval", "list", "date", "decimal", "timestamp category"],
 )
 def test_unreadable_column_types_are_refused(data, column, message):
     X, y = data
