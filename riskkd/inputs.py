@@ -296,8 +296,13 @@ class InputSchema:
                 data[name] = encoded.num[:, j]
                 continue
             codes = np.maximum(encoded.cat[:, j], MISSING)
-            values = pd.Categorical.from_codes(codes, categories=self._categories(name))
-            data[name] = values if dtype == "category" else np.asarray(values.astype(object))
+            if dtype == "category":  # the levels' own type (integer levels stay integers)
+                levels = self.levels[name]
+                categories = pd.Index(levels) if levels else pd.Index([], dtype=object)
+                data[name] = pd.Categorical.from_codes(codes, categories=categories)
+            else:
+                values = pd.Categorical.from_codes(codes, categories=self._categories(name))
+                data[name] = np.asarray(values.astype(object))
         return pd.DataFrame(data)
 
     def raw_frame(self, X: Any) -> Any:

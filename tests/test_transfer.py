@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.utils._param_validation import InvalidParameterError
 
@@ -23,9 +24,14 @@ def encoded(data):
     return InputSchema.from_data(data[0]).encode(data[0])
 
 
-def make(**params):
+def make(teacher=None, **params):
     return DistilledClassifier(
-        fast_teacher(), fast_mlp(max_epochs=10), cv=2, augment_factor=2, random_state=0, **params
+        teacher or fast_teacher(),
+        fast_mlp(max_epochs=10),
+        cv=2,
+        augment_factor=2,
+        random_state=0,
+        **params,
     )
 
 
@@ -132,3 +138,20 @@ def test_invalid_augment_settings(data):
 
     with pytest.raises(ValueError, match=r"sample\(\) must return \(Encoded rows, source index"):
         make(augment=Broken()).fit(X, y)
+
+
+def test_prefit_teacher_labels_synthetic_rows_with_its_own_category_types():
+    """Synthetic rows reach a prefit teacher with the categories it was trained on (ints here)."""
+    xgb = pytest.importorskip("xgboost")
+    from sklearn.frozen import FrozenEstimator
+
+    X, y = make_risk_frame(600, 2, seed=22)
+    X = X[["income", "age"]].assign(grade=pd.Categorical(np.arange(len(X)) % 5 + 1))
+    teacher = xgb.XGBClassifier(n_estimators=10, enable_categorical=True, n_jobs=1)
+    teacher.fit(X.iloc[:300], y.iloc[:300])
+    model = make(teacher=FrozenEstimator(teacher), augment="munge")
+    model.fit(X.iloc[300:], y.iloc[300:])
+    assert model.n_synthetic_ == 2 * 300
+    decoded = model.input_schema_.decode(model.input_schema_.encode(X.iloc[:5]))
+    assert decoded["grade"].dtype == X["grade"].dtype
+    np.testing.assert_array_equal(decoded["grade"], X["grade"].iloc[:5])
