@@ -3,7 +3,7 @@
 Layout of a saved model::
 
     manifest.json      format version, riskkd version, classes, input schema, settings,
-                       calibration, and the SHA-256 of every other file
+                       calibration, the SHA-256 of every other file and of its own content
     preprocessing.npz  the student's preprocessing arrays
     student.npz        the student's weights
     teacher.txt        LightGBM teacher (text model), or
@@ -35,7 +35,9 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 FORMAT = "riskkd-model"
-FORMAT_VERSION = 1
+# Version 2 adds manifest_sha256, the digest of the manifest itself; version 1 still loads.
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 _SETTINGS = (
     "calibration",
     "temperature",
@@ -59,7 +61,27 @@ def _sha256(path: Path) -> str:
 
 
 def _json_scalar(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
+    """``value`` with numpy scalars and arrays, also inside dicts and lists, as Python's."""
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: _json_scalar(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_scalar(v) for v in value]
+    return value
+
+
+def _manifest_digest(manifest: dict[str, Any]) -> str:
+    """SHA-256 of the manifest's content (all keys but ``manifest_sha256``), as canonical JSON."""
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, allow_nan=True).encode()).hexdigest()
+
+
+def _data_files(manifest: dict[str, Any]) -> set[str]:
+    """The files :func:`load` reads besides the manifest."""
+    teacher = manifest.get("teacher")
+    members = [] if teacher is None else teacher.get("ensemble", {}).get("members", [teacher])
+    return {"student.npz", "preprocessing.npz", *(member["file"] for member in members)}
 
 
 def _setting(model: Any, name: str) -> Any:
@@ -248,6 +270,7 @@ def save(model: Any, path: str | os.PathLike, *, student_only: bool = False) -> 
         manifest.update(_write_student(model, staging, student_only))
         manifest["teacher"] = None if student_only else _write_teacher(model, staging)
         manifest["files"] = {p.name: _sha256(p) for p in sorted(staging.iterdir())}
+        manifest["manifest_sha256"] = _manifest_digest(manifest)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, allow_nan=True))
         staging.rename(path)
     except BaseException:
@@ -257,7 +280,7 @@ def save(model: Any, path: str | os.PathLike, *, student_only: bool = False) -> 
 
 
 def load(path: str | os.PathLike) -> Any:
-    """Load a model saved by :func:`save`, checking every file's SHA-256.
+    """Load a model saved by :func:`save`, checking the SHA-256 of every file and of the manifest.
 
     Parameters
     ----------
@@ -281,10 +304,22 @@ def load(path: str | os.PathLike) -> Any:
     if not manifest_path.is_file():
         raise FileNotFoundError(f"{path} is not a saved riskkd model: manifest.json is missing.")
     manifest = json.loads(manifest_path.read_text())
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+    version = manifest.get("format_version")
+    if manifest.get("format") != FORMAT or version not in _READABLE_VERSIONS:
         raise ValueError(
             f"{path} holds format {manifest.get('format')!r} version {manifest.get('format_version')!r}; "
             f"this riskkd reads {FORMAT!r} version {FORMAT_VERSION}. Upgrade riskkd or re-save the model."
+        )
+    if version >= 2 and manifest.get("manifest_sha256") != _manifest_digest(manifest):
+        raise ValueError(
+            f"{path}/manifest.json was altered (its SHA-256 does not match manifest_sha256); "
+            "refusing to load it. Re-save the model."
+        )
+    unlisted = sorted(_data_files(manifest) - set(manifest["files"]))
+    if unlisted:
+        raise ValueError(
+            f"{path}/manifest.json lists no SHA-256 for {unlisted}; refusing to load files it "
+            "cannot check. Re-save the model."
         )
     for name, digest in manifest["files"].items():
         file = path / name

@@ -49,7 +49,7 @@ def test_round_trip_is_bit_for_bit(tmp_path, data, student, monkeypatch):
     )
     assert repr(loaded.set_params(student=model.student)) == repr(model.set_params(teacher=None))
     manifest = json.loads((path / "manifest.json").read_text())
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == 2
     assert manifest["input_schema"]["names"] == list(X.columns)
     assert set(manifest["files"]) == {"student.npz", "preprocessing.npz", "teacher.txt"}
 
@@ -102,6 +102,60 @@ def test_missing_file_is_refused(saved, tmp_path):
     (copy / "teacher.txt").unlink()
     with pytest.raises(ValueError, match=r"incomplete: teacher\.txt is missing"):
         riskkd.load(copy)
+
+
+def _edit_manifest(folder, edit):
+    manifest = json.loads((folder / "manifest.json").read_text())
+    edit(manifest)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m.update(classes=m["classes"][::-1]),  # would invert every prediction
+        lambda m: m["input_schema"]["names"].reverse(),
+        lambda m: m["files"].pop("student.npz"),  # then any student.npz would be read
+    ],
+    ids=["classes swapped", "columns reordered", "a file's checksum dropped"],
+)
+def test_altered_manifest_is_refused(saved, tmp_path, edit):
+    import shutil
+
+    copy = shutil.copytree(saved, tmp_path / "copy")
+    _edit_manifest(copy, edit)
+    with pytest.raises(ValueError, match=r"manifest\.json was altered.*Re-save"):
+        riskkd.load(copy)
+
+
+def test_version_1_folder_loads_but_needs_every_checksum(saved, tmp_path):
+    """Folders saved before the manifest digest (format version 1) still load."""
+    import shutil
+
+    def downgrade(manifest):
+        manifest["format_version"] = 1
+        del manifest["manifest_sha256"]
+
+    old = shutil.copytree(saved, tmp_path / "old")
+    _edit_manifest(old, downgrade)
+    np.testing.assert_array_equal(
+        riskkd.load(old).predict_proba(make_risk_frame(50, 2, seed=1)[0]),
+        riskkd.load(saved).predict_proba(make_risk_frame(50, 2, seed=1)[0]),
+    )
+    _edit_manifest(old, lambda m: m["files"].pop("student.npz"))
+    with pytest.raises(ValueError, match=r"lists no SHA-256 for \['student\.npz'\]"):
+        riskkd.load(old)
+
+
+def test_settings_with_numpy_values_are_saved(tmp_path):
+    X, y = make_risk_frame(400, 2, seed=7)  # monotone students are binary
+    constraints = dict(zip(["income", "age"], np.array([-1, 0])))  # np.int64 values
+    model = DistilledClassifier(
+        fast_teacher(), fast_tree(), cv=2, monotone_constraints=constraints, random_state=0
+    ).fit(X, y)
+    loaded = riskkd.load(riskkd.save(model, tmp_path / "m"))
+    assert loaded.get_params()["monotone_constraints"] == {"income": -1, "age": 0}
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
 
 def test_not_a_model_folder(tmp_path):
