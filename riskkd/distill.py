@@ -669,11 +669,31 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             monotone[schema.numeric_names.index(name)] = sign
         return monotone
 
+    def _check_prefit_classes(self, teacher) -> None:
+        """A prefit teacher's ``classes_`` must be y's classes, or their indices 0..n-1.
+
+        Its probability columns are read in the order of ``classes_``: a teacher trained on
+        other labels (``"default"`` / ``"paid"`` for y in {0, 1}) would be read inverted.
+        """
+        labels = getattr(teacher, "classes_", None)
+        if labels is None:  # a Booster: columns are class indices
+            return
+        labels = [_plain(c) for c in labels]
+        expected = [_plain(c) for c in self.classes_]
+        if labels != expected and labels != list(range(len(expected))):
+            raise ValueError(
+                f"The prefit teacher was trained on classes {labels}, but y has classes "
+                f"{expected}. Its probabilities would be read against the wrong classes: "
+                "distil with the labels the teacher was trained on (or their indices 0..n-1 "
+                "in sorted order)."
+            )
+
     def _cross_fit_teacher(self, teacher, prefit, X, encoded, y_index, sample_weight, seed):
         """(FittedTeacher, out-of-fold probabilities) — see step 2 of the class docstring."""
         schema = self.input_schema_
         n_classes = len(self.classes_)
         if prefit:
+            self._check_prefit_classes(teacher)
             estimator = BoosterClassifier(teacher, n_classes) if is_booster(teacher) else teacher
             weights = class_weight_factors(teacher, y_index, n_classes)
             fitted = FittedTeacher(estimator, schema, native=False, class_weights=weights)

@@ -21,6 +21,7 @@ A linear layer on one-hot columns equals a sum of embedding rows, so the student
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +60,9 @@ class StudentPreprocessor:
         """
         num = encoded.num
         if num.shape[1]:
-            with np.errstate(all="ignore"):
+            # An all-missing column gets centre 0 and scale 1 (numpy warns "All-NaN slice").
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
                 q25, median, q75 = np.nanpercentile(num, [25, 50, 75], axis=0)
                 spread = q75 - q25
                 fallback = np.nanstd(num, axis=0)

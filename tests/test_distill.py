@@ -188,6 +188,19 @@ def test_frozen_teacher_is_not_refit(binary_data):
     )
 
 
+def test_prefit_teacher_trained_on_other_labels_is_refused(binary_data):
+    X, y = binary_data
+    X = X.select_dtypes("number")
+    named = np.where(y == 1, "default", "paid")  # sorted: "default" first, so inverted
+    teacher = lgb.LGBMClassifier(n_estimators=10, verbose=-1, n_jobs=1).fit(X, named)
+    with pytest.raises(ValueError, match=r"trained on classes \['default', 'paid'\].*\[0, 1\]"):
+        DistilledClassifier(FrozenEstimator(teacher), fast_tree(), cv=2).fit(X, y)
+    # Its own labels, or a teacher trained on class indices (XGBoost needs them), are fine.
+    DistilledClassifier(FrozenEstimator(teacher), fast_tree(), cv=2).fit(X, named)
+    indexed = lgb.LGBMClassifier(n_estimators=10, verbose=-1, n_jobs=1).fit(X, y)
+    DistilledClassifier(FrozenEstimator(indexed), fast_tree(), cv=2).fit(X, np.where(y, "b", "a"))
+
+
 @pytest.mark.parametrize("library", ["lightgbm", "xgboost"])
 def test_raw_booster_teacher(library):
     X, y = make_risk_frame(400, 2, seed=3)
@@ -432,3 +445,13 @@ def test_progress_is_logged_per_teacher_fit_and_epoch(caplog):
     assert len(epochs) == len(model.history_)
     assert f"kept epoch {model.student_.best_epoch_}:" in messages[-2]
     assert messages[-1].startswith("student MLPStudent fitted on ")
+
+
+def test_all_missing_column_fits_without_numpy_warnings(binary_data):
+    X, y = binary_data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # numpy's "All-NaN slice encountered"
+        model = DistilledClassifier(fast_teacher(), fast_tree(), cv=2, random_state=0)
+        model.fit(X.assign(unused_feed=np.nan), y)
+    column = model.input_schema_.numeric_names.index("unused_feed")
+    assert model.preprocessor_.center_[column] == 0 and model.preprocessor_.scale_[column] == 1
