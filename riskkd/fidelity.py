@@ -140,14 +140,13 @@ def fidelity_report(
             "model.teacher_ is None (the teacher was not saved); a fidelity report needs it."
         )
     y = np.asarray(y)
-    index = np.searchsorted(model.classes_, y)
-    unknown = (index >= len(model.classes_)) | (
-        model.classes_[np.minimum(index, len(model.classes_) - 1)] != y
-    )
+    index = pd.Index(model.classes_).get_indexer(y)  # -1: a label of another value or type
+    unknown = index < 0
     if unknown.any():
+        found = sorted({repr(v) for v in y[unknown].tolist()})[:5]
         raise ValueError(
-            f"y holds labels the model was not fitted on: {sorted(set(y[unknown].tolist()))[:5]}; "
-            f"the model's classes are {model.classes_.tolist()}."
+            f"y holds labels the model was not fitted on: {', '.join(found)}; the model's "
+            f"classes are {model.classes_.tolist()}. Give y in the model's labels."
         )
     p_teacher = model.teacher_.predict_proba(X)
     p_student = model.predict_proba(X)

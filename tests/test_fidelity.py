@@ -48,5 +48,8 @@ def test_unknown_labels_are_refused():
     model = DistilledClassifier(fast_teacher(), fast_mlp(max_epochs=3), cv=2, random_state=0).fit(
         X, y
     )
-    with pytest.raises(ValueError, match=r"labels the model was not fitted on: \[7\]"):
+    with pytest.raises(ValueError, match=r"labels the model was not fitted on: 7;"):
         fidelity_report(model, X, np.where(np.arange(len(y)) == 0, 7, y))
+    # Labels of another type (text for a model fitted on 0/1) are named, not a TypeError.
+    with pytest.raises(ValueError, match=r"not fitted on: 'no', 'yes'; .* classes are \[0, 1\]"):
+        fidelity_report(model, X, np.where(y == 1, "yes", "no"))
