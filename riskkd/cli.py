@@ -324,6 +324,13 @@ def run(
     out, err = _consoles(quiet)
     with _errors(err), _silenced(quiet):
         loaded = load_config(config, set_)
+        if require_promotion and not loaded.mlflow.enabled:
+            raise _fail(
+                err,
+                "--require-promotion needs the MLflow registry, but mlflow.enabled is false in "
+                "the config; enable it or drop --require-promotion.",
+                EXIT_USAGE,
+            )
         steps = dict(STEPS)
         if not loaded.mlflow.enabled:
             del steps["mlflow"], steps["promote"]

@@ -158,6 +158,14 @@ def test_run_exits_3_when_the_gates_refuse_a_required_promotion(tmp_path):
     assert "auc_retention" in result.stdout.split("NOT promoted")[1]
 
 
+def test_require_promotion_without_mlflow_is_a_usage_error(tmp_path):
+    args = small(tmp_path / "off", "mlflow.enabled=false")
+    result = invoke("run", CREDIT, "--require-promotion", *args)
+    assert result.exit_code == 2  # before training: nothing could ever be promoted
+    assert "--require-promotion needs the MLflow registry" in result.stderr
+    assert not (tmp_path / "off" / "artifacts").exists()
+
+
 def test_run_exits_1_on_a_broken_data_contract(tmp_path):
     frame = load_credit_data().frame
     frame.loc[3, "Age"] = 7

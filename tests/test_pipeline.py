@@ -126,6 +126,32 @@ def test_values_out_of_range_name_the_key():
     ]
 
 
+def test_registry_and_report_settings_fail_before_training():
+    """What MLflow or the report would refuse after training is refused in the config."""
+    for alias in ("latest", "v2", "my alias"):
+        (line,) = problems(base(mlflow={"alias": alias}))
+        assert line.startswith(f"mlflow.alias: {alias!r} is not a usable registry alias")
+    (line,) = problems(base(mlflow={"registered_model_name": "credit/v2"}))
+    assert line.startswith("mlflow.registered_model_name: 'credit/v2' must be non-empty")
+    (line,) = problems(base(mlflow={"gates": {"auc_retenton": [">=", 0.99]}}))
+    assert line.startswith("mlflow.gates: 'auc_retenton' is not a metric the pipeline logs. ")
+    assert "Did you mean 'auc_retention'?" in line
+    gates = {"ece_gap": ["<=", 0.01], "seconds_fit": ["<=", 60]}
+    assert load_config(base(mlflow={"gates": gates})).mlflow.gates["ece_gap"] == ("<=", 0.01)
+    for path in ("report.pdf", "../report.html", "/tmp/report.html"):
+        (line,) = problems(base(report={"path": path}))
+        assert line.startswith(f"report.path: {path!r} must be a file name ending in .html")
+
+
+def test_unquoted_yaml_date_is_a_cutoff(tmp_path):
+    config = tmp_path / "time.yaml"
+    config.write_text(
+        "name: t\ndata: {dataset: german_credit}\n"
+        "split: {kind: time, column: applied, cutoff: 2020-07-01}\n"
+    )
+    assert load_config(config).split.cutoff == "2020-07-01"  # as if quoted
+
+
 def test_cross_key_rules():
     (line,) = problems(base(data={"dataset": "german_credit", "path": "x.csv"}))
     assert line.startswith("data: give exactly one of 'dataset'")
@@ -372,6 +398,24 @@ def test_student_only_registration_scores_like_the_run_folder(tmp_path):
     np.testing.assert_array_equal(
         registered.predict_proba(X), riskkd.load(result.model_dir).predict_proba(X)
     )
+
+
+def test_pipeline_inside_an_active_run_is_its_child_and_quotes_in_names_work(tmp_path):
+    """A notebook or an orchestrator calls run_pipeline inside its own MLflow run."""
+    import mlflow
+
+    name = "O'Neil credit"  # a quote: the registry's filter syntax would reject it unescaped
+    overrides = small_run(tmp_path, **{"mlflow.registered_model_name": name, "report.path": None})
+    mlflow.set_tracking_uri(overrides["mlflow.tracking_uri"])
+    with mlflow.start_run() as parent:
+        result = run_pipeline(PIPELINES / "credit_scoring.yaml", overrides=overrides)
+        assert mlflow.active_run().info.run_id == parent.info.run_id  # the caller's run goes on
+    client = mlflow.MlflowClient(result.tracking_uri)
+    run = client.get_run(result.run_id)
+    assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert run.info.status == "FINISHED"
+    assert result.version == "1"
+    assert client.get_model_version(name, "1").run_id == result.run_id
 
 
 def test_failing_gates_register_without_promoting(tmp_path):

@@ -406,6 +406,16 @@ def test_registered_version_carries_fidelity_tags(binary, logged):
     assert float(version.tags["riskkd.teacher_roc_auc"]) == metrics["teacher_roc_auc"]
 
 
+def test_metric_names_lists_what_is_logged(logged):
+    from riskkd.report._metrics import metric_names
+
+    uri, run_id, _ = logged
+    logged_names = set(MlflowClient(uri).get_run(run_id).data.metrics)
+    history = ("student_train_", "student_val_")  # per-epoch history_ (see log_history)
+    fidelity = {n for n in logged_names if not n.startswith(history)}
+    assert fidelity and fidelity <= set(metric_names())
+
+
 def test_promote_moves_alias(champion):
     uri, version = champion
     client = MlflowClient(uri)
@@ -432,6 +442,18 @@ def test_promote_refuses_failing_gates(champion):
     assert len(error.value.failures) == 2
     assert isinstance(error.value, ValueError)
     assert "strict" not in client.get_model_version(REGISTERED, "1").aliases
+
+
+def test_version_of_a_failed_run_is_never_promoted(binary, tmp_path):
+    model, *_ = binary
+    with tracking_at(tmp_path) as uri:
+        with pytest.raises(OSError, match="disk quota"), mlflow.start_run():
+            tracking.log_model(model, "model", registered_model_name="failed-run")
+            raise OSError("disk quota exceeded")  # a later step of the run fails
+        client = MlflowClient(uri)
+        with pytest.raises(tracking.FidelityGateError, match=r"run \w+ ended FAILED"):
+            tracking.promote("failed-run", 1, gates={}, client=client)
+        assert client.get_model_version("failed-run", "1").aliases == []
 
 
 def test_promote_default_gates(champion):

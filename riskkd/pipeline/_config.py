@@ -7,10 +7,11 @@ key path, the value received and the allowed values, e.g.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import os
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -102,6 +103,14 @@ class TimeSplit(_Section):
     kind: Literal["time"]
     column: str
     cutoff: int | float | str
+
+    @field_validator("cutoff", mode="before")
+    @classmethod
+    def _date_as_text(cls, value: Any) -> Any:
+        # YAML reads an unquoted 2020-07-01 as a date; it means the same as "2020-07-01".
+        if isinstance(value, datetime.date):
+            return value.isoformat()
+        return value
 
 
 class GroupSplit(_Section):
@@ -222,6 +231,18 @@ class ReportConfig(_Section):
     path: str | None = "report.html"
     title: str | None = None
 
+    @field_validator("path")
+    @classmethod
+    def _html_in_run_folder(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if PurePosixPath(value).name != value or not value.lower().endswith(".html"):
+            raise ValueError(
+                f"{value!r} must be a file name ending in .html (written in the run folder), "
+                "e.g. 'report.html', or null for no report"
+            )
+        return value
+
 
 class MLflowConfig(_Section):
     """Tracking, registration and gated promotion.
@@ -241,6 +262,43 @@ class MLflowConfig(_Section):
     student_only: bool = False
     alias: str = "champion"
     gates: dict[str, tuple[Literal[">=", "<="], float]] | None = None
+
+    @field_validator("registered_model_name")
+    @classmethod
+    def _model_name(cls, value: str | None) -> str | None:
+        # MLflow's rule, checked here so that a bad name fails before training.
+        if value is not None and (not value.strip() or "/" in value or ":" in value):
+            raise ValueError(f"{value!r} must be non-empty, without '/' or ':'")
+        return value
+
+    @field_validator("alias")
+    @classmethod
+    def _alias(cls, value: str) -> str:
+        # MLflow's rules for aliases: letters, digits, '_' and '-'; 'latest' and 'v<N>'
+        # are reserved (they already name versions).
+        if not re.fullmatch(r"[\w\-]{1,255}", value) or re.fullmatch(r"(?i)latest|v\d+", value):
+            raise ValueError(
+                f"{value!r} is not a usable registry alias: use letters, digits, '_' or '-', "
+                "other than 'latest' and 'v<number>' (reserved by MLflow), e.g. 'champion'"
+            )
+        return value
+
+    @field_validator("gates")
+    @classmethod
+    def _known_metrics(cls, value: dict | None) -> dict | None:
+        from ..report._metrics import metric_names
+
+        known = metric_names()
+        # Also logged: the student's training history (last epoch) and the step timings.
+        patterns = ("student_train_", "student_val_", "seconds_")
+        for metric in value or {}:
+            if metric not in known and not metric.startswith(patterns):
+                raise ValueError(
+                    f"{metric!r} is not a metric the pipeline logs.{_did_you_mean(metric, known)} "
+                    f"Gate on one of: {', '.join(known)}, or a history or timing metric "
+                    f"({', '.join(p + '*' for p in patterns)})"
+                )
+        return value
 
 
 class PipelineConfig(_Section):

@@ -269,8 +269,11 @@ class PipelineRunner:
         mlflow.set_tracking_uri(uri)
         use_experiment(settings.experiment or self.config.name)
         name = settings.registered_model_name or self.config.name
-        with mlflow.start_run(run_name=f"{self.config.name}-{self.config.distillation.student}"):
-            run_id = mlflow.active_run().info.run_id
+        # Inside a caller's run (a notebook, an orchestrator) the pipeline's is a child run.
+        nested = mlflow.active_run() is not None
+        run_name = f"{self.config.name}-{self.config.distillation.student}"
+        with mlflow.start_run(run_name=run_name, nested=nested) as run:
+            run_id = run.info.run_id
             mlflow.set_tags({"riskkd.pipeline": self.config.name, "riskkd.data": dataset.source})
             mlflow.log_params(
                 {
@@ -280,6 +283,11 @@ class PipelineRunner:
                     "pipeline.n_test": split.n_test,
                 }
             )
+            mlflow.log_artifact(str(folder / "config.yaml"), "pipeline")
+            if report is not None:
+                mlflow.log_artifact(str(folder / self.config.report.path), "pipeline")
+            mlflow.log_metrics({f"seconds_{k}": v for k, v in self.timings.items()})
+            # Last: a version is registered only once everything else of the run is logged.
             tracking.log_distillation(
                 model,
                 split.X_test,
@@ -291,12 +299,9 @@ class PipelineRunner:
                 student_only=settings.student_only,
                 report=report,
             )
-            mlflow.log_artifact(str(folder / "config.yaml"), "pipeline")
-            if report is not None:
-                mlflow.log_artifact(str(folder / self.config.report.path), "pipeline")
-            mlflow.log_metrics({f"seconds_{k}": v for k, v in self.timings.items()})
-        client = mlflow.MlflowClient()
-        versions = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+        # Filter on the run id only: a model name may hold quotes the filter syntax rejects.
+        versions = mlflow.MlflowClient().search_model_versions(f"run_id='{run_id}'")
+        versions = [v for v in versions if v.name == name]
         return run_id, uri, (str(versions[0].version) if versions else None)
 
     def promote(self, version: str) -> list[str]:

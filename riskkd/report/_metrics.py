@@ -14,11 +14,25 @@ import pandas as pd
 
 from ..fidelity import fidelity_report
 
+# Rows of fidelity_report with a teacher and a student figure.
+_PER_MODEL = ("roc_auc", "pr_auc", "ks", "gini", "brier", "log_loss", "ece", "size_bytes")
 # Rows of fidelity_report that compare the two models (value in the "student" column).
 _COMPARISONS = ("auc_retention", "rank_correlation", "decision_agreement", "size_ratio")
 # Student-minus-teacher differences logged next to the raw figures.
 _GAPS = ("ece",)
 _LATENCY_BATCHES = {"1row": (1, 15), "1000rows": (1000, 5)}
+
+
+def metric_names() -> list[str]:
+    """Every name :meth:`FidelityEvaluation.metrics` logs (fidelity and latency figures)."""
+    names = [f"{model}_{m}" for m in _PER_MODEL for model in ("teacher", "student")]
+    names += [*_COMPARISONS, *(f"{m}_gap" for m in _GAPS)]
+    for label in _LATENCY_BATCHES:
+        names += [f"{model}_latency_{label}_ms" for model in ("student", "teacher")]
+        names.append(f"latency_speedup_{label}")
+    return names
+
+
 # Wall-clock budget of one latency measurement; at least 3 timed calls are always made.
 _LATENCY_BUDGET_S = 1.0
 

@@ -94,6 +94,16 @@ def _check_gates(gates: Mapping[str, Any]) -> dict[str, tuple[str, float]]:
     return checked
 
 
+def _run_status(client: MlflowClient, version: ModelVersion) -> str | None:
+    """Status of the run that logged the version (``None``: no run, or it is gone)."""
+    if not version.run_id:
+        return None
+    try:
+        return client.get_run(version.run_id).info.status
+    except MlflowException:
+        return None
+
+
 def _version_metrics(client: MlflowClient, version: ModelVersion) -> dict[str, float]:
     """The version's fidelity figures: its run's metrics, else its ``riskkd.*`` tags."""
     metrics: dict[str, float] = {}
@@ -133,7 +143,8 @@ def promote(
     """Point ``alias`` at a registered version if its fidelity passes the gates.
 
     The version's figures are the metrics of the run that logged it (falling back to its
-    ``riskkd.*`` tags). Registry *aliases* are used, never the deprecated stages.
+    ``riskkd.*`` tags). A version whose run ended ``FAILED`` or ``KILLED`` is never
+    promoted, whatever the gates. Registry *aliases* are used, never the deprecated stages.
 
     Parameters
     ----------
@@ -157,8 +168,9 @@ def promote(
     Raises
     ------
     FidelityGateError
-        If a gate fails or a gated metric was not logged; the message lists every failing
-        gate with its value and threshold, and the alias is left where it was.
+        If a gate fails, a gated metric was not logged or the version's run failed; the
+        message lists every failure with its value and threshold, and the alias is left
+        where it was.
 
     Examples
     --------
@@ -171,6 +183,9 @@ def promote(
     gates = DEFAULT_GATES if gates is None else _check_gates(gates)
     model_version = client.get_model_version(name, str(version))
     failures = evaluate_gates(_version_metrics(client, model_version), gates)
+    status = _run_status(client, model_version)
+    if status in ("FAILED", "KILLED"):
+        failures.insert(0, f"the version's run {model_version.run_id} ended {status}")
     if failures:
         raise FidelityGateError(
             f"Version {version} of registered model {name!r} was not promoted to alias "
