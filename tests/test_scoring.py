@@ -211,6 +211,26 @@ def test_missing_column_stops_before_writing(model, frame, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("id_col", "message"),
+    [
+        ("decision", r"id_cols \['decision'\] have the names of output columns"),
+        ("proba_1", r"id_cols \['proba_1'\] have the names of output columns"),
+        ("model_version", r"id_cols \['model_version'\] have the names of output columns"),
+        ("reason", r"\['reason'\] have the names of the rejects file's own columns"),
+        ("chunk", r"\['chunk'\] have the names of the rejects file's own columns"),
+    ],
+)
+def test_an_id_named_like_an_output_column_is_refused_before_writing(
+    model, frame, tmp_path, id_col, message
+):
+    """Its values would be overwritten by the score, the decision or the reject's reason."""
+    frame.assign(**{id_col: "X1"}).to_parquet(tmp_path / "in.parquet")
+    with pytest.raises(ValueError, match=message):
+        score_files(model, tmp_path / "in.parquet", tmp_path / "out", id_cols=[id_col])
+    assert not (tmp_path / "out").exists()
+
+
 def test_refuses_a_non_empty_output_without_resume(model, frame, tmp_path):
     frame.to_parquet(tmp_path / "in.parquet")
     (tmp_path / "out").mkdir()

@@ -30,6 +30,8 @@ from ._contract import REASON, CheckedChunk, check_chunk
 from ._manifest import REJECTS, atomic_write, sha256_bytes
 
 MODEL_VERSION = "model_version"
+#: Columns a rejects file adds to the raw values: where the row was and why it was rejected.
+BOOKKEEPING = ("input_file", "chunk", "row_in_chunk", REASON)
 
 
 def decision_column(classes: np.ndarray) -> str:

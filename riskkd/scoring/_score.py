@@ -11,10 +11,12 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from ..outputs import output_columns
 from ._inputs import check_columns, discover
 from ._job import Job
 from ._manifest import MANIFEST, REJECTS, Manifest, job_description, remove_temporary_files
 from ._model import resolve_model
+from ._parts import BOOKKEEPING, MODEL_VERSION, decision_column
 
 ENGINES = ("local", "dask")
 
@@ -114,6 +116,25 @@ def _check_parameters(
             f"{type(on_chunk).__name__}."
         )
     return id_cols
+
+
+def _check_column_names(model: Any, id_cols: tuple[str, ...]) -> None:
+    """Refuse names that the scores or rejects files would write twice (one value lost)."""
+    outputs = [*output_columns(model.classes_), decision_column(model.classes_), MODEL_VERSION]
+    clash = [c for c in id_cols if c in outputs]
+    if clash:
+        raise ValueError(
+            f"id_cols {clash} have the names of output columns ({', '.join(outputs)}); their "
+            "values would be overwritten. Rename those columns in the input (or score "
+            "without them as ids)."
+        )
+    clash = [c for c in dict.fromkeys([*id_cols, *model.input_schema_.names]) if c in BOOKKEEPING]
+    if clash:
+        raise ValueError(
+            f"Column(s) {clash} have the names of the rejects file's own columns "
+            f"({', '.join(BOOKKEEPING)}), which would overwrite their raw values. Rename them "
+            "in the input (a model column: refit the model with the new name)."
+        )
 
 
 def _prepare_output(output: Path, resume: bool) -> None:
@@ -236,6 +257,7 @@ def score_files(
     model, model_version = resolve_model(model)
     files = discover(input)
     schema = model.input_schema_
+    _check_column_names(model, id_cols)
     check_columns(files, schema.names, id_cols)
     output = Path(output).resolve()
     _prepare_output(output, resume)
