@@ -534,6 +534,12 @@ def _to_list(values: Any) -> list[Any]:
 
 def _numeric_column(name: str, values: Any) -> np.ndarray:
     """``values`` as float64, or an error naming the column and the values that are not numbers."""
+    dtype = getattr(values, "dtype", None)
+    if dtype is not None and (dtype.kind in "mM" or isinstance(dtype, pd.PeriodDtype)):
+        raise ValueError(
+            f"Column {name!r} holds dates or durations ({dtype}), but the model reads it as a "
+            "number; give it the numbers the model was fitted on (e.g. days)."
+        )
     try:
         if isinstance(values, pd.Series):
             values = values.array

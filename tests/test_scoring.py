@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import riskkd
@@ -368,3 +370,47 @@ def test_registered_model_uri_gives_the_registry_version(model, frame, tmp_path,
     np.testing.assert_allclose(
         out[["proba_0", "proba_1"]], model.predict_proba(frame.drop(columns="txn_id")), rtol=RTOL
     )
+
+
+# ---------------------------------------------------------------------- files as exported
+def test_files_as_other_tools_write_them(model, frame, tmp_path):
+    """A pandas index in parquet metadata, quoted line breaks and a wide feature-store header."""
+    X = frame.iloc[100:400].sample(frac=1.0, random_state=0)  # ids not a range: stored
+    X.set_index("txn_id").to_parquet(tmp_path / "indexed.parquet")  # the id is the index
+    frame.iloc[100:400].to_parquet(tmp_path / "sliced.parquet")  # a RangeIndex of 100..400
+    for name, rows in (("indexed.parquet", X), ("sliced.parquet", frame.iloc[100:400])):
+        score_files(model, tmp_path / name, tmp_path / name.split(".")[0], id_cols=["txn_id"])
+        assert_scores_equal(read_parts(tmp_path / name.split(".")[0]), model, rows)
+
+    noted = X.assign(note=[f"line one\nline {k}" for k in range(len(X))])
+    noted.to_csv(tmp_path / "noted.csv", index=False)  # quoted values with line breaks
+    extra = pd.DataFrame(
+        0.0, index=X.index[:20], columns=[f"feature_store_{k:05d}" for k in range(4_000)]
+    )
+    pd.concat([X.iloc[:20], extra], axis=1).to_csv(
+        tmp_path / "wide.csv", index=False
+    )  # 80 kB header
+    for name, rows in (("noted.csv", noted), ("wide.csv", X.iloc[:20])):
+        score_files(model, tmp_path / name, tmp_path / name.split(".")[0], id_cols=["txn_id"])
+        assert_scores_equal(read_parts(tmp_path / name.split(".")[0]), model, rows)
+
+
+def test_unreadable_or_mistyped_files_stop_before_writing(model, frame, tmp_path):
+    X = frame.iloc[:50]
+    X.assign(age=pd.to_timedelta(X["age"], unit="D")).to_parquet(tmp_path / "dur.parquet")
+    with pytest.raises(ValueError, match=r"dates or durations in column\(s\) \['age'\]"):
+        score_files(model, tmp_path / "dur.parquet", tmp_path / "out")
+    # A nested column whose field is named like a model column is not that column.
+    nested = pa.Table.from_pandas(X.drop(columns="age"), preserve_index=False).append_column(
+        "meta", pa.array([{"age": 1.0}] * len(X))
+    )
+    pq.write_table(nested, tmp_path / "nested.parquet")
+    with pytest.raises(ValueError, match=r"missing 1 column\(s\) the model was fitted on: 'age'"):
+        score_files(model, tmp_path / "nested.parquet", tmp_path / "out")
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty\.csv cannot be read as CSV"):
+        score_files(model, tmp_path / "empty.csv", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    # predict_proba refuses them too, rather than reading durations as nanoseconds.
+    with pytest.raises(ValueError, match=r"Column 'age' holds dates or durations"):
+        model.predict_proba(X.assign(age=pd.to_timedelta(X["age"], unit="D")))

@@ -148,3 +148,33 @@ def test_dask_resume_and_fail_fast(model, frame, tmp_path, cluster):
     assert read_parts(tmp_path / "out2")["txn_id"].tolist() == [
         i for i in range(3_000) if i not in (10, 2_500)
     ]
+
+
+def test_dask_skips_empty_files_and_names_a_csv_it_cannot_split(model, frame, tmp_path, cluster):
+    """A day without applications writes no part, as on the local engine."""
+    folder = tmp_path / "days"
+    folder.mkdir()
+    frame.iloc[:0].to_parquet(folder / "2024-01-01.parquet")
+    frame.iloc[:10].to_parquet(folder / "2024-01-02.parquet")
+    for engine in ("local", "dask"):
+        scheduler = cluster.scheduler_address if engine == "dask" else None
+        summary = score_files(
+            model, folder, tmp_path / engine, id_cols=["txn_id"], engine=engine, scheduler=scheduler
+        )
+        assert (summary.rows_in, summary.parts_written) == (10, 1)
+    pd.testing.assert_frame_equal(read_parts(tmp_path / "dask"), read_parts(tmp_path / "local"))
+    (tmp_path / "header.csv").write_text(",".join(frame.columns) + "\n")
+    summary = score_files(
+        model, tmp_path / "header.csv", tmp_path / "header", engine="dask",
+        scheduler=cluster.scheduler_address,
+    )  # fmt: skip
+    assert (summary.rows_in, summary.parts_written) == (0, 0)
+
+    # 20 line breaks per value: byte-range cuts land inside quoted values.
+    noted = frame.assign(note=["\n".join(["line"] * 20) + str(k) for k in range(len(frame))])
+    noted.to_csv(tmp_path / "noted.csv", index=False)
+    with pytest.raises(ValueError, match=r"noted\.csv has line breaks inside quoted values"):
+        score_files(
+            model, tmp_path / "noted.csv", tmp_path / "noted", chunk_rows=500, engine="dask",
+            scheduler=cluster.scheduler_address,
+        )  # fmt: skip

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .._dask_client import dask_client
-from ._inputs import InputFile
+from ._inputs import InputFile, has_rows
 from ._job import Job
 from ._local import to_pandas
 from ._manifest import part_name
@@ -134,8 +134,10 @@ def score_dask(job: Job, *, scheduler: str | None, n_workers: int) -> tuple[int,
             "output": job.output,
             "fail_fast": job.fail_fast,
         }
-        pending, skipped, rows_done, first_part = [], 0, 0, 0
+        pending, sources, skipped, rows_done, first_part = [], [], 0, 0, 0
         for file in job.files:
+            if not has_rows(file):  # no part for an empty file, as on the local engine
+                continue
             read = _parquet_partitions if file.kind == "parquet" else _csv_partitions
             frame, row_starts = read(file, job.columns, job.chunk_rows)
             scored = frame.map_partitions(
@@ -159,13 +161,25 @@ def score_dask(job: Job, *, scheduler: str | None, n_workers: int) -> tuple[int,
                     rows_done += record["rows_in"]
                 else:
                     pending.append(partition)
+                    sources.append(file)
             first_part += frame.npartitions
         job.progress(rows_done)
         futures = client.compute(pending)
         written = 0
+        source = dict(zip((f.key for f in futures), sources))
         try:
             for future in as_completed(futures):
-                record = json.loads(future.result()["record"].iloc[0])
+                try:
+                    result = future.result()
+                except pd.errors.ParserError as error:
+                    if "inside string" not in str(error):
+                        raise
+                    raise ValueError(
+                        f"{source[future.key].path} has line breaks inside quoted values, which "
+                        "Dask's byte-range partitions of a CSV file cannot split; score it with "
+                        "engine='local' or convert it to parquet."
+                    ) from error
+                record = json.loads(result["record"].iloc[0])
                 job.manifest.record(record)
                 written += 1
                 rows_done += record["rows_in"]

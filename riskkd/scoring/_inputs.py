@@ -25,6 +25,11 @@ CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst")
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
 # Bytes pyarrow parses per CSV block; chunks are re-cut to exactly ``chunk_rows`` rows.
 _CSV_BLOCK_BYTES = 4 << 20
+# A quoted value may hold a line break (an address, a free-text note): blocks must not be
+# cut inside it.
+_CSV_PARSE = pacsv.ParseOptions(newlines_in_values=True)
+# Block sizes tried in turn to read a CSV header (a feature-store export can be wide).
+_HEADER_BLOCKS = (1 << 16, 1 << 20, 1 << 24, 1 << 28)
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,8 @@ class InputFile:
         Known for parquet (from the footer); None for CSV.
     columns : tuple of str
         Column names in the file.
+    temporal : tuple of str
+        Columns of date, time or duration type (parquet; CSV columns are text).
     """
 
     path: Path
@@ -50,6 +57,7 @@ class InputFile:
     mtime_ns: int
     n_rows: int | None
     columns: tuple[str, ...]
+    temporal: tuple[str, ...] = ()
 
     def identity(self) -> dict[str, object]:
         """What the manifest records to recognise the file on resume."""
@@ -66,18 +74,43 @@ def _kind(path: Path) -> str | None:
 
 
 def _csv_header(path: Path) -> tuple[str, ...]:
-    reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16))
+    for block in _HEADER_BLOCKS:
+        try:
+            reader = pacsv.open_csv(
+                path, read_options=pacsv.ReadOptions(block_size=block), parse_options=_CSV_PARSE
+            )
+        except pa.ArrowInvalid as error:
+            if "Empty CSV file or block" in str(error) and block < _HEADER_BLOCKS[-1]:
+                continue  # a header longer than the block: try a larger one
+            raise ValueError(
+                f"{path} cannot be read as CSV ({error}); fix or remove the file."
+            ) from None
+        try:
+            return tuple(reader.schema.names)
+        finally:
+            reader.close()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def has_rows(file: InputFile) -> bool:
+    """Whether the file holds at least one data row (a CSV file may hold only its header)."""
+    if file.n_rows is not None:
+        return file.n_rows > 0
+    reader = pacsv.open_csv(file.path, parse_options=_CSV_PARSE)
     try:
-        return tuple(reader.schema.names)
+        return any(batch.num_rows for batch in reader)
     finally:
         reader.close()
 
 
 def _describe(path: Path, kind: str) -> InputFile:
     stat = path.stat()
+    temporal: tuple[str, ...] = ()
     if kind == "parquet":
-        metadata = pq.ParquetFile(path).metadata
-        n_rows, columns = metadata.num_rows, tuple(metadata.schema.names)
+        handle = pq.ParquetFile(path)
+        schema = handle.schema_arrow  # top-level columns (not the leaves of nested ones)
+        n_rows, columns = handle.metadata.num_rows, tuple(schema.names)
+        temporal = tuple(f.name for f in schema if pa.types.is_temporal(f.type))
     else:
         n_rows, columns = None, _csv_header(path)
     return InputFile(
@@ -87,6 +120,7 @@ def _describe(path: Path, kind: str) -> InputFile:
         mtime_ns=stat.st_mtime_ns,
         n_rows=n_rows,
         columns=columns,
+        temporal=temporal,
     )
 
 
@@ -134,10 +168,21 @@ def discover(source: str | os.PathLike) -> list[InputFile]:
 
 
 def check_columns(
-    files: Sequence[InputFile], required: Sequence[str], id_cols: Sequence[str]
+    files: Sequence[InputFile],
+    required: Sequence[str],
+    id_cols: Sequence[str],
+    numeric: Sequence[str] = (),
 ) -> None:
-    """Raise before anything is written if a file lacks a model input or an id column."""
+    """Raise before anything is written if a file lacks a model input or an id column, or
+    holds dates or durations in a column the model reads as numbers (``numeric``)."""
     for file in files:
+        temporal = [c for c in numeric if c in file.temporal]
+        if temporal:
+            raise ValueError(
+                f"{file.path} holds dates or durations in column(s) {temporal}, which the "
+                "model reads as numbers; write them as the numbers the model was fitted on "
+                "(e.g. days). Nothing was written."
+            )
         present = set(file.columns)
         absent_ids = [c for c in id_cols if c not in present]
         if absent_ids:
@@ -164,6 +209,7 @@ def _csv_batches(path: Path, columns: Sequence[str]) -> Iterator[pa.RecordBatch]
             column_types={c: pa.string() for c in columns},
             strings_can_be_null=True,
         ),
+        parse_options=_CSV_PARSE,
     )
     yield from reader
 

@@ -25,7 +25,12 @@ _NULLABLE_INTEGERS = {
 
 
 def to_pandas(table: pa.Table) -> pd.DataFrame:
-    """A chunk as pandas; integer columns stay integers even with nulls (ids)."""
+    """A chunk as pandas; integer columns stay integers even with nulls (ids).
+
+    The pandas metadata a file may carry (its index, the dtypes of the frame that wrote it)
+    is dropped: columns are read by name, rows in file order.
+    """
+    table = table.replace_schema_metadata(None)
     return table.to_pandas(types_mapper=_NULLABLE_INTEGERS.get)
 
 

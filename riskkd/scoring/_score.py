@@ -258,7 +258,7 @@ def score_files(
     files = discover(input)
     schema = model.input_schema_
     _check_column_names(model, id_cols)
-    check_columns(files, schema.names, id_cols)
+    check_columns(files, schema.names, id_cols, schema.numeric_names)
     output = Path(output).resolve()
     _prepare_output(output, resume)
     description = job_description(
