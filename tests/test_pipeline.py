@@ -272,6 +272,16 @@ def test_time_split_with_an_empty_side_is_refused():
         split_data(dataset, _config.TimeSplit(kind="time", column="t", cutoff=3), seed=0)
 
 
+def test_one_class_data_or_training_side_is_named():
+    frame = pd.DataFrame({"x": range(4), "y": np.zeros(4, dtype=np.int64)})
+    dataset = Dataset(frame, ["x"], "y", pd.Series([1, 1, 2, 2], name="t"), "demo")
+    with pytest.raises(ValueError, match=r"data\.target: 'y' holds one class \(0\) in every row"):
+        split_data(dataset, _config.TimeSplit(kind="time", column="t", cutoff=2), seed=0)
+    frame["y"] = [0, 0, 1, 1]  # both classes, but 2 is the cutoff: training rows are all 0
+    with pytest.raises(ValueError, match=r"the training set holds only class 0; change the split"):
+        split_data(dataset, _config.TimeSplit(kind="time", column="t", cutoff=2), seed=0)
+
+
 def test_csv_source_with_drop_and_missing_columns(tmp_path):
     from riskkd.datasets import load_credit_data
 
@@ -498,6 +508,25 @@ def test_dask_engine_reads_a_parquet_folder_lazily(tmp_path):
     # room for the distributed teacher's slightly different trees.
     assert result.metrics["auc_retention"] > 0.85
     assert result.report_path.is_file()
+
+
+def test_dask_engine_reads_csv_labels_as_the_local_engine_does(tmp_path):
+    """0/1 labels stay integers (read_csv's assume_missing reads them as floats)."""
+    pytest.importorskip("distributed")
+    from riskkd.datasets import load_german_credit
+    from riskkd.pipeline import runner_for
+
+    load_german_credit().frame.to_csv(tmp_path / "loans.csv", index=False)
+    raw = {
+        "name": "loans",
+        "data": {"path": str(tmp_path / "loans.csv"), "target": "creditability"},
+        "mlflow": {"enabled": False},
+    }
+    local = runner_for(load_config(raw)).load()
+    dask = runner_for(load_config({**raw, "training": {"engine": "dask"}})).load()
+    labels = dask.frame[dask.target].compute()
+    assert labels.dtype == local.frame[local.target].dtype == np.int64
+    np.testing.assert_array_equal(labels, local.frame[local.target])
 
 
 def test_dask_splits_are_seeded_and_keep_groups_apart():

@@ -118,6 +118,11 @@ class DaskPipelineRunner(PipelineRunner):
             for name in names:
                 if name not in frame.columns:
                     raise _missing_column(name, frame.columns, key)
+        labels = frame[target]
+        if labels.dtype.kind == "f" and bool((labels % 1 == 0).all().compute()):
+            # read_csv(assume_missing=True) reads integers as floats: 0/1 labels stay 0/1,
+            # as the local engine reads them (classes_ [0, 1], outputs proba_0, proba_1).
+            frame = frame.assign(**{target: labels.astype("int64")})
         removed = {target, *config.data.drop, *([split_name] if split_name else [])}
         features = [c for c in frame.columns if c not in removed]
         return Dataset(

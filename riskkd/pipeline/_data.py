@@ -282,8 +282,13 @@ def split_data(dataset: Dataset, split_config: Any, seed: int) -> TrainTestSplit
                 "change test_size."
             )
     y_train = y.iloc[train]
+    if y.nunique() < 2:
+        raise ValueError(
+            f"data.target: {y.name!r} holds one class ({y.iloc[:1].tolist()[0]!r}) in every row; a "
+            "classifier needs at least two. Check the target column and the data."
+        )
     if y_train.nunique() < 2:
         raise ValueError(
-            f"split: the training set holds only class {y_train.iloc[0]!r}; change the split."
+            f"split: the training set holds only class {y_train.iloc[:1].tolist()[0]!r}; change the split."
         )
     return TrainTestSplit(X.iloc[train], X.iloc[test], y_train, y.iloc[test])

@@ -88,15 +88,12 @@ class PipelineResult:
 
     @property
     def metrics(self) -> dict[str, float]:
-        """The fidelity table flattened: ``teacher_roc_auc``, ``auc_retention`` ..."""
-        metrics: dict[str, float] = {}
-        for metric, row in self.fidelity.iterrows():
-            if pd.isna(row["teacher"]):  # a comparison: its value is in the student column
-                metrics[str(metric)] = float(row["student"])
-            else:
-                metrics[f"teacher_{metric}"] = float(row["teacher"])
-                metrics[f"student_{metric}"] = float(row["student"])
-        return metrics
+        """The fidelity table flattened as MLflow logs it: ``teacher_roc_auc``,
+        ``auc_retention``, ``ece_gap`` ... (undefined figures left out, e.g. ROC-AUC on a
+        one-class test set)."""
+        from ..report import report_metrics
+
+        return report_metrics(self.fidelity)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (paths as strings)."""
