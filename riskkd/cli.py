@@ -608,7 +608,11 @@ def score(
     out, err = _consoles(quiet)
     if engine not in ("local", "dask"):
         raise _fail(err, f"--engine: {engine!r} is not one of 'local', 'dask'.", EXIT_USAGE)
+    if scheduler is not None and engine != "dask":
+        raise _fail(err, f"--scheduler {scheduler!r} needs --engine dask.", EXIT_USAGE)
     ids = [c.strip() for item in id_cols or [] for c in item.split(",") if c.strip()]
+    if len(set(ids)) != len(ids):
+        raise _fail(err, f"--id-cols: {ids} names a column twice.", EXIT_USAGE)
     from .scoring import ReconciliationError, score_files
 
     with _errors(err):

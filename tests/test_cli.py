@@ -294,6 +294,12 @@ def test_score_usage_errors(model_dir, holdout, tmp_path):
     no_model = invoke("score", "--model", tmp_path / "nope", "--input", holdout,
                       "--output", tmp_path / "o")  # fmt: skip
     assert no_model.exit_code == 2 and "no such folder" in no_model.output
+    scheduler = invoke("score", "--model", model_dir, "--input", holdout, "--output",
+                       tmp_path / "o", "--scheduler", "tcp://127.0.0.1:8786")  # fmt: skip
+    assert scheduler.exit_code == 2 and "needs --engine dask" in scheduler.output
+    twice = invoke("score", "--model", model_dir, "--input", holdout, "--output",
+                   tmp_path / "o", "--id-cols", "application_id,application_id")  # fmt: skip
+    assert twice.exit_code == 2 and "names a column twice" in twice.output
     assert not (tmp_path / "o").exists()
 
 

@@ -407,6 +407,10 @@ def test_unreadable_or_mistyped_files_stop_before_writing(model, frame, tmp_path
     pq.write_table(nested, tmp_path / "nested.parquet")
     with pytest.raises(ValueError, match=r"missing 1 column\(s\) the model was fitted on: 'age'"):
         score_files(model, tmp_path / "nested.parquet", tmp_path / "out")
+    header = ",".join([*X.columns, "age"])  # "age" twice: which one is meant?
+    (tmp_path / "twice.csv").write_text(header + "\n" + "1," * len(X.columns) + "2\n")
+    with pytest.raises(ValueError, match=r"twice\.csv has column\(s\) \['age'\] more than once"):
+        score_files(model, tmp_path / "twice.csv", tmp_path / "out")
     (tmp_path / "empty.csv").write_bytes(b"")
     with pytest.raises(ValueError, match=r"empty\.csv cannot be read as CSV"):
         score_files(model, tmp_path / "empty.csv", tmp_path / "out")

@@ -183,6 +183,12 @@ def check_columns(
                 "model reads as numbers; write them as the numbers the model was fitted on "
                 "(e.g. days). Nothing was written."
             )
+        twice = sorted({c for c in [*id_cols, *required] if file.columns.count(c) > 1})
+        if twice:
+            raise ValueError(
+                f"{file.path} has column(s) {twice} more than once; which one to read is "
+                "ambiguous. Give each column one name. Nothing was written."
+            )
         present = set(file.columns)
         absent_ids = [c for c in id_cols if c not in present]
         if absent_ids:
