@@ -302,12 +302,13 @@ def _scorecard_graph(model: Any, graph: OnnxGraph) -> str:
             binned = rows[rows["bin"] != MISSING_LABEL]
             missing = int(rows.loc[rows["bin"] == MISSING_LABEL, "points"].iloc[0])
             points = graph.const(binned["points"].to_numpy(np.int64), "points")
-            bin_ = graph.const(np.zeros(1, dtype=np.int64))
             bounds = binned["upper"].to_numpy()[:-1]  # the last bin reaches +inf
             if bounds.size:
                 above = graph.op("Greater", name, graph.const(bounds[None, :], "bounds"))
                 above = graph.op("Cast", above, to=TensorProto.INT64)
                 bin_ = graph.op("ReduceSum", above, graph.const([1]), keepdims=0)
+            else:
+                bin_ = graph.const(np.zeros(1, dtype=np.int64))
             value = graph.op("Gather", points, bin_, axis=0)
             nan = graph.op("Squeeze", graph.op("IsNaN", name), graph.const([1]))
             value = graph.op("Where", nan, graph.const(np.int64(missing)), value)
