@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score, roc_curve
-from sklearn.utils.validation import check_is_fitted
 
 
 def expected_calibration_error(
@@ -132,9 +131,9 @@ def fidelity_report(
         ``decision_agreement`` and ``size_ratio`` (teacher / student bytes), whose value is
         in the ``student`` column (``teacher`` is NaN).
     """
-    from .persistence import student_size_bytes, teacher_size_bytes
+    from .persistence import check_distilled, student_size_bytes, teacher_size_bytes
 
-    check_is_fitted(model)
+    check_distilled(model, "fidelity_report")
     if model.teacher_ is None:
         raise ValueError(
             "model.teacher_ is None (the teacher was not saved); a fidelity report needs it."

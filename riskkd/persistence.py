@@ -111,6 +111,16 @@ def _restore_setting(name: str, value: Any) -> Any:
     return value
 
 
+def check_distilled(model: Any, caller: str) -> None:
+    """Raise unless ``model`` is a fitted :class:`~riskkd.DistilledClassifier`."""
+    if hasattr(model, "final_") and not hasattr(model, "input_schema_"):
+        raise TypeError(
+            f"{caller} takes a DistilledClassifier; a MultiStageDistiller's deployable model is "
+            f"its last stage: {caller}(model.final_, ...)."
+        )
+    check_is_fitted(model)
+
+
 def _members(model: Any) -> list[Any]:
     """The fitted teachers of the model: one, several (an ensemble) or none."""
     teacher = getattr(model, "teacher_", None)
@@ -205,7 +215,7 @@ def _write_student(model: Any, folder: Path, student_only: bool = False) -> dict
     classes = model.classes_
     return {
         "classes": [_json_scalar(c) for c in classes],
-        "classes_dtype": classes.dtype.str if classes.dtype.kind in "biuf" else "object",
+        "classes_dtype": classes.dtype.str if classes.dtype.kind in "biufU" else "object",
         "input_schema": schema.to_dict(),
         "settings": {name: _setting(model, name) for name in _SETTINGS},
         "teacher_weights": [float(w) for w in model.teacher_weights_],
@@ -253,7 +263,7 @@ def save(model: Any, path: str | os.PathLike, *, student_only: bool = False) -> 
     """
     from . import __version__
 
-    check_is_fitted(model)
+    check_distilled(model, "riskkd.save")
     path = Path(path)
     if path.exists():
         raise FileExistsError(

@@ -155,6 +155,11 @@ def test_final_model_saves_and_loads(fitted, data, tmp_path):
     np.testing.assert_allclose(
         loaded.teacher_.predict_proba(X), fitted.teacher_.predict_proba(X), rtol=1e-10
     )
+    # The whole chain is not a DistilledClassifier: the error names its final_.
+    with pytest.raises(TypeError, match=r"riskkd\.save\(model\.final_, \.\.\.\)"):
+        riskkd.save(fitted, tmp_path / "chain")
+    with pytest.raises(TypeError, match=r"fidelity_report\(model\.final_, \.\.\.\)"):
+        fidelity_report(fitted, X, data[1])
 
 
 def test_clone_and_default_stages():

@@ -42,6 +42,7 @@ def test_round_trip_is_bit_for_bit(tmp_path, data, student, monkeypatch):
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     np.testing.assert_array_equal(loaded.classes_, model.classes_)
+    assert loaded.classes_.dtype == model.classes_.dtype  # <U1 grades stay <U1
     # The teacher comes back from LightGBM's text format; text round-trips are exact to
     # float64 printing precision, far below 1e-12.
     np.testing.assert_allclose(
