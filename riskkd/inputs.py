@@ -532,17 +532,24 @@ def _to_list(values: Any) -> list[Any]:
     return values.tolist() if hasattr(values, "tolist") else list(values)
 
 
+_TEMPORAL_ARRAYS = frozenset(
+    {pd.arrays.DatetimeArray, pd.arrays.TimedeltaArray, pd.arrays.PeriodArray}
+)
+_ANY_DTYPE_ARRAYS = frozenset({np.ndarray, pd.arrays.ArrowExtensionArray})
+
+
 def _numeric_column(name: str, values: Any) -> np.ndarray:
     """``values`` as float64, or an error naming the column and the values that are not numbers."""
-    dtype = getattr(values, "dtype", None)
-    if dtype is not None and (dtype.kind in "mM" or isinstance(dtype, pd.PeriodDtype)):
+    if isinstance(values, pd.Series):
+        values = values.array
+    # Type lookups, not dtype attributes: this runs per column of every one-row request.
+    kind = type(values)
+    if kind in _TEMPORAL_ARRAYS or (kind in _ANY_DTYPE_ARRAYS and values.dtype.kind in "mM"):
         raise ValueError(
-            f"Column {name!r} holds dates or durations ({dtype}), but the model reads it as a "
-            "number; give it the numbers the model was fitted on (e.g. days)."
+            f"Column {name!r} holds dates or durations ({values.dtype}), but the model reads "
+            "it as a number; give it the numbers the model was fitted on (e.g. days)."
         )
     try:
-        if isinstance(values, pd.Series):
-            values = values.array
         if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
             return values.to_numpy(dtype=np.float64, na_value=np.nan)
         return np.asarray(values, dtype=np.float64)
