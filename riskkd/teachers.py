@@ -14,6 +14,7 @@ riskkd accepts as teacher
 
 from __future__ import annotations
 
+import json
 import numbers
 from typing import Any
 
@@ -273,8 +274,6 @@ def booster_params(booster: Any) -> dict[str, Any]:
         LightGBM's ``Booster.params`` (also filled in for a Booster loaded from a file) or
         XGBoost's ``save_config()``.
     """
-    import json
-
     if type(booster).__module__.startswith("lightgbm"):
         params = booster.params
         return {
@@ -406,9 +405,13 @@ class FittedTeacher:
     @property
     def native_model(self) -> Any:
         """The XGBoost/LightGBM booster or the scikit-learn model underneath."""
+        from .tuning import MemoizedTeacher
+
         model = self.estimator
         if isinstance(model, _ClassIndexed):
             model = model.estimator
+        if isinstance(model, MemoizedTeacher):  # tune()'s cache of fitted teachers
+            model = model.estimator_
         if isinstance(model, FrozenEstimator):
             model = model.estimator
         if isinstance(model, LightGBMTeacher):
@@ -570,8 +573,10 @@ def teacher_monotone_constraints(teacher: Any, names: list[str]) -> dict[str, in
     constraints refer to ``names``, the teacher's training columns in order. Teachers
     without constraints (including :class:`LightGBMTeacher`) give ``{}``.
     """
-    import json
+    from .tuning import MemoizedTeacher
 
+    if isinstance(teacher, MemoizedTeacher):  # tune()'s cache: the constraints of its estimator
+        teacher = teacher.estimator
     estimator = teacher.estimator if isinstance(teacher, FrozenEstimator) else teacher
     if hasattr(estimator, "monotone_constraints_"):  # a fitted riskkd model as the teacher
         return dict(estimator.monotone_constraints_)

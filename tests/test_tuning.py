@@ -114,6 +114,25 @@ def test_memoized_teacher_gives_identical_distillation(data, tmp_path):
     np.testing.assert_array_equal(cached.predict_proba(X), first)
 
 
+def test_a_cached_teacher_keeps_its_constraints_and_is_saved_natively(tmp_path):
+    """What riskkd reads from a teacher is read through the cache wrapper of tune()."""
+    import riskkd
+
+    X, y = make_risk_frame(500, 2, seed=12)
+    X = X[["income", "age"]]
+    teacher = LGBMClassifier(n_estimators=20, monotone_constraints=[-1, -1], verbose=-1)
+    cached = DistilledClassifier(
+        MemoizedTeacher(teacher, memory=str(tmp_path / "cache")), fast_tree(), cv=2
+    ).fit(X, y)
+    assert cached.monotone_constraints_ == {"income": -1, "age": -1}
+    assert type(cached.teacher_.native_model).__name__ == "Booster"
+    loaded = riskkd.load(riskkd.save(cached, tmp_path / "model"))
+    assert (tmp_path / "model" / "teacher.txt").is_file()
+    np.testing.assert_allclose(
+        loaded.teacher_.predict_proba(X), cached.teacher_.predict_proba(X), rtol=0, atol=1e-12
+    )
+
+
 def test_memoized_teacher_refuses_class_weights(tmp_path):
     X, y = make_classification(n_samples=100, random_state=0)
     teacher = LGBMClassifier(n_estimators=5, class_weight="balanced")

@@ -66,10 +66,12 @@ def teacher_object_of(teacher: Any) -> Any:
     from sklearn.frozen import FrozenEstimator
 
     from ..teachers import BoosterClassifier, _ClassIndexed
+    from ..tuning import MemoizedTeacher
 
     estimator = teacher.estimator
-    while isinstance(estimator, _ClassIndexed | FrozenEstimator):
-        estimator = estimator.estimator
+    while isinstance(estimator, _ClassIndexed | FrozenEstimator | MemoizedTeacher):
+        fitted = isinstance(estimator, MemoizedTeacher)
+        estimator = estimator.estimator_ if fitted else estimator.estimator
     if isinstance(estimator, BoosterClassifier):
         return estimator.booster
     return estimator
