@@ -378,7 +378,10 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         encoded = schema.encode(X)
         # Every setting is checked before the first fitted attribute is set.
         unlabeled = None if X_unlabeled is None else self._encode_unlabeled(schema, X_unlabeled)
-        self._get_student(seed_student).check_classes(len(self.classes_))
+        student = self._get_student(seed_student)
+        if hasattr(student, "_parameter_constraints"):
+            student._validate_params()  # e.g. max_depth=0: not after the teacher's fits
+        student.check_classes(len(self.classes_))
         teachers = self._get_teachers(seed_teacher)
         teacher_weights = self._check_teacher_weights(len(teachers))
         monotone_constraints = self._monotone_constraints(teachers, schema)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from riskkd import DistilledClassifier
+from riskkd.students import TreeStudent
 
 from .conftest import fast_mlp, fast_teacher, make_risk_frame
 
@@ -174,6 +175,18 @@ def test_invalid_parameters_name_the_parameter(data):
         DistilledClassifier(alpha=1.5).fit(X, y)
     with pytest.raises(ValueError, match=r"'loss' parameter of DistilledClassifier must be"):
         DistilledClassifier(loss="hinge").fit(X, y)
+
+
+def test_a_bad_student_setting_fails_before_anything_is_fitted(data):
+    """A refit with a bad student setting leaves the fitted model as it was, scoring."""
+    X, y = data
+    model = make().fit(X, y)
+    before = model.predict_proba(X)
+    model.set_params(student=TreeStudent(max_depth=0))
+    with pytest.raises(ValueError, match=r"'max_depth' parameter of TreeStudent must be"):
+        model.fit(X[["income", "age"]], y)
+    assert model.input_schema_.names == list(X.columns)
+    np.testing.assert_array_equal(model.predict_proba(X), before)
 
 
 def test_duplicated_columns(data):
