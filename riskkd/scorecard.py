@@ -270,8 +270,9 @@ def _short_bounds(
     shown = [repr(float(b)) for b in bounds]
     pending = np.ones(bounds.size, dtype=bool)
     magnitude = int(np.floor(np.log10(max(float(np.max(np.abs(bounds))), 1e-300))))
-    # From the coarsest rounding (the magnitude of the largest bound) to 17 decimals.
-    for decimals in range(-magnitude, 18):
+    # From the coarsest rounding (the magnitude of the largest bound, or whole numbers when
+    # every bound is tiny: a 0/1 flag's edge sits just above 0) to 17 decimals.
+    for decimals in range(min(-magnitude, 0), 18):
         scale = 10.0**decimals
         candidates = np.array(
             [float(f"{np.floor(b * scale) / scale:.{max(decimals, 0)}f}") for b in bounds]

@@ -133,9 +133,10 @@ def test_bins_are_contiguous_and_cover_the_line_plus_missing(model):
         )
 
 
-def test_labels_of_an_integer_column_read_as_integers(model):
+@pytest.mark.parametrize("column", ["age", "records"])  # records: a 0/1 flag, median 0
+def test_labels_of_an_integer_column_read_as_integers(model, column):
     table = points_table(model)
-    labels = table.loc[(table["feature"] == "age") & (table["bin"] != MISSING_LABEL), "bin"]
+    labels = table.loc[(table["feature"] == column) & (table["bin"] != MISSING_LABEL), "bin"]
     assert len(labels) > 1
     assert labels.str.fullmatch(r"\((-inf|\d+), (\d+|inf)\]").all(), labels.tolist()
 
