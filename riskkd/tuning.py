@@ -288,20 +288,22 @@ def _fit_timed(estimator, X, y, sample_weight):
 
 
 def default_param_grid(model: Any) -> dict[str, list]:
-    """The grid :func:`tune` searches for ``model`` (27 points).
+    """The grid :func:`tune` searches for ``model`` (27 points for the MLP, 12 for the tree).
 
-    ``temperature`` in 1, 2, 4 (only with ``loss="kl"``; otherwise ``alpha`` gets a fourth
-    value instead), ``alpha`` in 0.5, 0.7, 1.0, and three student sizes around the default:
-    MLP hidden layers ``(32, 16)``, ``(64, 32)``, ``(128, 64)``; tree depth 4, 6, 8. Other
+    ``temperature`` in 1, 2, 4 (only for the MLP with ``loss="kl"``: the tree and the
+    scorecard fit probabilities, at no temperature; otherwise ``alpha`` gets a fourth value
+    instead), ``alpha`` in 0.5, 0.7, 1.0, and three student sizes around the default: MLP
+    hidden layers ``(32, 16)``, ``(64, 32)``, ``(128, 64)``; tree depth 4, 6, 8. Other
     students keep their settings.
     """
     grid: dict[str, list] = {"alpha": [0.5, 0.7, 1.0]}
-    if model.get_params().get("loss", "kl") == "kl":
+    student = model.get_params().get("student")
+    is_mlp = student == "mlp" or isinstance(student, MLPStudent)
+    if is_mlp and model.get_params().get("loss", "kl") == "kl":
         grid["temperature"] = [1.0, 2.0, 4.0]
     else:
         grid["alpha"] = [0.3, 0.5, 0.7, 1.0]
-    student = model.get_params().get("student")
-    if student == "mlp" or isinstance(student, MLPStudent):
+    if is_mlp:
         base = MLPStudent() if student == "mlp" else student
         grid["student"] = [
             clone(base).set_params(hidden_layer_sizes=h) for h in [(32, 16), (64, 32), (128, 64)]
@@ -366,9 +368,11 @@ def tune(
             estimator.set_params(teacher=teacher)
         search = GridSearchCV(estimator, param_grid, scoring=scorer, cv=cv, n_jobs=n_jobs)
         search.fit(X, y)
-    if share_teacher and teacher is not None and hasattr(search, "best_estimator_"):
+    if share_teacher and teacher is not None:
         # The cache folder is gone: a later refit of these estimators must not recreate it.
-        search.best_estimator_.set_params(teacher__memory=None)
+        search.estimator.set_params(teacher__memory=None)
+        if hasattr(search, "best_estimator_"):
+            search.best_estimator_.set_params(teacher__memory=None)
     return search
 
 

@@ -160,6 +160,10 @@ def test_default_grid():
     assert [s.hidden_layer_sizes for s in grid["student"]] == [(32, 16), (64, 32), (128, 64)]
     tree = default_param_grid(DistilledClassifier(student="tree", loss="mse_logit"))
     assert "temperature" not in tree and [s.max_depth for s in tree["student"]] == [4, 6, 8]
+    # The tree and the scorecard ignore the temperature: no duplicate grid points.
+    for student in ("tree", "scorecard"):
+        grid = default_param_grid(DistilledClassifier(student=student))
+        assert "temperature" not in grid and grid["alpha"] == [0.3, 0.5, 0.7, 1.0]
     assert (
         default_param_grid(DistilledClassifier(student=fast_mlp()))["student"][0].max_epochs == 40
     )
