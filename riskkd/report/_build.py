@@ -355,7 +355,10 @@ def build_report(
     evaluation = evaluate(model, X, y, threshold=threshold, latency=bool(latency))
     reference = None
     if X_reference is not None:
-        reference = np.asarray(model.predict_proba(X_reference))
+        try:
+            reference = np.asarray(model.predict_proba(X_reference))
+        except ValueError as error:
+            raise ValueError(f"X_reference does not match the model's input: {error}") from error
     psi = _psi_table(evaluation, reference)
     pngs = _plots(evaluation, psi, reference)
     title = title or "riskkd fidelity report"
