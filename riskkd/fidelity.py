@@ -86,6 +86,24 @@ def classification_metrics(
     }
 
 
+def label_index(classes: np.ndarray, y: Any) -> np.ndarray:
+    """Position of each label of ``y`` in ``classes``; an error for labels not among them.
+
+    Labels of another type are not among them either (``"1"`` for class ``1``), as in
+    ``predict``'s output.
+    """
+    y = np.asarray(y)
+    index = pd.Index(classes).get_indexer(y)  # -1: a label of another value or type
+    unknown = index < 0
+    if unknown.any():
+        found = sorted({repr(v) for v in y[unknown].tolist()})[:5]
+        raise ValueError(
+            f"y holds labels the model was not fitted on: {', '.join(found)}; the model's "
+            f"classes are {np.asarray(classes).tolist()}. Give y in the model's labels."
+        )
+    return index
+
+
 def agreement_metrics(
     teacher: np.ndarray, student: np.ndarray, threshold: float = 0.5
 ) -> dict[str, float]:
@@ -139,14 +157,7 @@ def fidelity_report(
             "model.teacher_ is None (the teacher was not saved); a fidelity report needs it."
         )
     y = np.asarray(y)
-    index = pd.Index(model.classes_).get_indexer(y)  # -1: a label of another value or type
-    unknown = index < 0
-    if unknown.any():
-        found = sorted({repr(v) for v in y[unknown].tolist()})[:5]
-        raise ValueError(
-            f"y holds labels the model was not fitted on: {', '.join(found)}; the model's "
-            f"classes are {model.classes_.tolist()}. Give y in the model's labels."
-        )
+    index = label_index(model.classes_, y)
     p_teacher = model.teacher_.predict_proba(X)
     p_student = model.predict_proba(X)
     teacher = classification_metrics(index, p_teacher, sample_weight)

@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .distill import DistilledClassifier
-from .fidelity import agreement_metrics, classification_metrics
+from .fidelity import agreement_metrics, classification_metrics, label_index
 from .students import STUDENTS, MLPStudent
 
 #: Parameters handed unchanged to every stage's DistilledClassifier (validated like there).
@@ -295,13 +295,7 @@ class MultiStageDistiller(ClassifierMixin, BaseEstimator):
         y = column_or_1d(y)
         if sample_weight is not None:
             sample_weight = np.broadcast_to(np.asarray(sample_weight, dtype=float), y.shape)
-        unknown = ~np.isin(y, self.classes_)
-        if unknown.any():
-            raise ValueError(
-                f"y holds labels the model was not fitted on: {sorted(set(y[unknown].tolist()))[:5]}; "
-                f"the model's classes are {self.classes_.tolist()}."
-            )
-        y_index = np.searchsorted(self.classes_, y)
+        y_index = label_index(self.classes_, y)
         teacher = self.teacher_.predict_proba(X)
         rows = {"teacher": self._compare(y_index, teacher, teacher, sample_weight, "")}
         for k, stage in enumerate(self.stages_, 1):

@@ -34,7 +34,7 @@ from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import _num_features, check_is_fitted, check_memory
 
-from .fidelity import agreement_metrics, classification_metrics
+from .fidelity import agreement_metrics, classification_metrics, label_index
 from .students import MLPStudent, TreeStudent
 from .teachers import LightGBMTeacher, configure_native
 
@@ -111,7 +111,7 @@ def make_fidelity_scorer(
         if metric == "neg_teacher_log_loss":
             return -_teacher_log_loss(teacher, student)
         if metric == "auc_retention":
-            y_index = np.searchsorted(estimator.classes_, np.asarray(y))
+            y_index = label_index(estimator.classes_, y)
             auc_teacher = classification_metrics(y_index, teacher)["roc_auc"]
             return classification_metrics(y_index, student)["roc_auc"] / auc_teacher
         return agreement_metrics(teacher, student, threshold)[metric]

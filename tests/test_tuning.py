@@ -85,6 +85,10 @@ def test_invalid_scorer_settings(data):
         make_fidelity_scorer("accuracy")
     with pytest.raises(ValueError, match=r"threshold=1\.5"):
         make_fidelity_scorer(threshold=1.5)
+    X, y = data
+    model = tree_model().fit(X, y)
+    with pytest.raises(ValueError, match=r"labels the model was not fitted on: 'bad', 'good'"):
+        make_fidelity_scorer("auc_retention")(model, X, np.where(y == 1, "bad", "good"))
 
 
 def test_memoized_teacher_shares_fits(tmp_path):

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..fidelity import fidelity_report
+from ..fidelity import fidelity_report, label_index
 
 # Rows of fidelity_report with a teacher and a student figure.
 _PER_MODEL = ("roc_auc", "pr_auc", "ks", "gini", "brier", "log_loss", "ece", "size_bytes")
@@ -193,7 +193,7 @@ def evaluate(
     """
     report = fidelity_report(model, X, y, threshold=threshold, sample_weight=sample_weight)
     classes = list(model.classes_)
-    y_index = np.searchsorted(model.classes_, np.asarray(y))
+    y_index = label_index(model.classes_, y)
     return FidelityEvaluation(
         report=report,
         y=y_index,
