@@ -39,7 +39,11 @@ read works on a frame persisted on the workers.
    is chosen by its own early stopping on at most 200,000 rows of the driver sample
    ("pilot"), scaled by ``1 / (1 - validation_fraction)`` as its ``refit`` does, and every
    distributed teacher trains that many trees. An ``LGBMClassifier`` or ``XGBClassifier``
-   teacher trains its ``n_estimators``.
+   teacher trains its ``n_estimators``. Distributed LightGBM bins each feature on one
+   machine, from that machine's rows, and drops a feature whose rows there are few or all
+   missing (uneven partitions; a column collected from some date on, files by period): the
+   bin bounds of every numeric column are therefore computed from the driver sample and
+   forced on every machine (``forcedbins_filename``, a file written on each worker).
 5. **Out-of-fold pass** (one pass over the persisted frame, one task per partition). The
    ``cv`` fold boosters are shipped once; each row is predicted by the booster of its fold.
    The driver receives the out-of-fold probabilities of every row (``n_classes`` float64 per
@@ -61,8 +65,8 @@ per row (out-of-fold probabilities, label, weight) and the sample of step 3.
 Repeatability: every step riskkd takes is a function of the data, its partitioning and
 ``random_state``, and the pinned placement gives each worker the same rows every time; with
 an XGBoost teacher, two fits are identical. ``lightgbm.dask`` numbers LightGBM's machines in
-the order of a Python set of Dask keys, and each machine bins a share of the features from
-its own rows, so LightGBM teachers can differ slightly from run to run.
+the order of a Python set of Dask keys, so LightGBM teachers can differ slightly from run to
+run (categorical columns are still binned on one machine's rows).
 
 LightGBM's OpenMP threads collapse under CPU oversubscription, so the cluster started here
 has one thread per worker; on a cluster you pass, ``lightgbm.dask`` and ``xgboost.dask`` use
@@ -113,6 +117,7 @@ PILOT_ROWS = 200_000
 _LABEL = "__riskkd_label__"
 _WEIGHT = "__riskkd_weight__"
 _FOLD = "__riskkd_fold__"
+_MAX_BIN = 255  # LightGBM's default
 
 
 def fit_distributed(
@@ -432,6 +437,10 @@ class _DaskDistillation:
             counts = self._summarise(X, y, sample_weight)  # (n_partitions, n_classes)
         n_classes = len(model.classes_)
         schema = model.input_schema_
+        student = model._get_student(seed_student)  # its settings fail before any training
+        if hasattr(student, "_parameter_constraints"):
+            student._validate_params()
+        student.check_classes(n_classes)
         teachers = model._get_teachers(seed_teacher)  # one, checked by _check_arguments
         teacher = teachers[0][0]
         model.monotone_constraints_ = model._monotone_constraints(teachers, schema)
@@ -461,11 +470,16 @@ class _DaskDistillation:
             )
             features = list(schema.names)
             boosters = []
-            for k in range(model.cv):
-                with _step(f"teacher fold {k}"):
-                    boosters.append(self._train(dask_teacher, frame, k, weighted))
-            with _step("teacher final"):
-                final = self._train(dask_teacher, frame, None, weighted)
+            try:
+                for k in range(model.cv):
+                    with _step(f"teacher fold {k}"):
+                        boosters.append(self._train(dask_teacher, frame, k, weighted))
+                with _step("teacher final"):
+                    final = self._train(dask_teacher, frame, None, weighted)
+            finally:
+                forced = dask_teacher[1].get("forcedbins_filename")
+                if forced is not None:
+                    self.client.run(_remove_file, forced)
             model.teacher_ = FittedTeacher(final, schema, native=True, class_weights=class_weights)
             model.teacher_weights_ = np.ones(1)
             model.monotone_ = model._monotone_inputs(model.monotone_constraints_, schema)
@@ -660,7 +674,7 @@ class _DaskDistillation:
             seed = int(check_random_state(teacher.random_state).randint(0, 2**31 - 1))
             params = {**teacher.lightgbm_params(seed), "n_estimators": n_trees}
             del params["n_jobs"]  # the dask estimators take their threads from the workers
-            return DaskLGBMClassifier, params
+            return DaskLGBMClassifier, {**params, **self._forced_bins(encoded, _MAX_BIN)}
         params = teacher.get_params()
         # The dask estimators take their threads from the workers.
         for name in ("client", "n_jobs"):
@@ -668,10 +682,40 @@ class _DaskDistillation:
         if type(teacher).__name__ == "LGBMClassifier":
             from lightgbm.dask import DaskLGBMClassifier
 
-            return DaskLGBMClassifier, params
+            max_bin = int(params.get("max_bin", _MAX_BIN))
+            return DaskLGBMClassifier, {**params, **self._forced_bins(encoded, max_bin)}
         from xgboost.dask import DaskXGBClassifier
 
         return DaskXGBClassifier, params
+
+    def _forced_bins(self, encoded: Encoded, max_bin: int) -> dict[str, Any]:
+        """LightGBM parameters that bin every numeric column from the driver sample.
+
+        Distributed LightGBM bins each feature on one machine, from that machine's rows: a
+        machine whose rows are few, or all missing in a column (a feature collected from
+        some date on, files by period), makes LightGBM drop the feature. The bin bounds of
+        every numeric column, computed here from the stratified driver sample of all
+        partitions, are written to the same file on every worker and forced on each machine
+        (``forcedbins_filename``), and no feature is pre-filtered on a machine's rows.
+        """
+        import json
+        import os
+        import tempfile
+        import uuid
+
+        schema = self.model.input_schema_
+        forced = []
+        for j, name in enumerate(schema.numeric_names):
+            bounds = _bin_bounds(encoded.num[:, j], max_bin)
+            if bounds.size:
+                forced.append(
+                    {"feature": schema.names.index(name), "bin_upper_bound": bounds.tolist()}
+                )
+        if not forced:
+            return {}
+        path = os.path.join(tempfile.gettempdir(), f"riskkd-forcedbins-{uuid.uuid4().hex}.json")
+        self.client.run(_write_text, path, json.dumps(forced))
+        return {"forcedbins_filename": path, "feature_pre_filter": False, "max_bin": max_bin}
 
     def _train(self, dask_teacher, frame, fold: int | None, weighted) -> BoosterClassifier:
         """Fit the dask teacher ``(class, parameters)`` on the rows outside ``fold`` (all rows
@@ -782,6 +826,36 @@ class _DaskDistillation:
 
 
 # ---------------------------------------------------------------------------- helpers
+def _bin_bounds(values: np.ndarray, max_bin: int) -> np.ndarray:
+    """At most ``max_bin - 1`` bin upper bounds for one numeric column: midpoints between
+    its distinct values when there are at most ``max_bin``, else its quantiles (bins of
+    about equal counts, as LightGBM's own binning aims for)."""
+    finite = values[np.isfinite(values)]
+    distinct = np.unique(finite)
+    if distinct.size <= max_bin:
+        return (distinct[:-1] + distinct[1:]) / 2
+    return np.unique(np.quantile(finite, np.linspace(0, 1, max_bin + 1)[1:-1]))
+
+
+def _remove_file(path: str) -> None:
+    """Remove ``path`` if it exists (runs on each worker; several may share a disk)."""
+    import contextlib
+    import os
+
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
+def _write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (runs on each worker; several may share a disk)."""
+    import os
+
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
 def _allocate(counts: np.ndarray, n_rows: int) -> np.ndarray:
     """Rows to take per partition and class for a stratified sample of about ``n_rows`` rows."""
     total = counts.sum()
