@@ -274,6 +274,18 @@ def test_refuses_several_teachers(transactions):
         fit_distributed(_model(teacher=[fast_teacher(), fast_teacher()]), dX, dy)
 
 
+def test_a_student_that_cannot_take_the_target_fails_before_the_teachers(client, monkeypatch):
+    from riskkd import distributed as module
+
+    def no_teacher(*args, **kwargs):
+        raise AssertionError("a teacher was trained before the student's check")
+
+    monkeypatch.setattr(module._DaskDistillation, "_persist_frame", no_teacher)
+    X, y = make_risk_frame(300, 3, seed=4)  # three grades: the scorecard is binary only
+    with pytest.raises(ValueError, match="binary targets only"):
+        fit_distributed(_model(student="scorecard"), *_dask(X, y), client=client)
+
+
 def test_refuses_in_memory_data(transactions):
     X, y, _, _ = transactions
     with pytest.raises(TypeError, match=r"X must be a dask\.dataframe\.DataFrame.*from_pandas"):
