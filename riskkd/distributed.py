@@ -857,11 +857,26 @@ def _write_text(path: str, text: str) -> None:
 
 
 def _allocate(counts: np.ndarray, n_rows: int) -> np.ndarray:
-    """Rows to take per partition and class for a stratified sample of about ``n_rows`` rows."""
+    """Rows to take per partition and class for a stratified sample of about ``n_rows`` rows.
+
+    Each class gets its share of ``n_rows`` (at least one row), spread over the partitions
+    in proportion to their rows of it by largest remainders: a rare class spread thinly
+    over many partitions is not rounded away partition by partition.
+    """
     total = counts.sum()
     if n_rows >= total:
         return counts.copy()
-    return np.floor(counts * (n_rows / total) + 0.5).astype(np.int64).clip(max=counts)
+    class_totals = counts.sum(axis=0)
+    wanted = np.floor(class_totals * (n_rows / total) + 0.5).astype(np.int64)
+    wanted = np.clip(wanted, np.minimum(class_totals, 1), class_totals)
+    taken = np.zeros_like(counts)
+    for k in np.flatnonzero(class_totals):
+        share = counts[:, k] * (wanted[k] / class_totals[k])
+        take = np.floor(share).astype(np.int64)
+        extra = np.argsort(take - share, kind="stable")[: wanted[k] - take.sum()]
+        take[extra] += 1
+        taken[:, k] = np.minimum(take, counts[:, k])
+    return taken
 
 
 def _pilot_rows(schema: InputSchema, encoded: Encoded, y, w, random_state):

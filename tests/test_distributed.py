@@ -223,6 +223,17 @@ def test_max_student_rows_takes_a_stratified_sample(client, transactions):
     assert model.predict_proba(X_test).shape == (len(X_test), 2)
 
 
+def test_a_rare_class_spread_over_partitions_keeps_its_share_of_the_sample():
+    from riskkd.distributed import _allocate
+
+    counts = np.tile([[300, 200, 6]], (20, 1))  # grade 2: 6 rows in each of 20 partitions
+    taken = _allocate(counts, 500)
+    # Grade 2 is 120 of 10,120 rows: 6 of 500 (rounding 6 * 500 / 10,120 = 0.3 per partition
+    # took none).
+    assert taken.sum(axis=0).tolist() == [296, 198, 6] and (taken <= counts).all()
+    assert _allocate(np.array([[1000, 3], [2000, 0]]), 100)[:, 1].sum() == 1  # at least one
+
+
 def test_an_empty_partition_is_harmless(client, transactions):
     # Filtering a partitioned frame (e.g. by year) leaves empty partitions behind.
     X, y, X_test, _ = transactions
