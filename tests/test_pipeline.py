@@ -511,7 +511,8 @@ def test_dask_engine_reads_a_parquet_folder_lazily(tmp_path):
 
 
 def test_dask_engine_reads_csv_labels_as_the_local_engine_does(tmp_path):
-    """0/1 labels stay integers (read_csv's assume_missing reads them as floats)."""
+    """Integer columns stay integers (read_csv's assume_missing reads them as floats): 0/1
+    labels keep classes_ [0, 1], and a contract's integer columns pass on both engines."""
     pytest.importorskip("distributed")
     from riskkd.datasets import load_german_credit
     from riskkd.pipeline import runner_for
@@ -527,6 +528,8 @@ def test_dask_engine_reads_csv_labels_as_the_local_engine_does(tmp_path):
     labels = dask.frame[dask.target].compute()
     assert labels.dtype == local.frame[local.target].dtype == np.int64
     np.testing.assert_array_equal(labels, local.frame[local.target])
+    numeric = local.frame.select_dtypes("number").dtypes
+    assert dask.frame[list(numeric.index)].dtypes.to_dict() == numeric.to_dict()
 
 
 def test_dask_splits_are_seeded_and_keep_groups_apart():

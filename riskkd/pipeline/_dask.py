@@ -40,12 +40,28 @@ def _read(path: str, n_partitions: int | None) -> Any:
     elif source.name.lower().endswith((".csv", ".csv.gz")):
         # gzip cannot be split: one partition per file, repartitioned below.
         blocksize = None if source.name.lower().endswith(".gz") else "64MB"
-        frame = dd.read_csv(source, blocksize=blocksize, assume_missing=True)
+        frame = _integers_as_integers(dd.read_csv(source, blocksize=blocksize, assume_missing=True))
     else:
         raise ValueError(
             f"data.path: {path!r} is neither a CSV (.csv, .csv.gz) nor a parquet file or folder."
         )
     return frame if n_partitions is None else frame.repartition(npartitions=n_partitions)
+
+
+def _integers_as_integers(frame: Any) -> Any:
+    """A CSV's float columns holding only whole numbers, as int64 (one pass over them).
+
+    ``read_csv(assume_missing=True)`` reads every integer column as float; the local engine
+    (pandas) reads a column without missing values as int64. Same types, same verdicts: 0/1
+    labels stay 0/1 (``classes_`` [0, 1], outputs ``proba_0``, ``proba_1``) and a contract's
+    integer columns pass.
+    """
+    floats = [c for c in frame.columns if frame[c].dtype.kind == "f"]
+    if not floats:
+        return frame
+    whole = (frame[floats] % 1 == 0).all().compute()  # NaN is not whole: stays float
+    columns = [c for c in floats if whole[c]]
+    return frame.astype(dict.fromkeys(columns, "int64")) if columns else frame
 
 
 def _checked_rows(part: pd.DataFrame, contract: Any) -> pd.Series:
@@ -118,11 +134,6 @@ class DaskPipelineRunner(PipelineRunner):
             for name in names:
                 if name not in frame.columns:
                     raise _missing_column(name, frame.columns, key)
-        labels = frame[target]
-        if labels.dtype.kind == "f" and bool((labels % 1 == 0).all().compute()):
-            # read_csv(assume_missing=True) reads integers as floats: 0/1 labels stay 0/1,
-            # as the local engine reads them (classes_ [0, 1], outputs proba_0, proba_1).
-            frame = frame.assign(**{target: labels.astype("int64")})
         removed = {target, *config.data.drop, *([split_name] if split_name else [])}
         features = [c for c in frame.columns if c not in removed]
         return Dataset(
