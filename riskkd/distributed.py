@@ -741,6 +741,17 @@ class _DaskDistillation:
                         allow_other_workers=False,
                     )
                 )
+        # A worker whose cut is empty (an empty partition, or a tiny one whose rows are all
+        # in this fold) would fail lightgbm.dask ("Input data must be ... non empty"); it
+        # sits this training out.
+        sizes = self.client.gather([self.client.submit(len, f) for f in pieces["y"]])
+        empty = [i for i, n in enumerate(sizes) if n == 0]
+        if len(empty) == len(sizes):
+            raise ValueError("No training rows are left for this fold; check the data's labels.")
+        self.client.cancel([futures[i] for futures in pieces.values() for i in empty])
+        pieces = {
+            name: [f for i, f in enumerate(futures) if sizes[i]] for name, futures in pieces.items()
+        }
         meta = frame._meta
         data = {
             name: dd.from_delayed(futures, meta=meta[columns[name]], verify_meta=False)

@@ -244,6 +244,14 @@ def test_an_empty_partition_is_harmless(client, transactions):
     assert 0 in dX.map_partitions(len).compute().tolist()
     model = fit_distributed(_model(), dX, dy, client=client)
     assert model.predict_proba(X_test).shape == (len(X_test), 2)
+    # The only partition of worker 1 is empty: that worker sits the trainings out (it made
+    # lightgbm.dask fail with "Input data must be 2 dimensional and non empty").
+    dX, dy = _dask(X, y, npartitions=2)
+    keep = (dX["amount"] > -1.0) & (dX.index < 1500)
+    dX, dy = dX[keep], dy[keep]
+    assert dX.map_partitions(len).compute().tolist() == [1500, 0]
+    model = fit_distributed(_model(), dX, dy, client=client)
+    assert model.predict_proba(X_test).shape == (len(X_test), 2)
 
 
 def test_multiclass_lightgbm_classifier_teacher(client):
