@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,6 +41,7 @@ __all__ = [
     "SchemaValidationError",
     "export_schemas",
     "validate",
+    "validate_with",
 ]
 
 
@@ -339,24 +342,33 @@ def _get_schema(schema_name: str) -> type[pa.DataFrameModel]:
         ) from None
 
 
+_CRASH = re.compile(r"^\w+(Error|Exception)\(")
+
+
 def _describe_failures(failure_cases: pd.DataFrame, max_examples: int = 3) -> list[str]:
     """One line per (column, check) that failed, with counts and examples."""
     # Frame-level checks report the whole row as the failure case and no real column.
     column_level = failure_cases["schema_context"] == "Column"
     cases = failure_cases.assign(column=failure_cases["column"].where(column_level, None))
-    lines = []
+    lines, crashes = [], []
     for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
         values = group["failure_case"].tolist()
         examples = list(zip(values[:max_examples], group["index"].head(max_examples)))
         more = ", ..." if len(group) > max_examples else ""
-        if check == "column_in_dataframe":
+        if group["index"].isna().all() and all(_CRASH.match(str(v)) for v in values):
+            # The check could not run (a missing column, text in a numeric one): a
+            # consequence of another failure, listed only when it is the only one.
+            crashes.append(f"{column or check!s}: {check} could not run: {values[0]}")
+        elif check == "column_in_dataframe":
             lines.append(f"missing column(s): {', '.join(map(repr, values))}")
         elif check == "column_in_schema":
             lines.append(
                 f"unexpected column(s), not in the contract: {', '.join(map(repr, values))}"
             )
         elif str(check).startswith("dtype("):
-            lines.append(f"column {column!r}: expected {check}, got {values[0]}")
+            row = examples[0][1]  # None: the column's dtype; a row: a value of the wrong type
+            got = values[0] if pd.isna(row) else f"{values[0]!r} (row {row})"
+            lines.append(f"column {column!r}: expected {check}, got {got}")
         elif isinstance(column, str):
             shown = ", ".join(f"{value!r} (row {row})" for value, row in examples)
             lines.append(
@@ -365,7 +377,7 @@ def _describe_failures(failure_cases: pd.DataFrame, max_examples: int = 3) -> li
         else:
             shown = ", ".join(f"row {row} {value}" for value, row in examples)
             lines.append(f"{check} failed for {len(group)} row(s): {shown}{more}")
-    return lines
+    return lines or crashes
 
 
 def validate(df: pd.DataFrame, schema_name: str) -> pd.DataFrame:
@@ -407,16 +419,25 @@ def validate(df: pd.DataFrame, schema_name: str) -> pd.DataFrame:
     riskkd.schemas.SchemaValidationError: DataFrame breaks the 'credit_application' contract ...
     """
     schema = _get_schema(schema_name)
+    return validate_with(df, schema, schema_name, schema.__name__)
+
+
+def validate_with(df: pd.DataFrame, schema: Any, name: str, described: str) -> pd.DataFrame:
+    """Check ``df`` against a pandera schema (e.g. read from YAML) as :func:`validate` does.
+
+    ``name`` is the contract's name, ``described`` what the message adds in parentheses
+    (the schema's class or file).
+    """
     try:
         return schema.validate(df, lazy=True)
     except pa.errors.SchemaErrors as error:
         failures = _describe_failures(error.failure_cases)
         message = (
-            f"DataFrame breaks the {schema_name!r} contract ({schema.__name__}) "
+            f"DataFrame breaks the {name!r} contract ({described}) "
             f"in {len(failures)} way(s):\n" + "\n".join(f"  - {line}" for line in failures)
         )
         raise SchemaValidationError(
-            message, schema_name=schema_name, failure_cases=error.failure_cases
+            message, schema_name=name, failure_cases=error.failure_cases
         ) from error
 
 

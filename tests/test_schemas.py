@@ -108,6 +108,31 @@ def test_all_failures_reported_at_once(credit):
     assert "missing column(s): 'Job'" in message
 
 
+def test_text_in_a_numeric_column_and_a_missing_one_read_plainly(credit):
+    bad = credit.assign(Income=credit["Income"].astype(object).where(credit.index != 2, "12,5"))
+    with pytest.raises(SchemaValidationError) as info:
+        validate(bad.drop(columns="Price"), "credit_application")
+    lines = str(info.value).splitlines()[1:]
+    # A check that cannot run on a missing or text column is a consequence, not listed.
+    assert lines == [
+        "  - missing column(s): 'Price'",
+        "  - column 'Income': expected dtype('float64'), got '12,5' (row 2)",
+    ]
+
+
+def test_yaml_contract_reads_like_the_named_one(credit, tmp_path):
+    from riskkd.pipeline._data import validate_contract
+
+    bad = credit.assign(Age=credit["Age"].where(credit.index != 3, 150), leak=1)
+    messages = []
+    for contract in ("credit_application", COMMITTED_SCHEMAS / "credit_application.yaml"):
+        with pytest.raises(SchemaValidationError) as info:
+            validate_contract(bad, contract)
+        messages.append(str(info.value).splitlines()[1:])
+    assert messages[0] == messages[1]
+    assert "  - unexpected column(s), not in the contract: 'leak'" in messages[1]
+
+
 def test_leakage_column_is_rejected(lending):
     # The contract is strict: a leakage column that came back is an error.
     raw = lending.assign(interest_rate=10.0, sub_grade="A1")

@@ -201,28 +201,14 @@ def validate_contract(frame: pd.DataFrame, contract: str | Path) -> str:
 
     Raises :class:`riskkd.schemas.SchemaValidationError` listing every broken check.
     """
-    from ..schemas import SchemaValidationError, validate
+    from ..schemas import validate, validate_with
 
     if isinstance(contract, str):
         validate(frame, contract)
         return contract
     import pandera.pandas as pa
 
-    schema = pa.DataFrameSchema.from_yaml(contract)
-    try:
-        schema.validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as error:
-        cases = error.failure_cases
-        lines = [
-            f"column {row.column!r}: {row.check} failed for {row.failure_case!r} (row {row.index})"
-            for row in cases.head(20).itertuples()
-        ]
-        raise SchemaValidationError(
-            f"DataFrame breaks the contract {str(contract)!r} in {len(cases)} value(s):\n"
-            + "\n".join(f"  - {line}" for line in lines),
-            schema_name=contract.stem,
-            failure_cases=cases,
-        ) from error
+    validate_with(frame, pa.DataFrameSchema.from_yaml(contract), contract.stem, str(contract))
     return contract.stem
 
 
