@@ -72,8 +72,13 @@ def _json_scalar(value: Any) -> Any:
 
 
 def _manifest_digest(manifest: dict[str, Any]) -> str:
-    """SHA-256 of the manifest's content (all keys but ``manifest_sha256``), as canonical JSON."""
+    """SHA-256 of the manifest's content (all keys but ``manifest_sha256``), as canonical JSON.
+
+    Taken after a JSON round trip, so that what :func:`save` hashes (tuples, integer keys)
+    is what :func:`load` reads back (lists, text keys).
+    """
     body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    body = json.loads(json.dumps(body, allow_nan=True))
     return hashlib.sha256(json.dumps(body, sort_keys=True, allow_nan=True).encode()).hexdigest()
 
 
@@ -318,7 +323,7 @@ def load(path: str | os.PathLike) -> Any:
     if manifest.get("format") != FORMAT or version not in _READABLE_VERSIONS:
         raise ValueError(
             f"{path} holds format {manifest.get('format')!r} version {manifest.get('format_version')!r}; "
-            f"this riskkd reads {FORMAT!r} version {FORMAT_VERSION}. Upgrade riskkd or re-save the model."
+            f"this riskkd reads {FORMAT!r} versions {_READABLE_VERSIONS}. Upgrade riskkd or re-save the model."
         )
     if version >= 2 and manifest.get("manifest_sha256") != _manifest_digest(manifest):
         raise ValueError(
