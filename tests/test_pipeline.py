@@ -532,6 +532,34 @@ def test_dask_engine_reads_csv_labels_as_the_local_engine_does(tmp_path):
     assert dask.frame[list(numeric.index)].dtypes.to_dict() == numeric.to_dict()
 
 
+def test_dask_contract_checks_uniqueness_across_files_and_names_the_partition(tmp_path):
+    """Partitions are checked one by one; a unique column is checked over all of them."""
+    pytest.importorskip("distributed")
+    from riskkd.datasets import make_transactions
+    from riskkd.pipeline import runner_for
+    from riskkd.schemas import SchemaValidationError
+
+    frame = make_transactions(400, fraud_rate=0.05, random_state=0)
+    (tmp_path / "days").mkdir()
+    frame.iloc[:200].to_parquet(tmp_path / "days" / "1.parquet")
+    frame.iloc[150:].to_parquet(tmp_path / "days" / "2.parquet")  # 50 ids delivered twice
+    raw = {
+        "name": "fraud",
+        "data": {"path": str(tmp_path / "days"), "target": "is_fraud"},
+        "contract": "fraud_transaction",
+        "training": {"engine": "dask"},
+        "mlflow": {"enabled": False},
+    }
+    runner = runner_for(load_config(raw))
+    with pytest.raises(
+        SchemaValidationError, match=r"'transaction_id' must be unique.*: \d+ \(2 times\)"
+    ):
+        runner.validate(runner.load())
+    frame.iloc[200:].assign(amount=-1.0).to_parquet(tmp_path / "days" / "2.parquet")
+    with pytest.raises(SchemaValidationError, match=r"^Partition 1 \(rows numbered within it\)"):
+        runner.validate(runner.load())
+
+
 def test_dask_splits_are_seeded_and_keep_groups_apart():
     from riskkd.pipeline._dask import _group_test_mask, _random_test_mask
 

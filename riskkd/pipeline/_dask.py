@@ -64,9 +64,53 @@ def _integers_as_integers(frame: Any) -> Any:
     return frame.astype(dict.fromkeys(columns, "int64")) if columns else frame
 
 
-def _checked_rows(part: pd.DataFrame, contract: Any) -> pd.Series:
-    _validate_contract(part, contract)
+def _checked_rows(part: pd.DataFrame, contract: Any, partition_info=None) -> pd.Series:
+    from ..schemas import SchemaValidationError
+
+    try:
+        _validate_contract(part, contract)
+    except SchemaValidationError as error:
+        number = "?" if partition_info is None else partition_info["number"]
+        raise SchemaValidationError(
+            f"Partition {number} (rows numbered within it): {error}",
+            schema_name=error.schema_name,
+            failure_cases=error.failure_cases,
+        ) from error
     return pd.Series([len(part)])
+
+
+def _unique_columns(contract: Any) -> list[str]:
+    """The contract's columns whose values must be unique over the whole frame."""
+    if isinstance(contract, str):
+        from ..schemas import SCHEMAS
+
+        schema = SCHEMAS[contract].to_schema()
+    else:
+        import pandera.pandas as pa
+
+        schema = pa.DataFrameSchema.from_yaml(contract)
+    return [name for name, column in schema.columns.items() if column.unique]
+
+
+def _check_unique_across_partitions(frame: Any, contract: Any, name: str) -> None:
+    """Each partition is checked on its own: a ``unique`` column is checked over all of them."""
+    from ..schemas import SchemaValidationError
+
+    for column in _unique_columns(contract):
+        if column not in frame.columns:
+            continue
+        counts = frame[column].value_counts()
+        repeated = counts[counts > 1].head(5, npartitions=-1)
+        if len(repeated):
+            shown = ", ".join(f"{v!r} ({n} times)" for v, n in repeated.items())
+            raise SchemaValidationError(
+                f"DataFrame breaks the {name!r} contract: column {column!r} must be unique, "
+                f"but values repeat across partitions (files): {shown}.",
+                schema_name=name,
+                failure_cases=pd.DataFrame(
+                    {"column": column, "check": "field_uniqueness", "failure_case": repeated.index}
+                ),
+            )
 
 
 def _random_test_mask(part: pd.Series, seed: int, test_size: float, partition_info=None):
@@ -150,7 +194,9 @@ class DaskPipelineRunner(PipelineRunner):
             return None
         contract = _resolve_contract(self.config.contract, self.base_dir)
         dataset.frame.map_partitions(_checked_rows, contract, meta=(None, "int64")).compute()
-        return contract if isinstance(contract, str) else contract.stem
+        name = contract if isinstance(contract, str) else contract.stem
+        _check_unique_across_partitions(dataset.frame, contract, name)
+        return name
 
     def split(self, dataset: Dataset) -> TrainTestSplit:
         split, seed = self.config.split, self.config.seed
