@@ -19,8 +19,9 @@ read works on a frame persisted on the workers.
    missingness, as an in-memory fit would record. Driver memory: the levels, O(n_levels).
 2. **Teacher frame** (reads the data a second time). Each partition is encoded with that
    schema into the teacher's native frame (float64 numerics, pandas categoricals with the
-   fixed level set) plus label index, weight and **fold**, and persisted, partition ``i`` on
-   worker ``i mod n_workers`` (sorted addresses). Folds are stratified and deterministic from
+   fixed level set) plus label index, weight and **fold**, and persisted, each partition on
+   one worker (sorted addresses): alike partitions round robin, else largest first to the
+   worker holding fewest rows, and no worker with fewer than ``MIN_WORKER_ROWS`` rows. Folds are stratified and deterministic from
    ``random_state``: within each class, rows get folds round-robin in a random order,
    continuing across partitions from per-class offsets known from pass 1, so fold sizes per
    class differ by at most one. Cluster memory: the encoded data (8 bytes per numeric cell,
@@ -118,6 +119,8 @@ _LABEL = "__riskkd_label__"
 _WEIGHT = "__riskkd_weight__"
 _FOLD = "__riskkd_fold__"
 _MAX_BIN = 255  # LightGBM's default
+#: Fewest rows a worker trains on (fewer: its partitions go to the other workers).
+MIN_WORKER_ROWS = 1_000
 
 
 def fit_distributed(
@@ -451,7 +454,9 @@ class _DaskDistillation:
 
         with _step("teacher frame"):
             offsets = self._fold_offsets(counts, seed_cv)
-            frame, futures = self._persist_frame(X, y, sample_weight, offsets, seed_cv)
+            frame, futures = self._persist_frame(
+                X, y, sample_weight, offsets, seed_cv, counts.sum(axis=1)
+            )
         try:
             with _step("preprocessing sample"):
                 encoded, y_sample, w_sample = self._collect_sample(
@@ -595,8 +600,9 @@ class _DaskDistillation:
         return start + np.vstack([np.zeros(counts.shape[1], np.int64), counts.cumsum(axis=0)[:-1]])
 
     # ------------------------------------------------------------------ step 2
-    def _persist_frame(self, X, y, sample_weight, offsets, seed):
-        """The teacher frame, persisted, partition ``i`` on worker ``i mod n_workers``."""
+    def _persist_frame(self, X, y, sample_weight, offsets, seed, rows):
+        """The teacher frame, persisted, each partition on the worker :func:`_placement` picks
+        from the partitions' ``rows``."""
         import dask.dataframe as dd
         from distributed import wait
 
@@ -632,7 +638,7 @@ class _DaskDistillation:
                 f"{len(offsets)} for the summary; persist X, y and sample_weight "
                 "(or read them from one frame) and retry."
             )
-        self.placement = [workers[i % len(workers)] for i in range(len(parts))]
+        self.placement = [workers[k] for k in _placement(rows, len(workers))]
         futures = [
             self.client.compute(part, workers=[self.placement[i]], allow_other_workers=False)
             for i, part in enumerate(parts)
@@ -837,6 +843,26 @@ class _DaskDistillation:
 
 
 # ---------------------------------------------------------------------------- helpers
+def _placement(rows: np.ndarray, n_workers: int, min_rows: int = MIN_WORKER_ROWS) -> list[int]:
+    """The worker of each partition: round robin while partitions are alike, by rows else.
+
+    Partitions go, largest first, to the worker holding fewest rows (equal partitions thus
+    go round robin). A worker left with fewer than ``min_rows`` rows hands them to the
+    others: LightGBM fails on a machine whose share of a fold, bagged, is empty.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    used = max(1, min(n_workers, int(rows.sum() // min_rows)))
+    while True:
+        load = np.zeros(used, dtype=np.int64)
+        worker = np.zeros(len(rows), dtype=np.int64)
+        for i in np.argsort(-rows, kind="stable"):
+            worker[i] = int(np.argmin(load))
+            load[worker[i]] += rows[i]
+        if used == 1 or load.min() >= min_rows:
+            return worker.tolist()
+        used -= 1
+
+
 def _bin_bounds(values: np.ndarray, max_bin: int) -> np.ndarray:
     """At most ``max_bin - 1`` bin upper bounds for one numeric column: midpoints between
     its distinct values when there are at most ``max_bin``, else its quantiles (bins of

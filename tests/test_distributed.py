@@ -147,9 +147,10 @@ def test_lightgbm_teacher_repeatable_within_bounds(fitted, client, transactions)
 
 @pytest.mark.parametrize("layout", ["a column missing on one worker", "uneven partitions"])
 def test_lightgbm_bins_every_feature_whatever_each_worker_holds(client, layout):
-    """Distributed LightGBM bins each feature on one machine, from its own rows; riskkd forces
-    bins from the driver sample, so a worker with few rows, or only missing values in a column
-    (a feature collected from some date on, files by period), does not drop the feature."""
+    """Distributed LightGBM bins each feature on one machine, from its own rows: riskkd forces
+    bins from the driver sample, so a worker with only missing values in a column (a feature
+    collected from some date on, files by period) does not drop the feature, and places
+    partitions by rows, so no worker holds a sliver (15 of 3,000 rows)."""
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(4000, 2)), columns=["x1", "x2"])
     y = pd.Series((X["x1"] + X["x2"] + rng.normal(0, 1, 4000) > 1).astype(int), name="y")
@@ -221,6 +222,16 @@ def test_max_student_rows_takes_a_stratified_sample(client, transactions):
     # stratification keeps that rate (10%) in the sample.
     assert model.soft_targets_[:, 1].mean() == pytest.approx(y.mean(), abs=0.02)
     assert model.predict_proba(X_test).shape == (len(X_test), 2)
+
+
+def test_partitions_are_placed_by_rows():
+    from riskkd.distributed import _placement
+
+    assert _placement([750] * 4, 2) == [0, 1, 0, 1]  # alike: round robin, as before
+    assert _placement([1500, 1500, 10, 10], 2) == [0, 1, 0, 1]
+    # A worker would hold 2 rows (LightGBM fails on its empty bagged share): one worker.
+    assert _placement([1998, 2], 2) == [0, 0]
+    assert _placement([4000, 1000, 1000, 1000, 1000], 2) == [0, 1, 1, 1, 1]
 
 
 def test_a_rare_class_spread_over_partitions_keeps_its_share_of_the_sample():
