@@ -399,6 +399,10 @@ class FittedTeacher:
         return self.predict_proba_prepared(self.schema.decode(encoded))
 
     def predict_proba_prepared(self, data: Any) -> np.ndarray:
+        if len(data) == 0:  # GBDT libraries refuse empty input; the student scores it
+            estimator = self.estimator
+            n_classes = getattr(estimator, "n_classes", None) or len(estimator.classes_)
+            return np.empty((0, n_classes))
         proba = as_distribution(self.estimator.predict_proba(data))
         return correct_prior(proba, self.class_weights)
 

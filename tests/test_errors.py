@@ -109,6 +109,23 @@ def test_empty_frame_gives_empty_result(model, data):
     X, _ = data
     assert model.predict_proba(X.iloc[:0]).shape == (0, 2)
     assert model.predict(X.iloc[:0]).shape == (0,)
+    assert model.teacher_.predict_proba(X.iloc[:0]).shape == (0, 2)  # LightGBM refuses it
+
+
+@pytest.mark.parametrize("library", ["xgboost", "hist_gradient_boosting"])
+def test_empty_frame_for_other_teachers(data, library):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.frozen import FrozenEstimator
+    from xgboost import XGBClassifier
+
+    X, y = data
+    X = X.select_dtypes("number")
+    if library == "xgboost":
+        teacher = XGBClassifier(n_estimators=5)
+    else:
+        teacher = FrozenEstimator(HistGradientBoostingClassifier(max_iter=5).fit(X, y))
+    model = DistilledClassifier(teacher, TreeStudent(max_depth=2), cv=2).fit(X, y)
+    assert model.teacher_.predict_proba(X.iloc[:0]).shape == (0, 2)
 
 
 def test_numpy_width_mismatch(data):
