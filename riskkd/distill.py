@@ -321,6 +321,14 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             student.set_params(random_state=seed)
         return student
 
+    def _check_student(self, seed: int) -> None:
+        """Fail on the student's settings (e.g. ``max_depth=0``) and on a target it cannot
+        learn before any teacher is fitted, not after the cross-fitting."""
+        student = self._get_student(seed)
+        if hasattr(student, "_parameter_constraints"):
+            student._validate_params()
+        student.check_classes(len(self.classes_))
+
     def _get_loss(self, student: Student):
         """The distillation loss object (imports torch)."""
         from .losses import LOSSES
@@ -378,10 +386,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         encoded = schema.encode(X)
         # Every setting is checked before the first fitted attribute is set.
         unlabeled = None if X_unlabeled is None else self._encode_unlabeled(schema, X_unlabeled)
-        student = self._get_student(seed_student)
-        if hasattr(student, "_parameter_constraints"):
-            student._validate_params()  # e.g. max_depth=0: not after the teacher's fits
-        student.check_classes(len(self.classes_))
+        self._check_student(seed_student)
         teachers = self._get_teachers(seed_teacher)
         teacher_weights = self._check_teacher_weights(len(teachers))
         monotone_constraints = self._monotone_constraints(teachers, schema)

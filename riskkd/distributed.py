@@ -440,10 +440,7 @@ class _DaskDistillation:
             counts = self._summarise(X, y, sample_weight)  # (n_partitions, n_classes)
         n_classes = len(model.classes_)
         schema = model.input_schema_
-        student = model._get_student(seed_student)  # its settings fail before any training
-        if hasattr(student, "_parameter_constraints"):
-            student._validate_params()
-        student.check_classes(n_classes)
+        model._check_student(seed_student)
         teachers = model._get_teachers(seed_teacher)  # one, checked by _check_arguments
         teacher = teachers[0][0]
         model.monotone_constraints_ = model._monotone_constraints(teachers, schema)

@@ -486,8 +486,9 @@ def onnx_inputs(model: Any, X: Any) -> dict[str, np.ndarray]:
     Numeric columns become float64 with NaN for missing values; categorical columns
     become object arrays of ``str(level)`` of the level ``predict_proba`` matches (``1.0``
     in an integer-level column is level ``1``, fed as ``"1"``), with
-    :data:`MISSING_CATEGORY` for missing values and a string no level has for unseen ones. Columns are matched by name as in ``predict_proba`` (any order, extra columns
-    ignored, a missing column is an error).
+    :data:`MISSING_CATEGORY` for missing values and a string no level has for unseen ones.
+    Columns are matched by name as in ``predict_proba`` (any order, extra columns ignored,
+    a missing column is an error).
 
     Parameters
     ----------

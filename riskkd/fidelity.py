@@ -156,7 +156,6 @@ def fidelity_report(
         raise ValueError(
             "model.teacher_ is None (the teacher was not saved); a fidelity report needs it."
         )
-    y = np.asarray(y)
     index = label_index(model.classes_, y)
     p_teacher = model.teacher_.predict_proba(X)
     p_student = model.predict_proba(X)

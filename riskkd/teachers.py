@@ -407,17 +407,20 @@ class FittedTeacher:
         return correct_prior(proba, self.class_weights)
 
     @property
-    def native_model(self) -> Any:
-        """The XGBoost/LightGBM booster or the scikit-learn model underneath."""
+    def fitted_estimator(self) -> Any:
+        """The fitted teacher under the wrappers (class indexing, ``FrozenEstimator``, the
+        cache of :func:`riskkd.tuning.tune`): an estimator or a :class:`BoosterClassifier`."""
         from .tuning import MemoizedTeacher
 
         model = self.estimator
-        if isinstance(model, _ClassIndexed):
-            model = model.estimator
-        if isinstance(model, MemoizedTeacher):  # tune()'s cache of fitted teachers
-            model = model.estimator_
-        if isinstance(model, FrozenEstimator):
-            model = model.estimator
+        while isinstance(model, _ClassIndexed | FrozenEstimator | MemoizedTeacher):
+            model = model.estimator_ if isinstance(model, MemoizedTeacher) else model.estimator
+        return model
+
+    @property
+    def native_model(self) -> Any:
+        """The XGBoost/LightGBM booster or the scikit-learn model underneath."""
+        model = self.fitted_estimator
         if isinstance(model, LightGBMTeacher):
             model = model.model_
         if isinstance(model, BoosterClassifier):

@@ -18,7 +18,7 @@ import pandas as pd
 
 from .._dask_client import dask_client
 from ._build import build_model
-from ._data import Dataset, TrainTestSplit, _missing_column, _time_cutoff
+from ._data import Dataset, TrainTestSplit, _missing_column, _time_cutoff, contract_schema
 from ._data import resolve_contract as _resolve_contract
 from ._data import validate_contract as _validate_contract
 from ._runner import PipelineResult, PipelineRunner
@@ -79,25 +79,13 @@ def _checked_rows(part: pd.DataFrame, contract: Any, partition_info=None) -> pd.
     return pd.Series([len(part)])
 
 
-def _unique_columns(contract: Any) -> list[str]:
-    """The contract's columns whose values must be unique over the whole frame."""
-    if isinstance(contract, str):
-        from ..schemas import SCHEMAS
-
-        schema = SCHEMAS[contract].to_schema()
-    else:
-        import pandera.pandas as pa
-
-        schema = pa.DataFrameSchema.from_yaml(contract)
-    return [name for name, column in schema.columns.items() if column.unique]
-
-
-def _check_unique_across_partitions(frame: Any, contract: Any, name: str) -> None:
+def _check_unique_across_partitions(frame: Any, contract: Any) -> None:
     """Each partition is checked on its own: a ``unique`` column is checked over all of them."""
     from ..schemas import SchemaValidationError
 
-    for column in _unique_columns(contract):
-        if column not in frame.columns:
+    schema, name, _ = contract_schema(contract)
+    for column, spec in schema.columns.items():
+        if not spec.unique or column not in frame.columns:
             continue
         counts = frame[column].value_counts()
         repeated = counts[counts > 1].head(5, npartitions=-1)
@@ -194,9 +182,8 @@ class DaskPipelineRunner(PipelineRunner):
             return None
         contract = _resolve_contract(self.config.contract, self.base_dir)
         dataset.frame.map_partitions(_checked_rows, contract, meta=(None, "int64")).compute()
-        name = contract if isinstance(contract, str) else contract.stem
-        _check_unique_across_partitions(dataset.frame, contract, name)
-        return name
+        _check_unique_across_partitions(dataset.frame, contract)
+        return contract if isinstance(contract, str) else contract.stem
 
     def split(self, dataset: Dataset) -> TrainTestSplit:
         split, seed = self.config.split, self.config.seed

@@ -201,15 +201,24 @@ def validate_contract(frame: pd.DataFrame, contract: str | Path) -> str:
 
     Raises :class:`riskkd.schemas.SchemaValidationError` listing every broken check.
     """
-    from ..schemas import validate, validate_with
+    from ..schemas import validate_with
 
+    schema, name, described = contract_schema(contract)
+    validate_with(frame, schema, name, described)
+    return name
+
+
+def contract_schema(contract: str | Path) -> tuple[Any, str, str]:
+    """``(pandera schema, contract name, its class or file)`` of a resolved contract: a name
+    of :data:`riskkd.schemas.SCHEMAS` or a YAML file."""
     if isinstance(contract, str):
-        validate(frame, contract)
-        return contract
+        from ..schemas import SCHEMAS
+
+        model = SCHEMAS[contract]
+        return model.to_schema(), contract, model.__name__
     import pandera.pandas as pa
 
-    validate_with(frame, pa.DataFrameSchema.from_yaml(contract), contract.stem, str(contract))
-    return contract.stem
+    return pa.DataFrameSchema.from_yaml(contract), contract.stem, str(contract)
 
 
 def _time_cutoff(column: pd.Series, cutoff: Any) -> Any:

@@ -79,17 +79,17 @@ def _csv_header(path: Path) -> tuple[str, ...]:
             reader = pacsv.open_csv(
                 path, read_options=pacsv.ReadOptions(block_size=block), parse_options=_CSV_PARSE
             )
+            break
         except pa.ArrowInvalid as error:
             if "Empty CSV file or block" in str(error) and block < _HEADER_BLOCKS[-1]:
                 continue  # a header longer than the block: try a larger one
             raise ValueError(
                 f"{path} cannot be read as CSV ({error}); fix or remove the file."
             ) from None
-        try:
-            return tuple(reader.schema.names)
-        finally:
-            reader.close()
-    raise AssertionError("unreachable")  # pragma: no cover
+    try:
+        return tuple(reader.schema.names)
+    finally:
+        reader.close()
 
 
 def has_rows(file: InputFile) -> bool:

@@ -63,15 +63,9 @@ def teacher_object(model: Any) -> Any:
 
 def teacher_object_of(teacher: Any) -> Any:
     """The estimator or raw Booster under one fitted teacher's wrappers."""
-    from sklearn.frozen import FrozenEstimator
+    from ..teachers import BoosterClassifier
 
-    from ..teachers import BoosterClassifier, _ClassIndexed
-    from ..tuning import MemoizedTeacher
-
-    estimator = teacher.estimator
-    while isinstance(estimator, _ClassIndexed | FrozenEstimator | MemoizedTeacher):
-        fitted = isinstance(estimator, MemoizedTeacher)
-        estimator = estimator.estimator_ if fitted else estimator.estimator
+    estimator = teacher.fitted_estimator
     if isinstance(estimator, BoosterClassifier):
         return estimator.booster
     return estimator
