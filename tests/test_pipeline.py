@@ -417,6 +417,7 @@ def test_pipeline_inside_an_active_run_is_its_child_and_quotes_in_names_work(tmp
     name = "O'Neil credit"  # a quote: the registry's filter syntax would reject it unescaped
     overrides = small_run(tmp_path, **{"mlflow.registered_model_name": name, "report.path": None})
     mlflow.set_tracking_uri(overrides["mlflow.tracking_uri"])
+    mlflow.set_experiment("orchestrator")  # not an experiment id left by an earlier test
     with mlflow.start_run() as parent:
         result = run_pipeline(PIPELINES / "credit_scoring.yaml", overrides=overrides)
         assert mlflow.active_run().info.run_id == parent.info.run_id  # the caller's run goes on
