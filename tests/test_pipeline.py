@@ -319,6 +319,43 @@ def test_a_broken_contract_stops_the_pipeline(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_contract_checks_the_id_and_time_columns_kept_out_of_the_features(tmp_path, engine):
+    """The transactions contract requires a unique id and a timestamp: a pipeline that drops
+    the id and splits on the time still has them checked. A dropped column the strict
+    contract does not name never reaches the model and is not refused."""
+    if engine == "dask":
+        pytest.importorskip("distributed")
+    from riskkd.datasets import make_transactions
+    from riskkd.pipeline import runner_for
+    from riskkd.schemas import SchemaValidationError
+
+    frame = make_transactions(300, fraud_rate=0.1, random_state=0)
+    frame["batch_note"] = "loaded"
+    path = tmp_path / "transactions.parquet"
+    frame.to_parquet(path)
+    raw = {
+        "name": "fraud",
+        "data": {
+            "path": str(path),
+            "target": "is_fraud",
+            "drop": ["transaction_id", "customer_id", "merchant_id", "batch_note"],
+        },
+        "contract": "fraud_transaction",
+        "split": {"kind": "time", "column": "timestamp", "cutoff": "2024-10-01"},
+        "training": {"engine": engine},
+        "mlflow": {"enabled": False},
+    }
+    runner = runner_for(load_config(raw))
+    dataset = runner.load()
+    assert "transaction_id" not in dataset.features and "timestamp" not in dataset.features
+    assert runner.validate(dataset) == "fraud_transaction"
+    frame.loc[1, "transaction_id"] = frame.loc[0, "transaction_id"]
+    frame.to_parquet(path)
+    with pytest.raises(SchemaValidationError, match="transaction_id"):
+        runner.validate(runner.load())
+
+
 def test_contract_names_resolve_without_the_yaml_folder(tmp_path):
     assert _data.resolve_contract("credit_application") == "credit_application"
     found = _data.resolve_contract("data_schemas/credit_application.yaml", PIPELINES)

@@ -143,13 +143,12 @@ class DaskPipelineRunner(PipelineRunner):
         config, training = self.config, self.config.training
         if config.data.dataset is not None:
             in_memory = super().load()
-            frame = in_memory.frame
-            if in_memory.split_column is not None:
-                frame = frame.assign(**{in_memory.split_column.name: in_memory.split_column})
-            lazy = dd.from_pandas(frame, npartitions=training.n_partitions or training.n_workers)
+            lazy = dd.from_pandas(
+                in_memory.frame, npartitions=training.n_partitions or training.n_workers
+            )
             column = None if in_memory.split_column is None else lazy[in_memory.split_column.name]
             return Dataset(
-                lazy[[*in_memory.features, in_memory.target]],
+                lazy,
                 in_memory.features,
                 in_memory.target,
                 column,
@@ -169,7 +168,7 @@ class DaskPipelineRunner(PipelineRunner):
         removed = {target, *config.data.drop, *([split_name] if split_name else [])}
         features = [c for c in frame.columns if c not in removed]
         return Dataset(
-            frame[[*features, target]],
+            frame,
             features,
             target,
             None if split_name is None else frame[split_name],
@@ -181,8 +180,9 @@ class DaskPipelineRunner(PipelineRunner):
         if self.config.contract is None:
             return None
         contract = _resolve_contract(self.config.contract, self.base_dir)
-        dataset.frame.map_partitions(_checked_rows, contract, meta=(None, "int64")).compute()
-        _check_unique_across_partitions(dataset.frame, contract)
+        frame = dataset.contract_frame(contract)
+        frame.map_partitions(_checked_rows, contract, meta=(None, "int64")).compute()
+        _check_unique_across_partitions(frame, contract)
         return contract if isinstance(contract, str) else contract.stem
 
     def split(self, dataset: Dataset) -> TrainTestSplit:

@@ -27,7 +27,7 @@ class Dataset:
     Attributes
     ----------
     frame : DataFrame
-        Features and target (what the data contract checks).
+        The rows as loaded: features, target, and the ``data.drop`` and split columns.
     features : list of str
     target : str
     split_column : Series or None
@@ -49,6 +49,15 @@ class Dataset:
     @property
     def y(self) -> pd.Series:
         return self.frame[self.target]
+
+    def contract_frame(self, contract: str | Path) -> pd.DataFrame:
+        """The columns a contract checks: features and target, and the columns set aside
+        (``data.drop``, the split column) that the contract names, such as an id it requires
+        unique. A set-aside column the contract does not name never reaches the model, so a
+        strict contract does not see it."""
+        named = contract_schema(contract)[0].columns
+        kept = {*self.features, self.target}
+        return self.frame[[c for c in self.frame.columns if c in kept or c in named]]
 
 
 @dataclass
@@ -153,7 +162,7 @@ def load_data(data_config: Any, split_config: Any, seed: int) -> Dataset:
     removed = {target, *data_config.drop, *([split_name] if split_name else [])}
     features = [c for c in frame.columns if c not in removed]
     return Dataset(
-        frame=frame[[*features, target]],
+        frame=frame,
         features=features,
         target=target,
         split_column=split_column,

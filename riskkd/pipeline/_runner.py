@@ -161,9 +161,8 @@ class PipelineRunner:
         """Check the data against ``contract``; returns its name (None without one)."""
         if self.config.contract is None:
             return None
-        return _validate_contract(
-            dataset.frame, resolve_contract(self.config.contract, self.base_dir)
-        )
+        contract = resolve_contract(self.config.contract, self.base_dir)
+        return _validate_contract(dataset.contract_frame(contract), contract)
 
     def split(self, dataset: Dataset) -> TrainTestSplit:
         return split_data(dataset, self.config.split, self.config.seed)
