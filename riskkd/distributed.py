@@ -67,7 +67,9 @@ Repeatability: every step riskkd takes is a function of the data, its partitioni
 ``random_state``, and the pinned placement gives each worker the same rows every time; with
 an XGBoost teacher, two fits are identical. ``lightgbm.dask`` numbers LightGBM's machines in
 the order of a Python set of Dask keys, so LightGBM teachers can differ slightly from run to
-run (categorical columns are still binned on one machine's rows).
+run. Categorical columns are still binned on one machine's rows (LightGBM ignores forced bins
+for them): when partitions hold different levels, so that a worker lacks levels an in-memory
+fit would keep, ``fit_distributed`` warns, naming the column, the worker and the levels.
 
 LightGBM's OpenMP threads collapse under CPU oversubscription, so the cluster started here
 has one thread per worker; on a cluster you pass, ``lightgbm.dask`` and ``xgboost.dask`` use
@@ -467,6 +469,8 @@ class _DaskDistillation:
             with _step("pilot teacher"):
                 dask_teacher = self._dask_teacher(teacher, encoded, y_sample, w_sample, weighted)
             del encoded, y_sample, w_sample
+            if dask_teacher[0].__name__ == "DaskLGBMClassifier":
+                self._check_level_coverage(frame, int(dask_teacher[1].get("max_bin", _MAX_BIN)))
             class_weights = class_weight_factors(
                 teacher, np.repeat(np.arange(n_classes), totals), n_classes
             )
@@ -720,6 +724,53 @@ class _DaskDistillation:
         self.client.run(_write_text, path, json.dumps(forced))
         return {"forcedbins_filename": path, "feature_pre_filter": False, "max_bin": max_bin}
 
+    def _check_level_coverage(self, frame, max_bin: int) -> None:
+        """Warn when distributed LightGBM would lose categorical levels an in-memory fit keeps.
+
+        LightGBM bins each categorical column on one machine, from that machine's rows, and
+        keeps the ``max_bin - 1`` most frequent levels with at least 3 rows there; the other
+        levels share one bin. When partitions hold different levels (files by region,
+        branch or product) and the binning machine lacks some, those levels are merged
+        silently and the teacher loses their effect. Forced bins (numeric columns) cannot
+        help: LightGBM ignores them for categorical ones.
+        """
+        schema = self.model.input_schema_
+        names = schema.categorical_names
+        if not names or len(set(self.placement)) < 2:
+            return
+        from dask import delayed
+
+        sizes = [len(schema.levels[name]) for name in names]
+        tasks = [delayed(_level_counts)(part, names, sizes) for part in frame.to_delayed()]
+        per_partition = self.client.gather(self.client.compute(tasks))
+        workers = sorted(set(self.placement))
+        for j, name in enumerate(names):
+            held = np.zeros((len(workers), sizes[j]), dtype=np.int64)
+            for worker, counts in zip(self.placement, per_partition):
+                held[workers.index(worker)] += counts[j]
+            total = held.sum(axis=0)
+            kept = _binned_levels(total, max_bin)
+            lost = [kept & ~_binned_levels(row, max_bin) for row in held]
+            shares = [total[mask].sum() / max(total.sum(), 1) for mask in lost]
+            worst = int(np.argmax(shares))
+            if shares[worst] < 0.01:
+                continue
+            levels = np.asarray(schema.levels[name], dtype=object)[lost[worst]]
+            message = (
+                f"Categorical column {name!r}: worker {workers[worst]} holds too few rows of "
+                f"levels {levels[:5].tolist()}{' ...' if len(levels) > 5 else ''} "
+                f"({shares[worst]:.1%} of the rows) to give them bins. Distributed LightGBM bins each categorical "
+                "column on one machine, from its own rows; if that worker bins this column, "
+                "those levels are merged into one and the teacher loses their effect. The "
+                "partitions hold different levels (files by region or product?): shuffle the "
+                "rows across partitions before fit (e.g. frame.shuffle(on=a column of random "
+                "numbers), then take X and y from it), or use an XGBoost teacher "
+                "(XGBClassifier(enable_categorical=True)), whose distributed training shares "
+                "every level."
+            )
+            logger.warning(message)
+            warnings.warn(message, UserWarning, stacklevel=4)
+
     def _train(self, dask_teacher, frame, fold: int | None, weighted) -> BoosterClassifier:
         """Fit the dask teacher ``(class, parameters)`` on the rows outside ``fold`` (all rows
         when None); its booster as a classifier.
@@ -858,6 +909,24 @@ def _placement(rows: np.ndarray, n_workers: int, min_rows: int = MIN_WORKER_ROWS
         if used == 1 or load.min() >= min_rows:
             return worker.tolist()
         used -= 1
+
+
+def _level_counts(frame: pd.DataFrame, names: list[str], sizes: list[int]) -> list[np.ndarray]:
+    """Rows of every level of each categorical column of one teacher-frame partition."""
+    counts = []
+    for name, size in zip(names, sizes):
+        codes = np.asarray(frame[name].cat.codes)
+        counts.append(np.bincount(codes[codes >= 0], minlength=size))
+    return counts
+
+
+def _binned_levels(counts: np.ndarray, max_bin: int) -> np.ndarray:
+    """Levels LightGBM gives a bin of their own from these counts: the ``max_bin - 1`` most
+    frequent with at least 3 rows (``min_data_in_bin``); the others share one."""
+    order = np.argsort(-counts, kind="stable")[: max_bin - 1]
+    kept = np.zeros(counts.size, dtype=bool)
+    kept[order[counts[order] >= 3]] = True
+    return kept
 
 
 def _bin_bounds(values: np.ndarray, max_bin: int) -> np.ndarray:
