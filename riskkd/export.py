@@ -48,9 +48,9 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
         'riskkd.export_onnx needs the onnx package: pip install "riskkd[onnx]" '
         "(onnxruntime, in the same extra, scores the exported file)."
     ) from error
-from sklearn.utils.validation import check_is_fitted
 
 from .inputs import _numeric_column
+from .persistence import check_distilled
 from .preprocessing import MISSING_ROW
 from .students import MLPStudent, ScorecardStudent, Student, TreeStudent
 
@@ -460,7 +460,7 @@ def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None
     >>> bool(abs(proba - model.predict_proba(X[:3])).max() < 1e-5)
     True
     """
-    check_is_fitted(model)
+    check_distilled(model, "export_onnx")
     opset = DEFAULT_OPSET if opset is None else int(opset)
     if opset < _MIN_OPSET:
         raise ValueError(
@@ -515,7 +515,7 @@ def onnx_inputs(model: Any, X: Any) -> dict[str, np.ndarray]:
     >>> feed["amount"].ravel().tolist(), feed["channel"].ravel().tolist()
     ([10.0, nan], ['web', ''])
     """
-    check_is_fitted(model)
+    check_distilled(model, "onnx_inputs")
     schema = model.input_schema_
     n_rows, columns = schema._columns(X)
     feed: dict[str, np.ndarray] = {}

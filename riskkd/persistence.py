@@ -350,6 +350,9 @@ def load(path: str | os.PathLike) -> Any:
             return {k: data[k] for k in data.files}
 
     settings = {name: _restore_setting(name, value) for name, value in manifest["settings"].items()}
+    # The teacher parameter is None after loading (teacher_ is the fitted one): so are its
+    # weights, which a refit would refuse without a list of teachers (teacher_weights_ stays).
+    settings["teacher_weights"] = None
     student_info = manifest["student"]
     student_class = {cls.__name__: cls for cls in STUDENTS.values()}[student_info["class"]]
     params = student_info["params"]

@@ -21,6 +21,7 @@ random_state) -> (synthetic, source)``; pass an instance as
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -170,6 +171,8 @@ def munge(
         Training rows in riskkd's shared encoding.
     features : ndarray of shape (n_samples, n_features)
         The space the nearest neighbours are searched in (the student's numeric inputs).
+        Without columns (every feature categorical), neighbours are searched on the
+        categorical levels by Hamming distance (the share of columns whose levels differ).
     factor : int
         Synthetic rows per training row.
     p : float, default=0.5
@@ -185,8 +188,11 @@ def munge(
         Row of ``encoded`` each synthetic row was made from.
     """
     n = encoded.n_samples
+    metric = "minkowski"
+    if features.shape[1] == 0:
+        features, metric = encoded.cat, "hamming"
     neighbour = (
-        NearestNeighbors(n_neighbors=2)
+        NearestNeighbors(n_neighbors=2, metric=metric)
         .fit(features)
         .kneighbors(features, return_distance=False)[:, 1]
     )
@@ -232,7 +238,8 @@ def gaussian_noise(
     source = np.tile(np.arange(n), factor)
     num, cat = encoded.num[source], encoded.cat[source].copy()
     if num.shape[1]:
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():  # an all-missing column: no spread, no warning
+            warnings.simplefilter("ignore", RuntimeWarning)
             spread = np.nan_to_num(np.nanstd(encoded.num, axis=0)) * scale
         num = num + random_state.normal(size=num.shape) * spread  # NaN stays NaN
     redraw = random_state.random(cat.shape) < p

@@ -160,6 +160,13 @@ def test_final_model_saves_and_loads(fitted, data, tmp_path):
         riskkd.save(fitted, tmp_path / "chain")
     with pytest.raises(TypeError, match=r"fidelity_report\(model\.final_, \.\.\.\)"):
         fidelity_report(fitted, X, data[1])
+    pytest.importorskip("onnx")
+    from riskkd.export import onnx_inputs
+
+    with pytest.raises(TypeError, match=r"export_onnx\(model\.final_, \.\.\.\)"):
+        riskkd.export_onnx(fitted, tmp_path / "chain.onnx")
+    with pytest.raises(TypeError, match=r"onnx_inputs\(model\.final_, \.\.\.\)"):
+        onnx_inputs(fitted, X)
 
 
 def test_clone_and_default_stages():

@@ -8,6 +8,7 @@ import pickle
 import numpy as np
 import pytest
 import xgboost as xgb
+from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 import riskkd
@@ -196,6 +197,9 @@ def test_teacher_list_saved_member_by_member(tmp_path, data):
     )
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     assert loaded.augment.get_params() == {"p": 0.3, "s": 1.0}
+    # teacher is None after loading, so are its weights: a refit trains the default teacher.
+    assert loaded.teacher is None and loaded.teacher_weights is None
+    assert clone(loaded).set_params(cv=2).fit(X, y).teacher_weights_.tolist() == [1.0]
     assert riskkd.persistence.teacher_size_bytes(model) > 0
     params = model_params(model)
     assert params["teacher_class"].endswith("TeacherEnsemble")

@@ -26,7 +26,7 @@ def encoded(data):
 
 def make(teacher=None, **params):
     return DistilledClassifier(
-        teacher or fast_teacher(),
+        fast_teacher() if teacher is None else teacher,
         fast_mlp(max_epochs=10),
         cv=2,
         augment_factor=2,
@@ -155,3 +155,50 @@ def test_prefit_teacher_labels_synthetic_rows_with_its_own_category_types():
     decoded = model.input_schema_.decode(model.input_schema_.encode(X.iloc[:5]))
     assert decoded["grade"].dtype == X["grade"].dtype
     np.testing.assert_array_equal(decoded["grade"], X["grade"].iloc[:5])
+
+
+def test_munge_on_categorical_columns_only():
+    """Without numeric inputs MUNGE finds neighbours by Hamming distance on the levels (it
+    used to fail in NearestNeighbors after every teacher fit, on the default path)."""
+    X, y = make_risk_frame(400, 2, seed=23)
+    X = X.select_dtypes(exclude="number")
+    assert X.shape[1] >= 1
+    model = make(augment="auto").fit(X, y)
+    assert model.n_synthetic_ == 2 * len(X)
+    synthetic, source = MUNGE().sample(
+        model.input_schema_.encode(X),
+        np.empty((len(X), 0)),
+        factor=1,
+        random_state=np.random.default_rng(0),
+    )
+    # Each synthetic row mixes its source row's levels with its neighbour's: real levels only.
+    codes = model.input_schema_.encode(X).cat
+    assert ((synthetic.cat == codes[source]) | np.isin(synthetic.cat, codes)).all()
+
+
+def test_synthetic_rows_reach_a_prefit_teacher_as_valid_values():
+    """Integer and bool columns are decoded whole, within their range and in their dtype: a
+    prefit pipeline that one-hot encodes a flag refused the jittered flags (-0.14, 1.3)."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    X, y = make_risk_frame(600, 2, seed=24)
+    X = X[["age"]].assign(flag=np.arange(len(X)) % 3 == 0, years=np.arange(len(X)) % 7 + 1)
+    teacher = make_pipeline(
+        make_column_transformer((OneHotEncoder(), ["flag"]), remainder="passthrough"),
+        LogisticRegression(),
+    ).fit(X.iloc[:300], y.iloc[:300])
+    for augment in ("noise", "munge"):
+        model = make(teacher=FrozenEstimator(teacher), augment=augment)
+        model.fit(X.iloc[300:], y.iloc[300:])
+        assert model.n_synthetic_ == 2 * 300
+    schema = model.input_schema_
+    jittered = schema.encode(X.iloc[:3])
+    jittered.num[:] += [[0.3, -0.9, 0.4], [0.0, 1.6, -0.6], [0.0, 0.2, 99.0]]
+    decoded = schema.decode(jittered)
+    assert decoded.dtypes.astype(str).tolist() == ["float64", "bool", "int64"]
+    assert decoded["flag"].tolist() == [False, True, False]  # rounded, then kept in [0, 1]
+    assert decoded["years"].tolist() == [1, 1, 7]

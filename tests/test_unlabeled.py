@@ -20,10 +20,14 @@ def data():
     return X.iloc[:400], y.iloc[:400], X.iloc[400:]
 
 
-def make(**params):
+def make(teacher=None, **params):
     params = {"augment": None, **params}
     return DistilledClassifier(
-        fast_teacher(), fast_mlp(max_epochs=15), cv=2, random_state=0, **params
+        fast_teacher() if teacher is None else teacher,
+        fast_mlp(max_epochs=15),
+        cv=2,
+        random_state=0,
+        **params,
     )
 
 
@@ -99,3 +103,44 @@ def test_unlabeled_rows_are_routed_through_a_pipeline(data):
         assert pipe[-1].n_unlabeled_ == len(X_unlabeled)
         direct = make().fit(X, y, X_unlabeled=X_unlabeled)
         np.testing.assert_array_equal(pipe.predict_proba(X), direct.predict_proba(X))
+
+
+def test_a_prefit_teacher_labels_unlabeled_rows_from_their_own_values():
+    """A prefit teacher knows a level the distillation rows lack (new in production). The
+    unlabeled rows reach it as given: through X's encoding the level was missing, and the
+    teacher labelled them 0.19 where it scores them 0.90."""
+    import lightgbm as lgb
+    import pandas as pd
+    from sklearn.frozen import FrozenEstimator
+
+    rng = np.random.default_rng(0)
+
+    def frame(n, levels):
+        segment = pd.Categorical(rng.choice(levels, n), categories=list("abcde"))
+        X = pd.DataFrame({"x": rng.normal(size=n), "segment": segment})
+        return X, (rng.random(n) < np.where(X["segment"] == "e", 0.9, 0.2)).astype(int)
+
+    teacher = lgb.LGBMClassifier(n_estimators=30, n_jobs=1, verbose=-1).fit(
+        *frame(2000, list("abcde"))
+    )
+    X, y = frame(600, list("abcd"))
+    X_new, _ = frame(200, ["e"])
+    model = make(teacher=FrozenEstimator(teacher)).fit(X, y, X_unlabeled=X_new)
+    assert model.n_unlabeled_ == 200
+    schema = model.input_schema_
+    transfer, _, _ = model._transfer_set(
+        schema.encode(X),
+        y,
+        np.ones(len(y)),
+        model.student_,
+        1.0,
+        0,
+        unlabeled=(schema.encode(X_new), X_new),
+    )
+    soft = transfer[2][len(X) :]
+    proba = teacher.predict_proba(X_new)
+    assert proba[:, 1].mean() > 0.8  # the teacher knows "e"
+    np.testing.assert_allclose(soft, model.calibrator_.transform(proba), rtol=0, atol=1e-12)
+    # Through X's encoding, "e" reached the teacher as missing: other probabilities.
+    missing = model.teacher_.predict_proba_encoded(schema.encode(X_new))
+    assert np.abs(missing - proba).max() > 0.3
