@@ -30,6 +30,7 @@ from .teachers import (
     _ClassIndexed,
     _proba_all_classes,
     check_booster_objective,
+    check_native_levels,
     class_weight_factors,
     combine_logits,
     configure_native,
@@ -385,7 +386,11 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         schema = InputSchema.from_data(X)
         encoded = schema.encode(X)
         # Every setting is checked before the first fitted attribute is set.
-        unlabeled = None if X_unlabeled is None else self._encode_unlabeled(schema, X_unlabeled)
+        unlabeled = (
+            None
+            if X_unlabeled is None
+            else (self._encode_unlabeled(schema, X_unlabeled), X_unlabeled)
+        )
         self._check_student(seed_student)
         teachers = self._get_teachers(seed_teacher)
         teacher_weights = self._check_teacher_weights(len(teachers))
@@ -451,9 +456,10 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         """``((Xn, Xc, soft targets, labels, weights), n_unlabeled, n_synthetic)``.
 
         The training rows with their calibrated out-of-fold soft targets, then the
-        unlabeled rows and the ``augment`` rows, both labelled by the calibrated
-        ``teacher_`` (label -1: they have no outcome). Unlabeled rows weigh the mean
-        training weight; a synthetic row weighs what its source row weighs.
+        unlabeled rows (``unlabeled``: their encoding and the rows as given) and the
+        ``augment`` rows, both labelled by the calibrated ``teacher_`` (label -1: they have
+        no outcome). Unlabeled rows weigh the mean training weight; a synthetic row weighs
+        what its source row weighs.
         """
         Xn, Xc = self.preprocessor_.transform(encoded)
         parts = [(Xn, Xc, self.soft_targets_, y_index, weights)]
@@ -461,8 +467,11 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             return parts[0], 0, 0
         n_unlabeled = n_synthetic = 0
         if unlabeled is not None:
-            n_unlabeled = unlabeled.n_samples
-            parts.append(self._teacher_labelled(unlabeled, np.full(n_unlabeled, weights.mean())))
+            rows, raw = unlabeled
+            n_unlabeled = rows.n_samples
+            parts.append(
+                self._teacher_labelled(rows, np.full(n_unlabeled, weights.mean()), raw=raw)
+            )
         generator = self._get_transfer(student, len(y_index))
         if generator is not None:
             synthetic, source = generator.sample(
@@ -479,9 +488,18 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             return parts[0], 0, 0
         return tuple(np.concatenate(block) for block in zip(*parts)), n_unlabeled, n_synthetic
 
-    def _teacher_labelled(self, encoded, weights):
-        """Student inputs, calibrated teacher probabilities, label -1 and ``weights``."""
-        soft = self.calibrator_.transform(self.teacher_.predict_proba_encoded(encoded))
+    def _teacher_labelled(self, encoded, weights, raw=None):
+        """Student inputs, calibrated teacher probabilities, label -1 and ``weights``.
+
+        ``raw``: the same rows as given, for real rows. The teacher reads those, so that a
+        prefit teacher sees the levels it knows and ``X`` lacks (the encoding has them as
+        missing).
+        """
+        teacher = self.teacher_
+        proba = (
+            teacher.predict_proba_encoded(encoded) if raw is None else teacher.predict_proba(raw)
+        )
+        soft = self.calibrator_.transform(proba)
         Un, Uc = self.preprocessor_.transform(encoded)
         return Un, Uc, soft, np.full(len(Un), -1), weights
 
@@ -611,7 +629,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             )
         if not np.isfinite(array).all() or (array < 0).any() or array.sum() <= 0:
             raise ValueError(
-                f"teacher_weights={list(array)} must be finite, >= 0 and not all 0; "
+                f"teacher_weights={array.tolist()} must be finite, >= 0 and not all 0; "
                 "they are normalised to sum to 1."
             )
         return array / array.sum()
@@ -707,6 +725,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             fitted = FittedTeacher(estimator, schema, native=False, class_weights=weights)
             return fitted, fitted.predict_proba(X)
 
+        check_native_levels(teacher, schema)
         frame = schema.teacher_frame(encoded)
         weights = class_weight_factors(teacher, y_index, n_classes)
         cv = self.cv

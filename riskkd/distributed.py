@@ -102,6 +102,7 @@ from .teachers import (
     BoosterClassifier,
     FittedTeacher,
     LightGBMTeacher,
+    check_native_levels,
     class_weight_factors,
     correct_prior,
     is_booster,
@@ -445,6 +446,7 @@ class _DaskDistillation:
         model._check_student(seed_student)
         teachers = model._get_teachers(seed_teacher)  # one, checked by _check_arguments
         teacher = teachers[0][0]
+        check_native_levels(teacher, schema)
         model.monotone_constraints_ = model._monotone_constraints(teachers, schema)
         weighted = sample_weight is not None
         totals = counts.sum(axis=0)

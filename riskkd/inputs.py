@@ -285,7 +285,9 @@ class InputSchema:
         """Raw-like input rebuilt from an encoding (for a prefit teacher scoring synthetic rows).
 
         Categorical columns come back as their levels (``category`` dtype when they were
-        categorical at fit, object otherwise), missing or unseen levels as missing.
+        categorical at fit, object otherwise), missing or unseen levels as missing. Integer
+        and bool columns come back whole, within their range at fit, in their dtype at fit
+        (synthetic rows fall between values; a teacher's own encoders expect valid ones).
         """
         if not self.from_frame:
             return encoded.num.copy()
@@ -293,7 +295,7 @@ class InputSchema:
         for name, dtype in zip(self.names, self.dtypes):
             is_cat, j = self._slot[name]
             if not is_cat:
-                data[name] = encoded.num[:, j]
+                data[name] = self._whole(name, dtype, encoded.num[:, j])
                 continue
             codes = np.maximum(encoded.cat[:, j], MISSING)
             if dtype == "category":  # the levels' own type (integer levels stay integers)
@@ -315,9 +317,24 @@ class InputSchema:
         return _as_2d_array(X)
 
     # ------------------------------------------------------------------ internals
+    def _whole(self, name: str, dtype: str, values: np.ndarray) -> Any:
+        """``values`` of an integer or bool column rounded into its range, in its dtype."""
+        if not (pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
+            return values
+        low, high = self.ranges[name]
+        whole = np.clip(np.round(values), low, high)
+        kind = pd.api.types.pandas_dtype(dtype)
+        if isinstance(kind, np.dtype):  # numpy integers and bools hold no missing values
+            return whole if np.isnan(whole).any() else whole.astype(kind)
+        return pd.array(whole, dtype=kind)  # Int64, boolean, int64[pyarrow]: NaN -> <NA>
+
     def _categories(self, name: str) -> pd.Index:
+        """The levels of a categorical column as an Index: integers as int64 (XGBoost reads
+        categories of text or integers, not integers in an object Index), others as objects."""
         levels = self.levels[name]
-        return pd.Index(levels if levels else [], dtype=object if levels else "object")
+        if levels and {type(v) for v in levels} == {int}:
+            return pd.Index(levels, dtype=np.int64)
+        return pd.Index(levels, dtype=object)
 
     def _source_column(self, X: pd.DataFrame, name: str) -> Any:
         for c in X.columns:
@@ -348,6 +365,14 @@ class InputSchema:
                 f"The model expects these {self.n_features} columns (any order, extra columns "
                 f"are ignored): {self.names}."
             )
+        if len(given) > len(self._position):
+            seen: set[str] = set()
+            twice = sorted({n for n in given if n in self._position and (n in seen or seen.add(n))})
+            if twice:
+                raise ValueError(
+                    f"X has more than one column named {twice} (column names compared as text); "
+                    "which one to score is ambiguous. Keep one column of each name."
+                )
         return given
 
     def _columns(self, X: Any) -> tuple[int, list[tuple[str, Any]]]:

@@ -318,6 +318,31 @@ def configure_native(teacher: Any) -> Any:
     return teacher
 
 
+def check_native_levels(teacher: Any, schema: Any) -> None:
+    """Refuse categorical columns an XGBoost teacher cannot read, naming them and the fix.
+
+    XGBoost reads categories that are all text or all integers; it fails deep inside on
+    others (decimals, booleans with missing values, mixed types, no level at all).
+    """
+    if type(teacher).__name__ not in {"XGBClassifier", "DaskXGBClassifier"}:
+        return
+    unreadable = {}
+    for name in schema.categorical_names:
+        kinds = {type(v) for v in schema.levels[name]}
+        if kinds not in ({str}, {int}):
+            unreadable[name] = sorted(k.__name__ for k in kinds) or ["none: every value missing"]
+    if unreadable:
+        shown = "; ".join(
+            f"{name!r} (levels of type {', '.join(k)})" for name, k in unreadable.items()
+        )
+        raise ValueError(
+            f"The XGBoost teacher reads categorical levels that are all text or all integers; "
+            f"these columns have others: {shown}. Convert them (booleans with missing "
+            "values: X[col].astype('boolean'); decimals or mixed types: X[col].astype(str)), "
+            "drop a column without values, or use the default LightGBM teacher."
+        )
+
+
 def class_weight_factors(teacher: Any, y_index: np.ndarray, n_classes: int) -> np.ndarray | None:
     """Per-class weights the teacher was trained with, or None.
 

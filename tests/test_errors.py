@@ -213,6 +213,36 @@ def test_duplicated_columns(data):
         make().fit(dup, y)
 
 
+def test_a_column_given_twice_at_predict_is_refused(model, data):
+    """Which copy to score is ambiguous (the last one used to win, silently); the teacher
+    reads the same columns. Names are compared as text: 0 and "0" are the same column."""
+    X, _ = data
+    twice = pd.concat([X, X[["age"]] * 0], axis=1)
+    for predict in (model.predict_proba, model.teacher_.predict_proba):
+        with pytest.raises(ValueError, match=r"more than one column named \['age'\]"):
+            predict(twice)
+    # An extra column named twice is not the model's business.
+    spare = X[["age"]].set_axis(["spare"], axis=1)
+    extra = pd.concat([X, spare, spare], axis=1)
+    np.testing.assert_array_equal(model.predict_proba(extra), model.predict_proba(X))
+    numbered = X.iloc[:, :2].set_axis([0, 1], axis=1)
+    small = make().fit(numbered, data[1])
+    with pytest.raises(ValueError, match=r"more than one column named \['0'\]"):
+        small.predict_proba(numbered.assign(**{"0": 1.0}))
+
+
+def test_xgboost_teacher_reads_integer_levels_and_names_unreadable_ones(data):
+    xgb = pytest.importorskip("xgboost")
+    X, y = data
+    teacher = xgb.XGBClassifier(n_estimators=10, max_depth=2, n_jobs=1)
+    grades = X.assign(grade=pd.Categorical(np.arange(len(X)) % 5 + 1))  # integer levels
+    model = DistilledClassifier(teacher, TreeStudent(), cv=2, random_state=0).fit(grades, y)
+    assert model.teacher_.predict_proba(grades).shape == (len(X), 2)
+    flags = X.assign(flag=pd.Series([True, False, None] * (len(X) // 3) + [True] * (len(X) % 3)))
+    with pytest.raises(ValueError, match=r"'flag' \(levels of type bool\).*astype\('boolean'\)"):
+        DistilledClassifier(teacher, TreeStudent(), cv=2).fit(flags, y)
+
+
 def test_dates_are_refused_with_advice(data):
     X, y = data
     dated = X.assign(applied=pd.date_range("2024-01-01", periods=len(X), freq="h"))
