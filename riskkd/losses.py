@@ -49,7 +49,7 @@ class DistillationLoss:
         weight: torch.Tensor,
     ) -> torch.Tensor:
         logits = as_class_logits(logits)
-        total = weight.sum()
+        total = weight.sum().clamp_min(1e-12)  # a mini-batch of zero-weight rows adds 0
         loss = logits.new_zeros(())
         if self.alpha > 0:
             loss = (

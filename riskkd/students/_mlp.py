@@ -229,9 +229,10 @@ class MLPStudent(Student):
                 log_student = torch.log_softmax(as_class_logits(logits), dim=1)
                 log_teacher = torch.log_softmax(tl, dim=1)
                 kl = (log_teacher.exp() * (log_teacher - log_student)).sum(dim=1)
-                val_kl = float((kl * wb).sum() / wb.sum())
+                val_weight = wb.sum().clamp_min(1e-12)
+                val_kl = float((kl * wb).sum() / val_weight)
                 agree = (log_student.argmax(dim=1) == log_teacher.argmax(dim=1)).float()
-                val_agree = float((agree * wb).sum() / wb.sum())
+                val_agree = float((agree * wb).sum() / val_weight)
             self.history_.append(
                 {
                     "epoch": epoch + 1,
@@ -250,6 +251,12 @@ class MLPStudent(Student):
                 stale += 1
                 if stale >= self.patience:
                     break
+        if best_state is None:
+            raise ValueError(
+                f"The MLP's validation loss was never finite ({self.history_[0]['val_loss']}) "
+                f"in {len(self.history_)} epoch(s): training diverged. Check the temperature "
+                f"({getattr(loss, 'temperature', None)}), sample_weight and the inputs."
+            )
         module.load_state_dict(best_state)
         self.best_epoch_ = best_epoch
         logger.info(
