@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.frozen import FrozenEstimator
+from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -350,9 +351,14 @@ def class_weight_factors(teacher: Any, y_index: np.ndarray, n_classes: int) -> n
     ``scale_pos_weight``) predicts probabilities proportional to ``w_k * p_k``; riskkd
     divides them back out so that soft targets are on the true prior. A raw Booster keeps
     ``scale_pos_weight`` and ``is_unbalance`` in its own settings; scikit-learn's
-    ``class_weight`` becomes sample weights that a Booster does not record.
+    ``class_weight`` becomes sample weights that a Booster does not record. In a
+    scikit-learn ``Pipeline`` the last step's settings count. ``is_unbalance`` and
+    ``scale_pos_weight`` weigh binary objectives only (LightGBM and XGBoost ignore them for
+    multi-class ones).
     """
     estimator = teacher.estimator if isinstance(teacher, FrozenEstimator) else teacher
+    if isinstance(estimator, Pipeline):
+        estimator = estimator[-1]
     if is_booster(estimator):
         params = booster_params(estimator)
     elif hasattr(estimator, "get_params"):
@@ -363,7 +369,7 @@ def class_weight_factors(teacher: Any, y_index: np.ndarray, n_classes: int) -> n
     counts = np.bincount(y_index, minlength=n_classes).astype(float)
     class_weight = params.get("class_weight")
     classes = np.arange(n_classes)
-    if class_weight == "balanced" or params.get("is_unbalance"):
+    if class_weight == "balanced" or (n_classes == 2 and params.get("is_unbalance")):
         weights = counts.sum() / (n_classes * np.maximum(counts, 1))
     elif isinstance(class_weight, dict):
         labels = getattr(estimator, "classes_", None)
@@ -483,10 +489,14 @@ def as_distribution(proba: Any) -> np.ndarray:
     XGBoost, and riskkd's own students as the assistants of a multi-stage distillation,
     predict float32 probabilities, whose rows sum to one only to float32 precision: as
     float64 they are renormalised (scikit-learn's ``log_loss`` warns about
-    rows off by more than 1.5e-8). float64 input is returned unchanged, bit for bit.
+    rows off by more than 1.5e-8). float64 rows that sum to one (within 1e-9) are returned
+    unchanged, bit for bit; others are renormalised (one-vs-rest models, e.g. LightGBM's
+    ``multiclassova``, give independent probabilities per class: row sums of 0.2-1.9).
     """
     proba = np.asarray(proba)
-    if proba.dtype == np.float64:
+    if proba.dtype == np.float64 and (
+        proba.size == 0 or np.abs(proba.sum(axis=1) - 1).max() <= 1e-9
+    ):
         return proba
     proba = proba.astype(np.float64)
     return proba / proba.sum(axis=1, keepdims=True)
