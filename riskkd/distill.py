@@ -18,7 +18,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .calibration import make_calibrator
-from .inputs import Encoded, InputSchema
+from .inputs import Encoded, InputSchema, refuse_records
 from .preprocessing import StudentPreprocessor
 from .students import STUDENTS, Student
 from .students._base import logits_to_proba
@@ -115,8 +115,10 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
     loss : {"kl", "mse_logit"}, default="kl"
         Soft term: KL divergence at ``temperature`` (times ``temperature**2``) or squared
         error between centred logits.
-    cv : int or cross-validation splitter, default=5
-        Folds for the out-of-fold teacher predictions.
+    cv : int, cross-validation splitter or iterable of (train, test) splits, default=5
+        Folds for the out-of-fold teacher predictions (an int: stratified folds). The test
+        folds must cover every row exactly once; for groups (e.g. customers), pass the
+        splits: ``cv=list(GroupKFold(5).split(X, y, groups))``.
     min_frequency : int, default=5
         Categorical levels rarer than this at fit are scored by the student as "unknown".
     max_categories : int, default=64
@@ -526,7 +528,18 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
                 "Pass the labels: fit(X, y)."
             )
         if not isinstance(X, pd.DataFrame):
-            X = validate_data(self, X, reset=True, ensure_all_finite="allow-nan", dtype="numeric")
+            refuse_records(X)
+            try:
+                X = validate_data(
+                    self, X, reset=True, ensure_all_finite="allow-nan", dtype="numeric"
+                )
+            except ValueError as error:
+                if "could not convert" not in str(error):
+                    raise
+                raise ValueError(
+                    f"X is an array holding text ({error}); riskkd reads numeric arrays only. "
+                    "Pass a pandas DataFrame to use categorical or string columns."
+                ) from error
         elif X.shape[0] == 0 or X.shape[1] == 0:
             raise ValueError(
                 f"Found array with {X.shape[0]} sample(s) and {X.shape[1]} feature(s) "
@@ -732,14 +745,23 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(cv, numbers.Integral):
             cv = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
         cv = check_cv(cv, y_index, classifier=True)
-        splits = list(cv.split(frame, y_index))
-        covered = np.zeros(len(y_index), dtype=bool)
-        for _, test_idx in splits:
-            covered[test_idx] = True
-        if not covered.all():
+        try:
+            splits = list(cv.split(frame, y_index))
+        except ValueError as error:
+            if "groups" not in str(error):
+                raise
             raise ValueError(
-                f"cv={self.cv!r} leaves {int((~covered).sum())} rows without an out-of-fold "
-                "prediction; use a splitter whose test folds cover every row (e.g. StratifiedKFold)."
+                f"cv={self.cv!r} needs groups, which fit does not take; pass its splits "
+                "instead: cv=list(GroupKFold(5).split(X, y, groups))."
+            ) from error
+        covered = np.zeros(len(y_index), dtype=np.int64)
+        for _, test_idx in splits:
+            covered[test_idx] += 1
+        if not (covered == 1).all():
+            raise ValueError(
+                f"cv={self.cv!r} gives {int((covered == 0).sum())} rows no out-of-fold prediction "
+                f"and {int((covered > 1).sum())} rows more than one; use a splitter whose test "
+                "folds cover every row once (e.g. StratifiedKFold)."
             )
 
         def fit(job, index):

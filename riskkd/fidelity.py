@@ -105,22 +105,48 @@ def label_index(classes: np.ndarray, y: Any) -> np.ndarray:
 
 
 def agreement_metrics(
-    teacher: np.ndarray, student: np.ndarray, threshold: float = 0.5
+    teacher: np.ndarray, student: np.ndarray, threshold: float = 0.5, sample_weight=None
 ) -> dict[str, float]:
     """Spearman rank correlation of scores and agreement of decisions.
 
     Binary: scores are P(class 1), decisions are ``score >= threshold``. Multi-class: rank
-    correlation is averaged over classes and decisions are the top class.
+    correlation is averaged over classes and decisions are the top class. With
+    ``sample_weight``, agreement is the weighted share of rows and rank correlation the
+    weighted Pearson correlation of the scores' ranks.
     """
     if teacher.shape[1] == 2:
-        rho = spearmanr(teacher[:, 1], student[:, 1]).statistic
-        agree = np.mean((teacher[:, 1] >= threshold) == (student[:, 1] >= threshold))
+        columns = [1]
+        same = (teacher[:, 1] >= threshold) == (student[:, 1] >= threshold)
     else:
-        rho = np.mean(
-            [spearmanr(teacher[:, k], student[:, k]).statistic for k in range(teacher.shape[1])]
-        )
-        agree = np.mean(teacher.argmax(axis=1) == student.argmax(axis=1))
+        columns = range(teacher.shape[1])
+        same = teacher.argmax(axis=1) == student.argmax(axis=1)
+    rho = np.mean([_rank_correlation(teacher[:, k], student[:, k], sample_weight) for k in columns])
+    agree = np.average(same, weights=sample_weight)
     return {"rank_correlation": float(rho), "decision_agreement": float(agree)}
+
+
+def _rank_correlation(a: np.ndarray, b: np.ndarray, sample_weight=None) -> float:
+    """Spearman's rho; with weights, the weighted Pearson correlation of weighted mid-ranks
+    (integer weights give the rho of rows repeated that often)."""
+    if sample_weight is None:
+        return spearmanr(a, b).statistic
+    weight = np.asarray(sample_weight, dtype=float)
+    ranks = np.column_stack([_weighted_ranks(a, weight), _weighted_ranks(b, weight)])
+    cov = np.cov(ranks, rowvar=False, aweights=weight)
+    return cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1])
+
+
+def _weighted_ranks(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Mid-rank of each value when every row counts ``weight`` times: the weight below it
+    plus half of its ties' weight plus 1/2 (ordinary mid-ranks for unit weights)."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    tie_weight = np.add.reduceat(weight[order], starts)
+    below = np.cumsum(tie_weight) - tie_weight
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat(below + (tie_weight + 1) / 2, np.diff(np.r_[starts, len(values)]))
+    return ranks
 
 
 def fidelity_report(
@@ -166,7 +192,7 @@ def fidelity_report(
     report = pd.DataFrame({"teacher": teacher, "student": student})
     comparisons = {
         "auc_retention": student["roc_auc"] / teacher["roc_auc"],
-        **agreement_metrics(p_teacher, p_student, threshold),
+        **agreement_metrics(p_teacher, p_student, threshold, sample_weight),
         "size_ratio": teacher["size_bytes"] / student["size_bytes"],
     }
     extra = pd.DataFrame({"teacher": np.nan, "student": pd.Series(comparisons)})

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 MISSING = -1
 UNSEEN = -2
@@ -61,6 +62,27 @@ def _is_categorical_dtype(dtype: Any) -> bool:
 def _python_scalar(value: Any) -> Any:
     """A JSON-friendly Python scalar (numpy scalars become int/float/bool/str)."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def refuse_records(X: Any) -> None:
+    """A TypeError saying how to build the input when ``X`` is a Series, a dict or a list
+    of dicts (one record, or records, rather than a table), or a sparse matrix."""
+    if sparse.issparse(X):
+        raise TypeError(
+            f"X is a sparse {type(X).__name__}; sparse input is not supported (riskkd reads "
+            "dense tables). Pass X.toarray() or a DataFrame."
+        )
+    if isinstance(X, pd.Series):
+        raise TypeError(
+            "X is a pandas Series; pass a DataFrame with one row per sample (one row of a "
+            "frame: df.iloc[[i]], not df.iloc[i]; a Series s: s.to_frame().T)."
+        )
+    if isinstance(X, dict) or (isinstance(X, list) and X and isinstance(X[0], dict)):
+        raise TypeError(
+            f"X is a {type(X).__name__}{' of dicts' if isinstance(X, list) else ''}; pass a "
+            "DataFrame: pd.DataFrame([record]) for one record, pd.DataFrame(records) for "
+            "several."
+        )
 
 
 @dataclass
@@ -379,17 +401,7 @@ class InputSchema:
         """(n_rows, [(feature name, 1-d values)]) for the features the model uses."""
         if isinstance(X, pd.DataFrame) and self.from_frame:
             return len(X), _frame_columns(X, self._plan(X))
-        if isinstance(X, pd.Series):
-            raise TypeError(
-                "X is a pandas Series; pass a DataFrame with one row per sample (one row of a "
-                "frame: df.iloc[[i]], not df.iloc[i]; a Series s: s.to_frame().T)."
-            )
-        if isinstance(X, dict) or (isinstance(X, list) and X and isinstance(X[0], dict)):
-            raise TypeError(
-                f"X is a {type(X).__name__}{' of dicts' if isinstance(X, list) else ''}; pass a "
-                "DataFrame: pd.DataFrame([record]) for one record, pd.DataFrame(records) for "
-                "several."
-            )
+        refuse_records(X)
         if not self.from_frame or not hasattr(X, "columns"):
             array = _as_2d_array(X)
             if array.shape[1] != self.n_features:

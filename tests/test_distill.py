@@ -290,6 +290,55 @@ def test_correct_prior_inverts_class_weights():
     np.testing.assert_allclose(correct_prior(weighted, np.array([1.0, 4.0])), p)
 
 
+def test_zero_weight_rows_add_nothing_and_never_make_the_loss_nan(binary_data):
+    """A mini-batch (or validation split) of zero-weight rows gave 0/0 = NaN: the NaN
+    gradient stopped training silently, or in epoch 1 failed with no state to restore."""
+    import torch
+
+    from riskkd.losses import KLDistillationLoss
+
+    logits = torch.zeros((3, 1), requires_grad=True)
+    loss = KLDistillationLoss(alpha=0.7, temperature=2.0)
+    value = loss(logits, torch.zeros((3, 2)), torch.tensor([0, 1, -1]), torch.zeros(3))
+    value.backward()
+    assert float(value) == 0.0 and torch.isfinite(logits.grad).all()
+    X, y = binary_data
+    w = np.where(np.arange(len(y)) % 5 == 0, 0.0, 1.0)  # a fifth of the rows weigh nothing
+    model = DistilledClassifier(fast_teacher(), fast_mlp(), cv=3, random_state=0)
+    history = model.fit(X, y, sample_weight=w).history_
+    assert all(np.isfinite(h["train_loss"]) and np.isfinite(h["val_loss"]) for h in history)
+
+
+def test_class_weights_are_read_where_the_model_applies_them():
+    """In a Pipeline the last step's class_weight counts; is_unbalance weighs binary
+    objectives only (LightGBM ignores it for multi-class: same predictions, no correction)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from riskkd.teachers import class_weight_factors
+
+    y3 = np.array([0] * 80 + [1] * 15 + [2] * 5)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced"))
+    np.testing.assert_allclose(class_weight_factors(pipe, y3, 3), 100 / (3 * np.array([80, 15, 5])))
+    assert class_weight_factors(lgb.LGBMClassifier(is_unbalance=True), y3, 3) is None
+    np.testing.assert_allclose(
+        class_weight_factors(lgb.LGBMClassifier(is_unbalance=True), y3[y3 < 2], 2),
+        95 / (2 * np.array([80, 15])),
+    )
+
+
+def test_one_vs_rest_probabilities_become_distributions():
+    """LightGBM's multiclassova scores each class on its own (row sums 0.2-1.9 out of fold):
+    the soft targets and the teacher's probabilities are renormalised rows."""
+    X, y = make_classification(900, n_features=6, n_informative=4, n_classes=3, random_state=0)
+    X = pd.DataFrame(X, columns=[f"x{i}" for i in range(6)])
+    teacher = lgb.LGBMClassifier(n_estimators=30, objective="multiclassova", verbose=-1, n_jobs=1)
+    model = DistilledClassifier(teacher, fast_tree(), calibration=None, cv=3, random_state=0)
+    model.fit(X, y)
+    np.testing.assert_allclose(model.soft_targets_.sum(axis=1), 1.0, atol=1e-9)
+    np.testing.assert_allclose(model.teacher_.predict_proba(X).sum(axis=1), 1.0, atol=1e-9)
+
+
 def test_sample_weight_is_honoured(binary_data):
     X, y = binary_data
     w = np.where(y == 1, 5.0, 1.0)

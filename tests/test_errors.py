@@ -291,6 +291,18 @@ def test_a_row_that_is_not_a_frame_gets_advice(model, data):
         model.predict_proba(X.head(2).to_dict("records"))
     with pytest.raises(ValueError, match=r"Column 'records' must be numeric.*'true' / 'false'"):
         model.predict_proba(X.head(2).assign(records=["true", "false"]))
+    # The same advice at fit (scikit-learn's "Expected 2D array" came first).
+    y = data[1]
+    with pytest.raises(TypeError, match=r"pandas Series.*df\.iloc\[\[i\]\]"):
+        make().fit(X["age"], y)
+    with pytest.raises(TypeError, match=r"X is a list of dicts; .*pd\.DataFrame\(records\)"):
+        make().fit(X.to_dict("records"), y)
+    with pytest.raises(ValueError, match=r"array holding text .*Pass a pandas DataFrame"):
+        make().fit(X.to_numpy(), y)
+    from scipy import sparse
+
+    with pytest.raises(TypeError, match=r"sparse csr_matrix; sparse input is not supported"):
+        model.predict_proba(sparse.csr_matrix(X[["age"]].to_numpy()))
 
 
 def test_categories_mixing_text_and_numbers_warn(data):
@@ -326,3 +338,22 @@ def test_block_reader_matches_public_columns(data):
             pd.Series(np.asarray(values, dtype=object)),
             pd.Series(np.asarray(expected, dtype=object)),
         )
+
+
+def test_cv_splitters_that_do_not_give_each_row_one_prediction(data):
+    """Every row needs exactly one out-of-fold prediction: a splitter needing groups says how
+    to pass them, and repeated or partial folds are refused (repeated ones used to keep the
+    last fold's prediction, silently)."""
+    from sklearn.model_selection import GroupKFold, RepeatedStratifiedKFold, TimeSeriesSplit
+
+    X, y = data
+    with pytest.raises(ValueError, match=r"needs groups.*cv=list\(GroupKFold\(5\)\.split"):
+        make().set_params(cv=GroupKFold(2)).fit(X, y)
+    repeated = RepeatedStratifiedKFold(n_splits=2, n_repeats=2, random_state=0)
+    with pytest.raises(ValueError, match=r"gives 0 rows no out-of-fold prediction and 500 rows"):
+        make().set_params(cv=repeated).fit(X, y)
+    with pytest.raises(ValueError, match=r"rows no out-of-fold prediction and 0 rows more"):
+        make().set_params(cv=TimeSeriesSplit(2)).fit(X, y)
+    groups = np.arange(len(y)) % 10
+    model = make().set_params(cv=list(GroupKFold(2).split(X, y, groups))).fit(X, y)
+    assert model.soft_targets_.shape == (len(y), 2)

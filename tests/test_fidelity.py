@@ -53,3 +53,28 @@ def test_unknown_labels_are_refused():
     # Labels of another type (text for a model fitted on 0/1) are named, not a TypeError.
     with pytest.raises(ValueError, match=r"not fitted on: 'no', 'yes'; .* classes are \[0, 1\]"):
         fidelity_report(model, X, np.where(y == 1, "yes", "no"))
+
+
+def test_agreement_metrics_honour_sample_weight():
+    """Weights count in rank correlation and decision agreement as in the other metrics
+    (they used to be ignored); unit weights give the unweighted figures."""
+    from scipy.stats import spearmanr
+
+    from riskkd.fidelity import agreement_metrics
+
+    rng = np.random.default_rng(0)
+    p_teacher = rng.random(200)
+    p_student = np.where(np.arange(200) < 100, p_teacher, rng.random(200))  # agree on half
+    teacher = np.column_stack([1 - p_teacher, p_teacher])
+    student = np.column_stack([1 - p_student, p_student])
+    plain = agreement_metrics(teacher, student)
+    ones = agreement_metrics(teacher, student, sample_weight=np.ones(200))
+    assert ones == pytest.approx(plain, abs=1e-12)
+    first_half = np.where(np.arange(200) < 100, 1.0, 0.0)
+    weighted = agreement_metrics(teacher, student, sample_weight=first_half)
+    assert weighted == pytest.approx({"rank_correlation": 1.0, "decision_agreement": 1.0})
+    # Integer weights equal repeated rows.
+    w = rng.integers(1, 4, 200)
+    repeated = agreement_metrics(np.repeat(teacher, w, axis=0), np.repeat(student, w, axis=0))
+    assert agreement_metrics(teacher, student, sample_weight=w) == pytest.approx(repeated)
+    assert plain["rank_correlation"] == pytest.approx(spearmanr(p_teacher, p_student).statistic)
