@@ -126,6 +126,10 @@ class InputSchema:
         # (columns Index, plan) of the last DataFrame seen: frames cut from the same source
         # share their Index object, so the name matching is done once, not per call.
         self._last_plan: tuple[pd.Index, list[tuple[int, str]]] | None = None
+        # A new frame with the training columns in training order (a scoring service's
+        # request) is recognised by one Index comparison (as pandas infers such names).
+        self._names_index = pd.Index(self.names)
+        self._in_order = list(enumerate(self.names))
 
     # ------------------------------------------------------------------ fit
     @classmethod
@@ -366,12 +370,16 @@ class InputSchema:
 
     def _plan(self, X: pd.DataFrame) -> list[tuple[int, str]]:
         """(position in X, feature name) of every feature, checked against the schema."""
+        columns = X.columns
         last = self._last_plan
-        if last is not None and last[0] is X.columns:
+        if last is not None and last[0] is columns:
             return last[1]
-        given = self._check_columns(X)
-        plan = [(i, name) for i, name in enumerate(given) if name in self._position]
-        self._last_plan = (X.columns, plan)
+        if columns.equals(self._names_index):
+            plan = self._in_order
+        else:
+            given = self._check_columns(X)
+            plan = [(i, name) for i, name in enumerate(given) if name in self._position]
+        self._last_plan = (columns, plan)
         return plan
 
     def _check_columns(self, X: pd.DataFrame) -> list[str]:
