@@ -123,6 +123,7 @@ class InputSchema:
         self._slot = {n: (False, j) for j, n in enumerate(self.numeric_names)}
         self._slot.update({n: (True, j) for j, n in enumerate(self.categorical_names)})
         self._lookup = {n: {v: i for i, v in enumerate(self.levels[n])} for n in self.levels}
+        self._alias = {n: _level_aliases(self.levels[n]) for n in self.levels}
         # (columns Index, plan) of the last DataFrame seen: frames cut from the same source
         # share their Index object, so the name matching is done once, not per call.
         self._last_plan: tuple[pd.Index, list[tuple[int, str]]] | None = None
@@ -411,6 +412,14 @@ class InputSchema:
             return len(X), _frame_columns(X, self._plan(X))
         refuse_records(X)
         if not self.from_frame or not hasattr(X, "columns"):
+            if isinstance(X, pd.DataFrame):
+                warnings.warn(
+                    "X has feature names, but the model was fitted without feature names: "
+                    "its columns are read by position, not by name. Fit on a DataFrame to "
+                    "match columns by name.",
+                    UserWarning,
+                    stacklevel=4,
+                )
             array = _as_2d_array(X)
             if array.shape[1] != self.n_features:
                 raise ValueError(
@@ -432,8 +441,10 @@ class InputSchema:
             getattr(values, "dtype", None), pd.CategoricalDtype
         ):
             values = pd.Categorical(values)
+            alias = self._alias[name]
             table = np.array(
-                [lookup.get(_python_scalar(v), UNSEEN) for v in values.categories], dtype=np.int32
+                [_level_code(lookup, alias, _python_scalar(v)) for v in values.categories],
+                dtype=np.int32,
             )
             codes = values.codes
             return np.where(
@@ -443,13 +454,16 @@ class InputSchema:
             items = _to_list(values)
             codes = [lookup.get(v, UNSEEN) for v in items]
             if UNSEEN in codes:
+                alias = self._alias[name]
                 codes = [
-                    MISSING if c == UNSEEN and _is_missing(v) else c for c, v in zip(codes, items)
+                    c if c != UNSEEN else MISSING if _is_missing(v) else alias.get(v, UNSEEN)
+                    for c, v in zip(codes, items)
                 ]
             return codes
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        alias = self._alias[name]
         table = np.fromiter(
-            (lookup.get(_python_scalar(v), UNSEEN) for v in uniques),
+            (_level_code(lookup, alias, _python_scalar(v)) for v in uniques),
             dtype=np.int32,
             count=len(uniques),
         )
@@ -542,6 +556,38 @@ def _check_level_types(name: str, levels: list[Any]) -> None:
         f"Column {name!r} holds {kind} values (e.g. {str(odd)[:50]!r}); riskkd reads numbers, "
         f"booleans, text and categories. {fix}."
     )
+
+
+def _level_aliases(levels: list[Any]) -> dict[Any, int]:
+    """The other spelling of each level of a column of text or of numbers: ``1`` for the
+    text level ``"1"``, ``"4"`` for the number ``4`` (and ``"2"`` for ``2.0``).
+
+    Codes arrive as numbers where text was fitted, or the reverse, whenever a file or a
+    request goes through CSV, JSON or a typed parquet column; they are matched to their
+    level instead of scored as unseen. Columns mixing text and numbers get none (see
+    :func:`_warn_if_mixed`).
+    """
+    kinds = {type(v) for v in levels}
+    aliases: dict[Any, int] = {}
+    if kinds == {str}:
+        for i, level in enumerate(levels):
+            try:
+                number = int(level)
+            except ValueError:
+                continue
+            if str(number) == level:  # "1", "-3"; not "01", " 1" or "1.0"
+                aliases[number] = i
+    elif kinds in ({int}, {float}):
+        for i, level in enumerate(levels):
+            aliases[str(level)] = i
+            if isinstance(level, float) and level.is_integer():
+                aliases[str(int(level))] = i
+    return aliases
+
+
+def _level_code(lookup: dict[Any, int], alias: dict[Any, int], value: Any) -> int:
+    code = lookup.get(value, UNSEEN)
+    return alias.get(value, UNSEEN) if code == UNSEEN else code
 
 
 def _warn_if_mixed(name: str, levels: list[Any]) -> None:

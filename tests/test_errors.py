@@ -213,6 +213,27 @@ def test_duplicated_columns(data):
         make().fit(dup, y)
 
 
+def test_codes_arriving_as_numbers_or_as_text_match_their_level(data):
+    """Region codes fitted as text "1".."4" and sent as numbers (a CSV read, a JSON request,
+    an integer parquet column) were all scored as unseen; integer levels sent as text too."""
+    X, y = data
+    codes = np.arange(len(X)) % 4 + 1
+    as_text = X.assign(region=pd.array(codes.astype(str), dtype="str"))
+    as_numbers = X.assign(region=pd.Categorical(codes))
+    for fitted, other in ((as_text, as_numbers), (as_numbers, as_text)):
+        model = DistilledClassifier(fast_teacher(), TreeStudent(), cv=2, random_state=0)
+        model.fit(fitted, y)
+        for variant in (other, other.astype({"region": object})):
+            np.testing.assert_array_equal(model.predict_proba(variant), model.predict_proba(fitted))
+            np.testing.assert_array_equal(
+                model.teacher_.predict_proba(variant), model.teacher_.predict_proba(fitted)
+            )
+        one = other.iloc[[0]]  # the one-row path too
+        np.testing.assert_array_equal(
+            model.predict_proba(one), model.predict_proba(fitted.iloc[[0]])
+        )
+
+
 def test_a_column_given_twice_at_predict_is_refused(model, data):
     """Which copy to score is ambiguous (the last one used to win, silently); the teacher
     reads the same columns. Names are compared as text: 0 and "0" are the same column."""
