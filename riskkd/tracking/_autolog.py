@@ -45,19 +45,20 @@ def _patched(original):
     def fit(self, *args, **kwargs):
         if getattr(_busy, "active", False):
             return original(self, *args, **kwargs)
-        result = original(self, *args, **kwargs)
-        bound = signature.bind(self, *args, **kwargs).arguments
-        _busy.active = True
+        _busy.active = True  # before the fit: the fits it makes (teachers, assistants) are its own
         try:
-            _log_fit(self, bound.get("X"), bound.get("y"), bound.get("sample_weight"))
-        except Exception as exc:  # logging must never break a successful fit
-            warnings.warn(
-                f"riskkd autologging failed after DistilledClassifier.fit: "
-                f"{type(exc).__name__}: {exc}. The fitted model is unaffected; log it with "
-                "riskkd.tracking.log_distillation.",
-                UserWarning,
-                stacklevel=2,
-            )
+            result = original(self, *args, **kwargs)
+            bound = signature.bind(self, *args, **kwargs).arguments
+            try:
+                _log_fit(self, bound.get("X"), bound.get("y"), bound.get("sample_weight"))
+            except Exception as exc:  # logging must never break a successful fit
+                warnings.warn(
+                    f"riskkd autologging failed after DistilledClassifier.fit: "
+                    f"{type(exc).__name__}: {exc}. The fitted model is unaffected; log it with "
+                    "riskkd.tracking.log_distillation.",
+                    UserWarning,
+                    stacklevel=2,
+                )
         finally:
             _busy.active = False
         return result
@@ -76,7 +77,9 @@ def autolog(disable: bool = False, *, log_models: bool = True) -> None:
     is seen at fit, so these measure fit, not generalisation) with the artifact
     ``train_fidelity_report.json``, and, with ``log_models=True``, the teacher and the
     model (:func:`log_model`). A logging failure is reported as a warning and never
-    fails the fit.
+    fails the fit. Fits made inside a fit (a multi-stage assistant's cross-fitting) are
+    part of it and not logged on their own; each fit ``tune()`` makes and each stage of a
+    :class:`~riskkd.MultiStageDistiller` is a fit of its own and logs a run.
 
     ``fit`` is patched on the class; ``autolog(disable=True)`` restores the original.
 
