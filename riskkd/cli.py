@@ -411,6 +411,12 @@ def distill(
     with _errors(err), _silenced(quiet):
         if output.exists():
             raise typer.BadParameter(f"--output {str(output)!r} already exists; give a new folder.")
+        blocking = next((p for p in output.absolute().parents if p.is_file()), None)
+        if blocking is not None:
+            raise typer.BadParameter(
+                f"--output {str(output)!r}: {str(blocking)!r} is a file, not a folder; give "
+                "another path."
+            )
         _check_source(dataset, data, target)
         has_test = test_size > 0
         config = load_config(

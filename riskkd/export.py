@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -469,13 +469,14 @@ def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None
         )
     onnx_model = _build(model, opset)
     path = Path(path)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # A plain exclusive create (not tempfile's private 0600): usual file permissions.
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     try:
-        with os.fdopen(handle, "wb") as file:
+        with open(tmp, "xb") as file:
             file.write(onnx_model.SerializeToString())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 

@@ -149,6 +149,18 @@ def _weighted_ranks(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def require_teacher(model: Any, what: str) -> None:
+    """Raise, saying where the teacher is, when ``model`` was saved or logged without it."""
+    if getattr(model, "teacher_", None) is None:
+        raise ValueError(
+            f"model.teacher_ is None: the model was saved without its teacher (student-only: "
+            f"riskkd.save(..., student_only=True) or mlflow.student_only; or a teacher without "
+            f"a native format), and {what} compares student and teacher. Use the full model "
+            "(a pipeline's run folder artifacts/<use case>/<run>/model); for a registered "
+            "student-only version, its tag riskkd.teacher_model_uri names the teacher."
+        )
+
+
 def fidelity_report(
     model: Any, X: Any, y: Any, *, threshold: float = 0.5, sample_weight=None
 ) -> pd.DataFrame:
@@ -178,10 +190,7 @@ def fidelity_report(
     from .persistence import check_distilled, student_size_bytes, teacher_size_bytes
 
     check_distilled(model, "fidelity_report")
-    if model.teacher_ is None:
-        raise ValueError(
-            "model.teacher_ is None (the teacher was not saved); a fidelity report needs it."
-        )
+    require_teacher(model, "a fidelity report")
     index = label_index(model.classes_, y)
     p_teacher = model.teacher_.predict_proba(X)
     p_student = model.predict_proba(X)

@@ -27,6 +27,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -275,7 +276,10 @@ def save(model: Any, path: str | os.PathLike, *, student_only: bool = False) -> 
             f"{path} already exists; riskkd.save writes a new folder. Remove it or pick another path."
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    # A plain mkdir (not tempfile's private 0700): the folder and its files get the
+    # permissions of any the process writes, so that a scoring service's account can read them.
+    staging = path.parent / f".{path.name}.{uuid.uuid4().hex}"
+    staging.mkdir()
     try:
         manifest: dict[str, Any] = {
             "format": FORMAT,

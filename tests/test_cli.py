@@ -207,6 +207,10 @@ def test_distill_prints_the_table_and_refuses_an_existing_folder(model_dir, tmp_
                      "--output", tmp_path / "x")  # fmt: skip
     assert teacher.exit_code == 2 and "teacher.kind: 'catboost' is not one of" in teacher.output
     assert not (tmp_path / "x").exists()
+    (tmp_path / "notes.txt").write_text("a file")  # refused before training, not after
+    under_file = invoke("distill", "--dataset", "german_credit", "--output",
+                        tmp_path / "notes.txt" / "model")  # fmt: skip
+    assert under_file.exit_code == 2 and "is a file, not a folder" in under_file.output
 
 
 def test_distill_on_all_rows(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import pickle
 
@@ -54,6 +55,31 @@ def test_round_trip_is_bit_for_bit(tmp_path, data, student, monkeypatch):
     assert manifest["format_version"] == 2
     assert manifest["input_schema"]["names"] == list(X.columns)
     assert set(manifest["files"]) == {"student.npz", "preprocessing.npz", "teacher.txt"}
+
+
+def test_written_files_get_the_usual_permissions(tmp_path, data):
+    """Model folders, ONNX files and reports are readable as any file the process writes
+    (tempfile's private 0700 / 0600 kept a scoring service's account out)."""
+    import os
+    import stat
+
+    from riskkd.report import write_report
+
+    X, y = data
+    model = DistilledClassifier(fast_teacher(), fast_tree(), cv=2, random_state=0).fit(X, y)
+    previous = os.umask(0o022)
+    try:
+        folder = riskkd.save(model, tmp_path / "model")
+        written = [folder, *folder.iterdir()]
+        written.append(write_report(model, X, y, tmp_path / "report.html"))
+        if importlib.util.find_spec("onnx") is not None:
+            written.append(riskkd.export_onnx(model, tmp_path / "model.onnx"))
+    finally:
+        os.umask(previous)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in written}
+    assert modes.pop("model") == 0o755
+    assert set(modes.values()) == {0o644}, modes
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftovers
 
 
 def test_xgboost_teacher_saved_as_ubj(tmp_path, data):

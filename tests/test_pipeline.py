@@ -445,6 +445,9 @@ def test_student_only_registration_scores_like_the_run_folder(tmp_path):
     np.testing.assert_array_equal(
         registered.predict_proba(X), riskkd.load(result.model_dir).predict_proba(X)
     )
+    # Evaluating it says where the teacher is (riskkd evaluate / report on @champion).
+    with pytest.raises(ValueError, match=r"student-only.*riskkd\.teacher_model_uri"):
+        riskkd.fidelity_report(registered, X, np.zeros(len(X), dtype=int))
 
 
 def test_pipeline_inside_an_active_run_is_its_child_and_quotes_in_names_work(tmp_path):

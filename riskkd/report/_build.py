@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
-import tempfile
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
+from ..fidelity import require_teacher
 from . import _html
 from ._metrics import (
     FidelityEvaluation,
@@ -78,11 +79,7 @@ def _check_sections(sections: Any) -> list[tuple[str, pd.DataFrame | str]]:
 
 def _check_inputs(model: Any, X: Any, y: Any, threshold: Any, title: Any) -> None:
     check_is_fitted(model)
-    if getattr(model, "teacher_", None) is None:
-        raise ValueError(
-            "model.teacher_ is None (the teacher was not saved with the model); the report "
-            "compares student and teacher and needs it. Load a model saved with its teacher."
-        )
+    require_teacher(model, "the report")
     n_X, n_y = _n_rows(X, "X"), _n_rows(y, "y")
     if n_X != n_y:
         raise ValueError(
@@ -192,16 +189,15 @@ class Report:
         if not path.parent.exists():
             created.append(path.parent.absolute())
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle = tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-            delete=False,
-        )  # fmt: skip
+        # A plain exclusive create (not tempfile's private 0600): the report gets the
+        # permissions of any file the process writes.
+        tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
         try:
-            with handle:
+            with open(tmp, "x", encoding="utf-8") as handle:
                 handle.write(self.html)
-            os.replace(handle.name, path)
+            os.replace(tmp, path)
         except BaseException:
-            Path(handle.name).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             for folder in reversed(created):
                 folder.rmdir()
             raise
