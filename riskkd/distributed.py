@@ -761,8 +761,9 @@ class _DaskDistillation:
             message = (
                 f"Categorical column {name!r}: worker {workers[worst]} holds too few rows of "
                 f"levels {levels[:5].tolist()}{' ...' if len(levels) > 5 else ''} "
-                f"({shares[worst]:.1%} of the rows) to give them bins. Distributed LightGBM bins each categorical "
-                "column on one machine, from its own rows; if that worker bins this column, "
+                f"({shares[worst]:.1%} of the rows) to give them bins. Distributed LightGBM "
+                "bins each categorical column on one machine, from its own rows; if that "
+                "worker bins this column, "
                 "those levels are merged into one and the teacher loses their effect. The "
                 "partitions hold different levels (files by region or product?): shuffle the "
                 "rows across partitions before fit (e.g. frame.shuffle(on=a column of random "

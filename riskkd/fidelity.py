@@ -111,8 +111,8 @@ def agreement_metrics(
 
     Binary: scores are P(class 1), decisions are ``score >= threshold``. Multi-class: rank
     correlation is averaged over classes and decisions are the top class. With
-    ``sample_weight``, agreement is the weighted share of rows and rank correlation the
-    weighted Pearson correlation of the scores' ranks.
+    ``sample_weight``, agreement is the weighted share of rows and rank correlation that
+    of rows repeated as often as their (integer) weights (:func:`_rank_correlation`).
     """
     if teacher.shape[1] == 2:
         columns = [1]

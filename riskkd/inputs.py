@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime
 import numbers
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -397,8 +398,8 @@ class InputSchema:
                 f"are ignored): {self.names}."
             )
         if len(given) > len(self._position):
-            seen: set[str] = set()
-            twice = sorted({n for n in given if n in self._position and (n in seen or seen.add(n))})
+            counts = Counter(n for n in given if n in self._position)
+            twice = sorted(n for n, k in counts.items() if k > 1)
             if twice:
                 raise ValueError(
                     f"X has more than one column named {twice} (column names compared as text); "

@@ -102,10 +102,10 @@ def input_example_of(model: Any, X: Any, n_rows: int = _EXAMPLE_ROWS) -> pd.Data
 def predict_frame(model: Any, X: Any, include_decision: bool = False) -> pd.DataFrame:
     """The pyfunc output of ``model`` on ``X`` (see the module docstring)."""
     index = X.index if isinstance(X, pd.DataFrame) else None
-    names = model.input_schema_.names
     if isinstance(X, pd.DataFrame) and not model.input_schema_.from_frame:
         # A model fitted on an array has the columns x0, x1, ...: a request naming exactly
         # those (a JSON client may sort them: x0, x1, x10, x2) is read by name.
+        names = model.input_schema_.names
         if sorted(map(str, X.columns)) == sorted(names):
             X = X.set_axis(list(map(str, X.columns)), axis=1)[names]
         X = X.to_numpy()
