@@ -626,6 +626,14 @@ def score(
             raise typer.BadParameter(f"--input {str(input)!r} does not exist.")
         if not _is_mlflow_uri(model) and not Path(model).exists():
             raise typer.BadParameter(_NO_MODEL.format(model))
+        if output.exists() and not output.is_dir():
+            raise typer.BadParameter(f"--output {str(output)!r} is a file; give a folder.")
+        if output.is_dir() and any(output.iterdir()) and not resume:
+            raise typer.BadParameter(
+                f"--output {str(output)!r} is not empty. Scoring never overwrites or mixes "
+                "outputs: add --resume to finish the job that wrote it, or choose a new (or "
+                "empty) folder."
+            )
         progress = None
         on_chunk = None
         if not quiet:

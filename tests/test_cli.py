@@ -305,6 +305,12 @@ def test_score_usage_errors(model_dir, holdout, tmp_path):
                    tmp_path / "o", "--id-cols", "application_id,application_id")  # fmt: skip
     assert twice.exit_code == 2 and "names a column twice" in twice.output
     assert not (tmp_path / "o").exists()
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "notes.txt").write_text("someone else's")
+    used = invoke("score", "--model", model_dir, "--input", holdout, "--output",
+                  tmp_path / "used")  # fmt: skip
+    assert used.exit_code == 2 and "is not empty" in used.output and "--resume" in used.output
+    assert [p.name for p in (tmp_path / "used").iterdir()] == ["notes.txt"]
 
 
 def test_score_a_registered_model_on_dask(tmp_path, holdout, monkeypatch):

@@ -124,6 +124,11 @@ def test_values_out_of_range_name_the_key():
         "split.column: required key is missing",
         "split.cutoff: required key is missing",
     ]
+    # Teacher values are checked by the teacher class's own rules, before anything runs.
+    (line,) = problems(base(), ["teacher.params.num_leaves=abc"])
+    assert line.startswith("teacher.params.num_leaves: The 'num_leaves' parameter of Light")
+    (line,) = problems(base(teacher={"kind": "hist_gradient_boosting", "params": {"max_iter": 0}}))
+    assert "teacher.params.max_iter: The 'max_iter' parameter" in line
 
 
 def test_registry_and_report_settings_fail_before_training():

@@ -60,6 +60,22 @@ def teacher_param_names(kind: str) -> set[str]:
     return names - _MANAGED[kind]
 
 
+def check_teacher_values(kind: str, params: dict[str, Any]) -> None:
+    """Refuse ``teacher.params`` values the teacher class's own checks refuse (a number given
+    as text, a value out of range), before anything runs. XGBoost checks its values only
+    when it trains."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    teacher = _teacher_class(kind)(**params)
+    if not hasattr(teacher, "_validate_params"):
+        return
+    try:
+        teacher._validate_params()
+    except InvalidParameterError as error:
+        key = next((k for k in params if f"'{k}' parameter" in str(error)), None)
+        raise ValueError(f"teacher.params{'.' + key if key else ''}: {error}") from None
+
+
 def build_teacher(teacher_config: Any, seed: int) -> Any:
     """An unfitted teacher as the config describes it.
 

@@ -331,7 +331,7 @@ class PipelineConfig(_Section):
 
     @model_validator(mode="after")
     def _teacher_params(self) -> PipelineConfig:
-        from ._build import teacher_param_names
+        from ._build import check_teacher_values, teacher_param_names
 
         if self.training.engine == "dask" and self.data.n_rows is not None:
             raise ValueError(
@@ -350,6 +350,7 @@ class PipelineConfig(_Section):
                     f"teacher.params.{key}: not a parameter of the {self.teacher.kind!r} "
                     f"teacher.{_did_you_mean(key, allowed)} Allowed: {', '.join(sorted(allowed))}"
                 )
+        check_teacher_values(self.teacher.kind, self.teacher.params)
         return self
 
 
