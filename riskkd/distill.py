@@ -534,7 +534,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
                     self, X, reset=True, ensure_all_finite="allow-nan", dtype="numeric"
                 )
             except ValueError as error:
-                if "could not convert" not in str(error):
+                if not any(s in str(error) for s in ("could not convert", "bytes/strings")):
                     raise
                 raise ValueError(
                     f"X is an array holding text ({error}); riskkd reads numeric arrays only. "

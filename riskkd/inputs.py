@@ -360,7 +360,7 @@ class InputSchema:
         """The levels of a categorical column as an Index: integers as int64 (XGBoost reads
         categories of text or integers, not integers in an object Index), others as objects."""
         levels = self.levels[name]
-        if levels and {type(v) for v in levels} == {int}:
+        if _int64_levels(levels):
             return pd.Index(levels, dtype=np.int64)
         return pd.Index(levels, dtype=object)
 
@@ -556,6 +556,15 @@ def _check_level_types(name: str, levels: list[Any]) -> None:
     raise ValueError(
         f"Column {name!r} holds {kind} values (e.g. {str(odd)[:50]!r}); riskkd reads numbers, "
         f"booleans, text and categories. {fix}."
+    )
+
+
+def _int64_levels(levels: list[Any]) -> bool:
+    """Whether every level is an integer within int64 (ids of 2**63 and up are not)."""
+    return (
+        bool(levels)
+        and {type(v) for v in levels} == {int}
+        and (-(2**63) <= min(levels) and max(levels) < 2**63)
     )
 
 

@@ -270,7 +270,7 @@ class MultiStageDistiller(ClassifierMixin, BaseEstimator):
             "roc_auc": mine["roc_auc"],
             "ece": mine["ece"],
             "auc_retention": mine["roc_auc"] / auc,
-            **agreement_metrics(teacher, proba),
+            **agreement_metrics(teacher, proba, sample_weight=sample_weight),
             "fit_seconds": np.nan,
         }
 

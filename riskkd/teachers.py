@@ -327,10 +327,15 @@ def check_native_levels(teacher: Any, schema: Any) -> None:
     """
     if type(teacher).__name__ not in {"XGBClassifier", "DaskXGBClassifier"}:
         return
+    from .inputs import _int64_levels
+
     unreadable = {}
     for name in schema.categorical_names:
-        kinds = {type(v) for v in schema.levels[name]}
-        if kinds not in ({str}, {int}):
+        levels = schema.levels[name]
+        kinds = {type(v) for v in levels}
+        if kinds == {int} and not _int64_levels(levels):
+            unreadable[name] = ["integers beyond int64"]
+        elif kinds not in ({str}, {int}):
             unreadable[name] = sorted(k.__name__ for k in kinds) or ["none: every value missing"]
     if unreadable:
         shown = "; ".join(
@@ -344,6 +349,10 @@ def check_native_levels(teacher: Any, schema: Any) -> None:
         )
 
 
+#: LightGBM's one-vs-rest multi-class objective and its aliases.
+_ONE_VS_REST = {"multiclassova", "multiclass_ova", "ova", "ovr"}
+
+
 def class_weight_factors(teacher: Any, y_index: np.ndarray, n_classes: int) -> np.ndarray | None:
     """Per-class weights the teacher was trained with, or None.
 
@@ -352,9 +361,10 @@ def class_weight_factors(teacher: Any, y_index: np.ndarray, n_classes: int) -> n
     divides them back out so that soft targets are on the true prior. A raw Booster keeps
     ``scale_pos_weight`` and ``is_unbalance`` in its own settings; scikit-learn's
     ``class_weight`` becomes sample weights that a Booster does not record. In a
-    scikit-learn ``Pipeline`` the last step's settings count. ``is_unbalance`` and
-    ``scale_pos_weight`` weigh binary objectives only (LightGBM and XGBoost ignore them for
-    multi-class ones).
+    scikit-learn ``Pipeline`` the last step's settings count. ``scale_pos_weight`` weighs
+    binary objectives only; ``is_unbalance`` binary and one-vs-rest ones (LightGBM ignores
+    it for the softmax ``multiclass``; for ``multiclassova`` the balanced weights
+    approximate its per-class reweighting).
     """
     estimator = teacher.estimator if isinstance(teacher, FrozenEstimator) else teacher
     if isinstance(estimator, Pipeline):
@@ -369,7 +379,10 @@ def class_weight_factors(teacher: Any, y_index: np.ndarray, n_classes: int) -> n
     counts = np.bincount(y_index, minlength=n_classes).astype(float)
     class_weight = params.get("class_weight")
     classes = np.arange(n_classes)
-    if class_weight == "balanced" or (n_classes == 2 and params.get("is_unbalance")):
+    # is_unbalance weighs binary objectives, one-vs-rest ones class by class, not softmax.
+    one_vs_rest = str(params.get("objective")) in _ONE_VS_REST
+    unbalanced = params.get("is_unbalance") and (n_classes == 2 or one_vs_rest)
+    if class_weight == "balanced" or unbalanced:
         weights = counts.sum() / (n_classes * np.maximum(counts, 1))
     elif isinstance(class_weight, dict):
         labels = getattr(estimator, "classes_", None)

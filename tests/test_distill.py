@@ -321,6 +321,9 @@ def test_class_weights_are_read_where_the_model_applies_them():
     pipe = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced"))
     np.testing.assert_allclose(class_weight_factors(pipe, y3, 3), 100 / (3 * np.array([80, 15, 5])))
     assert class_weight_factors(lgb.LGBMClassifier(is_unbalance=True), y3, 3) is None
+    # One-vs-rest reweights each class's binary model: the balanced weights approximate it.
+    ova = lgb.LGBMClassifier(objective="multiclassova", is_unbalance=True)
+    np.testing.assert_allclose(class_weight_factors(ova, y3, 3), 100 / (3 * np.array([80, 15, 5])))
     np.testing.assert_allclose(
         class_weight_factors(lgb.LGBMClassifier(is_unbalance=True), y3[y3 < 2], 2),
         95 / (2 * np.array([80, 15])),

@@ -259,6 +259,14 @@ def test_xgboost_teacher_reads_integer_levels_and_names_unreadable_ones(data):
     grades = X.assign(grade=pd.Categorical(np.arange(len(X)) % 5 + 1))  # integer levels
     model = DistilledClassifier(teacher, TreeStudent(), cv=2, random_state=0).fit(grades, y)
     assert model.teacher_.predict_proba(grades).shape == (len(X), 2)
+    # Integer ids beyond int64 stay objects for the default teacher, and XGBoost names them.
+    big = X.assign(
+        merchant=pd.Categorical(np.uint64(2**63) + np.arange(len(X), dtype=np.uint64) % 7)
+    )
+    default = DistilledClassifier(fast_teacher(), TreeStudent(), cv=2, random_state=0).fit(big, y)
+    assert default.predict_proba(big).shape == (len(X), 2)
+    with pytest.raises(ValueError, match=r"'merchant' \(levels of type integers beyond int64\)"):
+        DistilledClassifier(teacher, TreeStudent(), cv=2).fit(big, y)
     flags = X.assign(flag=pd.Series([True, False, None] * (len(X) // 3) + [True] * (len(X) % 3)))
     with pytest.raises(ValueError, match=r"'flag' \(levels of type bool\).*astype\('boolean'\)"):
         DistilledClassifier(teacher, TreeStudent(), cv=2).fit(flags, y)
@@ -318,8 +326,9 @@ def test_a_row_that_is_not_a_frame_gets_advice(model, data):
         make().fit(X["age"], y)
     with pytest.raises(TypeError, match=r"X is a list of dicts; .*pd\.DataFrame\(records\)"):
         make().fit(X.to_dict("records"), y)
-    with pytest.raises(ValueError, match=r"array holding text .*Pass a pandas DataFrame"):
-        make().fit(X.to_numpy(), y)
+    for text in (X.to_numpy(), X.to_numpy().astype(str), X.astype(str).to_numpy().tolist()):
+        with pytest.raises(ValueError, match=r"array holding text .*Pass a pandas DataFrame"):
+            make().fit(text, y)
     from scipy import sparse
 
     with pytest.raises(TypeError, match=r"sparse csr_matrix; sparse input is not supported"):

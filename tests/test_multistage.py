@@ -120,6 +120,12 @@ def test_stage_fidelity_is_recorded(fitted):
     assert report.loc["stage 2", "auc_retention"] == pytest.approx(
         full.loc["auc_retention", "student"]
     )
+    # With weights too, agreement metrics included.
+    w = np.where(np.arange(len(y_test)) % 3 == 0, 4.0, 1.0)
+    report = fitted.stage_report(X_test, y_test, sample_weight=w)
+    full = fidelity_report(fitted.final_, X_test, y_test, sample_weight=w)
+    for metric in ("roc_auc", "rank_correlation", "decision_agreement"):
+        assert report.loc["stage 2", metric] == pytest.approx(full.loc[metric, "student"])
 
 
 def test_reproducible_for_a_seed(fitted, data):

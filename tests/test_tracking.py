@@ -631,12 +631,18 @@ def test_autolog_logs_fit_and_disable_restores(tmp_path, autolog_off):
         assert len(client.search_runs([experiment])) == 1
 
 
-def test_autolog_logs_a_fit_once_not_the_fits_inside_it(tmp_path, autolog_off):
-    """A cross-fitted assistant (assistant_cv=2) is fitted three times inside stage 2's fit:
-    one run per stage, not five (the guard was set only after the fit returned)."""
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_autolog_logs_a_fit_once_not_the_fits_inside_it(tmp_path, autolog_off, n_jobs):
+    """A cross-fitted assistant (assistant_cv=2) is fitted three times inside stage 2's fit,
+    in joblib threads with n_jobs=2: one run per stage, not five (the guard was set only
+    after the fit returned, and then only in the fitting thread)."""
     X, y = make_risk_frame(300, seed=6)
     chain = riskkd.MultiStageDistiller(
-        fast_teacher(), stages=(fast_tree(), fast_tree(max_depth=3)), assistant_cv=2, cv=2
+        fast_teacher(),
+        stages=(fast_tree(), fast_tree(max_depth=3)),
+        assistant_cv=2,
+        cv=2,
+        n_jobs=n_jobs,
     )
     with tracking_at(tmp_path) as uri:
         tracking.autolog(log_models=False)

@@ -20,8 +20,10 @@ from ._logging import log_history, log_params_and_data
 from ._runs import active_or_new_run
 
 _state: dict[str, Any] = {"original_fit": None, "log_models": True}
-# Set while a patched fit logs, so that fits nested in it are not logged twice.
-_busy = threading.local()
+# Patched fits running in this process, in any thread: a fit started while another runs is
+# part of it (DistilledClassifier cross-fits an assistant in joblib threads) and not logged.
+_running = {"fits": 0}
+_lock = threading.Lock()
 
 
 def _log_fit(model: DistilledClassifier, X: Any, y: Any, sample_weight: Any) -> None:
@@ -43,11 +45,13 @@ def _patched(original):
 
     @functools.wraps(original)
     def fit(self, *args, **kwargs):
-        if getattr(_busy, "active", False):
-            return original(self, *args, **kwargs)
-        _busy.active = True  # before the fit: the fits it makes (teachers, assistants) are its own
+        with _lock:
+            nested = _running["fits"] > 0
+            _running["fits"] += 1
         try:
             result = original(self, *args, **kwargs)
+            if nested:
+                return result
             bound = signature.bind(self, *args, **kwargs).arguments
             try:
                 _log_fit(self, bound.get("X"), bound.get("y"), bound.get("sample_weight"))
@@ -60,7 +64,8 @@ def _patched(original):
                     stacklevel=2,
                 )
         finally:
-            _busy.active = False
+            with _lock:
+                _running["fits"] -= 1
         return result
 
     fit.__riskkd_autolog__ = True
@@ -77,8 +82,9 @@ def autolog(disable: bool = False, *, log_models: bool = True) -> None:
     is seen at fit, so these measure fit, not generalisation) with the artifact
     ``train_fidelity_report.json``, and, with ``log_models=True``, the teacher and the
     model (:func:`log_model`). A logging failure is reported as a warning and never
-    fails the fit. Fits made inside a fit (a multi-stage assistant's cross-fitting) are
-    part of it and not logged on their own; each fit ``tune()`` makes and each stage of a
+    fails the fit. Fits made inside a fit, in any thread (a multi-stage assistant's
+    cross-fitting) are part of it and not logged on their own; so is any fit started in
+    another thread while one runs. Each fit ``tune()`` makes and each stage of a
     :class:`~riskkd.MultiStageDistiller` is a fit of its own and logs a run.
 
     ``fit`` is patched on the class; ``autolog(disable=True)`` restores the original.
