@@ -310,8 +310,8 @@ def test_zero_weight_rows_add_nothing_and_never_make_the_loss_nan(binary_data):
 
 
 def test_class_weights_are_read_where_the_model_applies_them():
-    """In a Pipeline the last step's class_weight counts; is_unbalance weighs binary
-    objectives only (LightGBM ignores it for multi-class: same predictions, no correction)."""
+    """In a Pipeline the last step's class_weight counts; is_unbalance weighs binary and
+    one-vs-rest objectives (LightGBM ignores it for the softmax multiclass: no correction)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
