@@ -94,16 +94,20 @@ def run_one(name: str, seed: int, **settings) -> dict:
     return row
 
 
-def one_row_seconds(scorer, X: pd.DataFrame, rounds: int, n_frames: int = 200) -> float:
-    """Median seconds of ``scorer.predict_proba`` on one row, over distinct one-row frames.
-
-    Each frame has its own column Index, as a request a service builds does.
-    """
+def distinct_rows(X: pd.DataFrame, n: int) -> list[pd.DataFrame]:
+    """``n`` one-row frames of ``X``, each with its own column Index, as a service builds
+    a request (a reused frame would let riskkd skip its column check)."""
     frames = []
-    for i in range(min(n_frames, len(X))):
+    for i in range(min(n, len(X))):
         one = X.iloc[[i]].copy()
         one.columns = pd.Index(list(one.columns))
         frames.append(one)
+    return frames
+
+
+def one_row_seconds(scorer, X: pd.DataFrame, rounds: int, n_frames: int = 200) -> float:
+    """Median seconds of ``scorer.predict_proba`` on one row, over :func:`distinct_rows`."""
+    frames = distinct_rows(X, n_frames)
     scorer.predict_proba(frames[0])  # warm up
 
     def score_all():

@@ -348,18 +348,6 @@ def _throughput(func, rows: int, repeat: int) -> float:
     return float(rows / np.median(times))
 
 
-def _distinct_rows(X, n: int) -> list:
-    """``n`` one-row frames of ``X``, each with its own column Index."""
-    import pandas as pd
-
-    rows = []
-    for i in range(min(n, len(X))):
-        one = X.iloc[[i]].copy()
-        one.columns = pd.Index(list(one.columns))
-        rows.append(one)
-    return rows
-
-
 def worker_infer(spec: dict) -> dict:
     """One inference path: one-row latency and 1M-row throughput."""
     for folder in spec.get("extra_path", []):
@@ -377,7 +365,9 @@ def worker_infer(spec: dict) -> dict:
     one = X_test.iloc[[0]]
     # DataFrame paths score distinct one-row frames, each with its own column Index, as a
     # service's requests arrive (a reused frame lets riskkd skip its column check).
-    requests = itertools.cycle(_distinct_rows(X_test, 200))
+    from distillation import distinct_rows
+
+    requests = itertools.cycle(distinct_rows(X_test, 200))
     booster = model.teacher_.native_model
     booster.params["num_threads"] = threads
     out: dict = {"path": path}

@@ -491,17 +491,9 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         return tuple(np.concatenate(block) for block in zip(*parts)), n_unlabeled, n_synthetic
 
     def _teacher_labelled(self, encoded, weights, raw=None):
-        """Student inputs, calibrated teacher probabilities, label -1 and ``weights``.
-
-        ``raw``: the same rows as given, for real rows. The teacher reads those, so that a
-        prefit teacher sees the levels it knows and ``X`` lacks (the encoding has them as
-        missing).
-        """
-        teacher = self.teacher_
-        proba = (
-            teacher.predict_proba_encoded(encoded) if raw is None else teacher.predict_proba(raw)
-        )
-        soft = self.calibrator_.transform(proba)
+        """Student inputs, calibrated teacher probabilities, label -1 and ``weights``
+        (``raw``: the rows as given, for real rows; see ``predict_proba_encoded``)."""
+        soft = self.calibrator_.transform(self.teacher_.predict_proba_encoded(encoded, raw))
         Un, Uc = self.preprocessor_.transform(encoded)
         return Un, Uc, soft, np.full(len(Un), -1), weights
 

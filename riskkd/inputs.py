@@ -457,7 +457,11 @@ class InputSchema:
             if UNSEEN in codes:
                 alias = self._alias[name]
                 codes = [
-                    c if c != UNSEEN else MISSING if _is_missing(v) else alias.get(v, UNSEEN)
+                    c
+                    if c != UNSEEN
+                    else MISSING
+                    if _is_missing(v)
+                    else _level_code(lookup, alias, v)
                     for c, v in zip(codes, items)
                 ]
             return codes
@@ -568,16 +572,19 @@ def _int64_levels(levels: list[Any]) -> bool:
     )
 
 
-def _level_aliases(levels: list[Any]) -> dict[Any, int]:
-    """The other spelling of each level of a column of text or of numbers: ``1`` for the
-    text level ``"1"``, ``"4"`` for the number ``4`` (and ``"2"`` for ``2.0``).
+def _level_aliases(levels: list[Any]) -> dict[Any, int] | None:
+    """How :func:`_level_code` reads a value spelled as the other type.
 
     Codes arrive as numbers where text was fitted, or the reverse, whenever a file or a
     request goes through CSV, JSON or a typed parquet column; they are matched to their
-    level instead of scored as unseen. Columns mixing text and numbers get none (see
-    :func:`_warn_if_mixed`).
+    level instead of scored as unseen. Text levels: ``{number: level index}`` for the
+    levels that spell an integer (``1`` for ``"1"``; not ``"01"`` or ``"1.0"``). Number
+    levels: ``None``, text is read as a number (``"4"``, ``"4.0"`` for ``4``). Columns
+    mixing text and numbers: ``{}`` (see :func:`_warn_if_mixed`).
     """
     kinds = {type(v) for v in levels}
+    if kinds in ({int}, {float}, {int, float}):
+        return None
     aliases: dict[Any, int] = {}
     if kinds == {str}:
         for i, level in enumerate(levels):
@@ -585,19 +592,24 @@ def _level_aliases(levels: list[Any]) -> dict[Any, int]:
                 number = int(level)
             except ValueError:
                 continue
-            if str(number) == level:  # "1", "-3"; not "01", " 1" or "1.0"
+            if str(number) == level:
                 aliases[number] = i
-    elif kinds in ({int}, {float}):
-        for i, level in enumerate(levels):
-            aliases[str(level)] = i
-            if isinstance(level, float) and level.is_integer():
-                aliases[str(int(level))] = i
     return aliases
 
 
-def _level_code(lookup: dict[Any, int], alias: dict[Any, int], value: Any) -> int:
+def _level_code(lookup: dict[Any, int], alias: dict[Any, int] | None, value: Any) -> int:
+    """Level index of ``value``, also when spelled as the other type (:func:`_level_aliases`)."""
     code = lookup.get(value, UNSEEN)
-    return alias.get(value, UNSEEN) if code == UNSEEN else code
+    if code != UNSEEN:
+        return code
+    if alias is not None:
+        return alias.get(value, UNSEEN)
+    if isinstance(value, str):
+        try:
+            return lookup.get(float(value), UNSEEN)  # 4.0 finds the level 4 (equal hashes)
+        except ValueError:
+            pass
+    return UNSEEN
 
 
 def _warn_if_mixed(name: str, levels: list[Any]) -> None:

@@ -27,7 +27,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._holdout import holdout_split
-from .inputs import InputSchema
+from .inputs import InputSchema, _int64_levels
 
 
 class LightGBMTeacher(ClassifierMixin, BaseEstimator):
@@ -327,8 +327,6 @@ def check_native_levels(teacher: Any, schema: Any) -> None:
     """
     if type(teacher).__name__ not in {"XGBClassifier", "DaskXGBClassifier"}:
         return
-    from .inputs import _int64_levels
-
     unreadable = {}
     for name in schema.categorical_names:
         levels = schema.levels[name]
@@ -436,10 +434,17 @@ class FittedTeacher:
         """Class probabilities on the true prior, columns in the order of ``classes_``."""
         return self.predict_proba_prepared(self.prepare(X))
 
-    def predict_proba_encoded(self, encoded: Any) -> np.ndarray:
-        """Probabilities for rows given in riskkd's shared encoding (e.g. synthetic rows)."""
+    def predict_proba_encoded(self, encoded: Any, raw: Any = None) -> np.ndarray:
+        """Probabilities for rows given in riskkd's shared encoding (e.g. synthetic rows).
+
+        ``raw``: the same rows as given, when they are real rows (``X_unlabeled``). A teacher
+        reading raw input reads those: the encoding holds levels ``X`` lacked as missing,
+        and a prefit teacher may know them.
+        """
         if self.native:
             return self.predict_proba_prepared(self.schema.teacher_frame(encoded))
+        if raw is not None:
+            return self.predict_proba(raw)
         return self.predict_proba_prepared(self.schema.decode(encoded))
 
     def predict_proba_prepared(self, data: Any) -> np.ndarray:
@@ -606,10 +611,11 @@ class TeacherEnsemble:
         """Combined class probabilities, columns in the order of ``classes_``."""
         return combine_logits([m.predict_proba(X) for m in self.members], self.weights)
 
-    def predict_proba_encoded(self, encoded: Any) -> np.ndarray:
-        """Combined probabilities for rows in riskkd's shared encoding."""
+    def predict_proba_encoded(self, encoded: Any, raw: Any = None) -> np.ndarray:
+        """Combined probabilities for rows in riskkd's shared encoding (``raw``: see
+        :meth:`FittedTeacher.predict_proba_encoded`)."""
         return combine_logits(
-            [m.predict_proba_encoded(encoded) for m in self.members], self.weights
+            [m.predict_proba_encoded(encoded, raw) for m in self.members], self.weights
         )
 
     @property

@@ -212,8 +212,8 @@ def test_partitions_holding_different_levels_are_warned_about_and_shuffling_mend
         roc_auc_score(y_test, m.teacher_.predict_proba(X_test)[:, 1])
         for m in (split, mixed, in_memory)
     ]
-    # Measured 0.78 by region, 0.81 shuffled and in memory: 0.02 is above training noise
-    # and below the loss the warning is about.
+    # Measured 0.730 by region, 0.824 shuffled, 0.825 in memory: 0.02 is above training
+    # noise and far below the loss the warning is about.
     assert abs(aucs[1] - aucs[2]) < 0.02 and aucs[0] < aucs[2] - 0.01, aucs
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import pickle
 
@@ -72,8 +71,7 @@ def test_written_files_get_the_usual_permissions(tmp_path, data):
         folder = riskkd.save(model, tmp_path / "model")
         written = [folder, *folder.iterdir()]
         written.append(write_report(model, X, y, tmp_path / "report.html"))
-        if importlib.util.find_spec("onnx") is not None:
-            written.append(riskkd.export_onnx(model, tmp_path / "model.onnx"))
+        written.append(riskkd.export_onnx(model, tmp_path / "model.onnx"))  # test extra: onnx
     finally:
         os.umask(previous)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in written}

@@ -98,17 +98,6 @@ def parse_numeric(series: pd.Series, dtype_at_fit: str) -> tuple[np.ndarray, np.
     return values, bad
 
 
-def _categorical_values(series: pd.Series, levels: Sequence[Any]) -> Any:
-    """Text of a column whose levels were numbers at fit, turned back into numbers."""
-    numeric_levels = bool(levels) and all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in levels
-    )
-    if not (numeric_levels and _is_text(series)):
-        return series
-    parsed = pd.to_numeric(series, errors="coerce")
-    return pd.Series(np.where(parsed.notna(), parsed, series.astype(object)), dtype=object)
-
-
 def _raw_text(series: pd.Series) -> list[str | None]:
     return [
         None if v is None or (isinstance(v, float) and v != v) or v is pd.NA else str(v)
@@ -143,8 +132,8 @@ def check_chunk(raw: pd.DataFrame, schema: Any, id_cols: Sequence[str]) -> Check
     features: dict[str, Any] = {}
     for name, kind, dtype in zip(schema.names, schema.kinds, schema.dtypes):
         series = raw[name]
-        if kind == "categorical":
-            features[name] = _categorical_values(series, schema.levels.get(name, []))
+        if kind == "categorical":  # text of number levels is read by the schema
+            features[name] = series
             continue
         values, not_a_number = parse_numeric(series, dtype)
         flag(
