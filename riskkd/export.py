@@ -285,9 +285,9 @@ def _level_table(name: str, levels: list[Any], prep: Any, j: int) -> tuple[list[
 def _scorecard_graph(model: Any, graph: OnnxGraph) -> str:
     """Logits of a scorecard student from the raw inputs, by its points table.
 
-    A scorecard's numeric bin edges sit on observed values, where the float32 preprocessing
-    of another runtime (one ulp off in ``asinh``) could put a value in the neighbouring
-    bin. The exact raw-unit bounds of :func:`riskkd.scorecard.points_table` avoid that:
+    A scorecard's numeric bin edges sit a few float32 steps above observed values; another
+    runtime's float32 preprocessing (its own ``asinh``) need not compute the same steps.
+    The exact raw-unit bounds of :func:`riskkd.scorecard.points_table` avoid the question:
     each numeric column is compared in double against them, and each level maps to its
     points directly, so ONNX Runtime adds the same integer points as ``predict_proba``.
     """

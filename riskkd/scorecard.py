@@ -40,6 +40,7 @@ from sklearn.utils.validation import check_is_fitted
 from .inputs import Encoded
 from .preprocessing import MISSING_ROW, UNKNOWN_ROW, StudentPreprocessor
 from .students import ScorecardStudent
+from .students._scorecard import EDGE_MARGIN, float32_steps
 
 __all__ = ["points_table", "score_points"]
 
@@ -103,9 +104,9 @@ def points_table(
     that column its value falls in. Numeric bins are right-closed intervals
     ``lower < x <= upper`` in raw units that cover the real line, plus a ``(missing)`` bin;
     ``lower`` and ``upper`` are exact: the largest raw values the student puts in each bin
-    (it compares in float32 after its scaling, so a bound sits a fraction of a float32 step
-    above the largest training value of the bin); ``bin`` shows that value rounded, e.g.
-    ``(25, 30]`` for an integer column.
+    (it compares in float32 after its scaling, with edges a few float32 steps above the
+    largest training value of the bin, so a bound sits a few millionths above that value);
+    ``bin`` shows that value rounded, e.g. ``(25, 30]`` for an integer column.
     Categorical bins list their levels; ``(other)`` holds levels too rare to be embedded
     and levels not seen at fit, ``(missing)`` missing values.
 
@@ -190,7 +191,7 @@ def _numeric_rows(model: Any, name: str, j: int) -> list[dict[str, Any]]:
         column = n_numeric + int(indicator[0])
         present = int(student.numeric_points_[column][_bin(student.edges_[column], 0.0)])
         absent = int(student.numeric_points_[column][_bin(student.edges_[column], 1.0)])
-    shown = _short_bounds(pre, j, n_numeric, len(schema.categorical_names), bounds)
+    shown = _short_bounds(pre, j, n_numeric, len(schema.categorical_names), bounds, edges)
     labels = [f"({lo}, {hi}]" for lo, hi in zip(["-inf", *shown], [*shown, "inf"])]
     rows = [
         _row(name, "numeric", label, lo, hi, None, int(p) + present)
@@ -255,18 +256,22 @@ def _bin(edges: np.ndarray, value: float) -> int:
 
 
 def _short_bounds(
-    pre: StudentPreprocessor, j: int, n_num: int, n_cat: int, bounds: np.ndarray
+    pre: StudentPreprocessor, j: int, n_num: int, n_cat: int, bounds: np.ndarray, edges
 ) -> list[str]:
-    """Each bound as the roundest decimal at or below it that the student scales the same.
+    """Each bound as the roundest decimal at or below it that the student scales to within
+    ``EDGE_MARGIN`` float32 steps below the bin's edge.
 
-    An exact bound sits a fraction of a float32 step above a round number (``25.0000017``
-    for an edge at age 25); the label shows the round number, in positional notation. Only
-    raw values between the two, which the student cannot tell apart from the round number,
-    read differently.
+    An exact bound sits a few float32 steps above a round number (``25.0000267`` for an
+    edge just above age 25); the label shows the round number, in positional notation.
+    Only raw values between the two, which float32 can barely tell apart from the round
+    number, read differently.
     """
     if bounds.size == 0:
         return []
-    target = _scaled(pre, j, n_num, n_cat, bounds)
+    edges = np.asarray(edges, dtype=np.float64)
+    # Lowest scaled value of a label: EDGE_MARGIN steps below the edge, one more for an
+    # edge halfway between two float32 values (models saved before the margin: edge at it).
+    lowest = float32_steps(edges.astype(np.float32), -(EDGE_MARGIN + 1)).astype(np.float64)
     shown = [repr(float(b)) for b in bounds]
     pending = np.ones(bounds.size, dtype=bool)
     magnitude = int(np.floor(np.log10(max(float(np.max(np.abs(bounds))), 1e-300))))
@@ -277,7 +282,8 @@ def _short_bounds(
         candidates = np.array(
             [float(f"{np.floor(b * scale) / scale:.{max(decimals, 0)}f}") for b in bounds]
         )
-        same = (candidates <= bounds) & (_scaled(pre, j, n_num, n_cat, candidates) == target)
+        scaled = _scaled(pre, j, n_num, n_cat, candidates)
+        same = (candidates <= bounds) & (scaled <= edges) & (scaled >= lowest)
         for k in np.flatnonzero(same & pending):
             shown[k] = f"{candidates[k]:.{max(decimals, 0)}f}"
         pending &= ~same

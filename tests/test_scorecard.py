@@ -112,6 +112,19 @@ def test_raw_bounds_are_exact_at_the_edges(model, data):
             assert (score_points(model, rows) != score_points(model, rows.iloc[:1])[0]).any()
 
 
+def test_bins_survive_another_cpus_float32_arcsinh(model, data):
+    """Training values are not on the edges: a few ulps of difference in the scaled inputs
+    (numpy's float32 arcsinh differs by one between its SIMD and generic loops, so between
+    CPUs) leave every row's points unchanged (with edges at the values, they did not)."""
+    Xn, Xc = model.preprocessor_.transform(model.input_schema_.encode(data[0]))
+    points = model.student_.total_points(Xn, Xc)
+    for direction in (np.inf, -np.inf):
+        shifted = Xn
+        for _ in range(4):  # 4 ulps: beyond the 1-ulp difference seen between numpy loops
+            shifted = np.nextafter(shifted, np.float32(direction))
+        np.testing.assert_array_equal(model.student_.total_points(shifted, Xc), points)
+
+
 def test_bins_are_contiguous_and_cover_the_line_plus_missing(model):
     table = points_table(model)
     assert list(table.columns) == ["feature", "kind", "bin", "lower", "upper", "levels", "points"]

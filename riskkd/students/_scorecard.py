@@ -13,6 +13,17 @@ from sklearn.utils._param_validation import Interval
 from ._base import Student
 
 _EPS = 1e-7
+#: float32 steps between a training value and the bin edge above it (see ``fit_bins``).
+EDGE_MARGIN = 16
+
+
+def float32_steps(values: np.ndarray, steps: int) -> np.ndarray:
+    """``values`` (float32) moved ``steps`` representable float32 values up (or down if < 0)."""
+    values = np.asarray(values, dtype=np.float32)
+    direction = np.float32(np.inf if steps > 0 else -np.inf)
+    for _ in range(abs(steps)):
+        values = np.nextafter(values, direction)
+    return values
 
 
 class ScorecardStudent(Student):
@@ -23,8 +34,10 @@ class ScorecardStudent(Student):
     1. **Bins** (:meth:`fit_bins`). Each numeric input is cut into at most ``max_bins``
        intervals by a single-feature regression tree on the log-odds of the targets (the
        teacher's soft targets mixed with the hard labels by ``loss.alpha``), each bin
-       holding at least ``min_bin_fraction`` of the weight; each edge is the largest
-       training value left of the split, so edges read well in raw units. A constrained input
+       holding at least ``min_bin_fraction`` of the weight; each edge sits just above the
+       largest training value left of the split (``EDGE_MARGIN`` float32 steps, so that an
+       ulp of difference in another CPU's float32 ``arcsinh`` keeps every value in its bin),
+       so edges read well in raw units. A constrained input
        (``monotone``) gets a monotone tree. Categorical levels are ordered by their mean
        target and grouped the same way, so levels with similar risk share a bin. The
        missing indicators of :class:`riskkd.preprocessing.StudentPreprocessor` are inputs
@@ -265,11 +278,18 @@ class ScorecardStudent(Student):
         ).fit(values[:, None], logodds, sample_weight=weight)
         t = tree.tree_
         thresholds = np.unique(t.threshold[t.children_left != -1])
-        # Each split as the largest value on its left (not the midpoint the tree stores):
-        # the same bins for the training rows, and edges at observed values, which read
-        # well in raw units ("age <= 25" rather than "age <= 25.5031").
-        observed = np.unique(values).astype(np.float64)
-        return observed[np.searchsorted(observed, thresholds, side="right") - 1]
+        # Each split just above the largest value on its left (not at the midpoint the tree
+        # stores): the same bins for the training rows, and edges that read well in raw
+        # units ("age <= 25" rather than "age <= 25.5031"). Not *at* that value: float32
+        # arcsinh differs by an ulp between CPUs (numpy's SIMD loops), which would move a
+        # training value sitting on an edge into the next bin. EDGE_MARGIN float32 steps
+        # above it, or halfway to the next observed value if that is closer.
+        observed = np.unique(values)
+        left = np.searchsorted(observed, thresholds, side="right") - 1
+        value, following = observed[left], observed[left + 1]
+        raised = float32_steps(value, EDGE_MARGIN)
+        halfway = (value.astype(np.float64) + following.astype(np.float64)) / 2
+        return np.where(raised < following, raised.astype(np.float64), halfway)
 
     def fit_scores(self, bins, n_bins, signs, target, weight):
         """Intercept and per-bin log-odds scores of the logistic model.
