@@ -372,3 +372,7 @@ def test_scorecard_points_table(tmp_path):
     assert "Scorecard points" in parse(page).headings
     points = pd.DataFrame(scorecard.points_table(model))
     assert all(f"<th>{column}</th>" in page for column in points.columns)
+    # Bounds are shown exactly (repr round-trips), not to 6 digits: a value a 6-digit
+    # bound would put in the bin can belong to the next one.
+    bounds = points["upper"][np.isfinite(points["upper"])]
+    assert len(bounds) and all(f"<td>{bound!r}</td>" in page for bound in bounds)

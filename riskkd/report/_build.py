@@ -407,7 +407,9 @@ def build_report(
     page_sections.append(("Model size and latency", _html.table(_size_latency(evaluation))))
     points = scorecard_points(model)
     if points is not None:
-        page_sections.append(("Scorecard points", _html.table(points, index=False)))
+        # Exact bounds, as points_table gives them (6 digits would misplace 16117.9).
+        exact = {"lower": "{!r}", "upper": "{!r}"}
+        page_sections.append(("Scorecard points", _html.table(points, index=False, formats=exact)))
     for heading, content in extra:
         fragment = _html.table(content) if isinstance(content, pd.DataFrame) else content
         page_sections.append((heading, fragment))

@@ -127,9 +127,7 @@ def reliability_png(
         mean_conf, mean_hit, count = _calibration_curve((y == k).astype(float), proba[:, k])
         name = f"P({labels[k]})"
         top.plot(mean_conf, mean_hit, marker="o", markersize=3, color=f"C{i % 10}", label=name)
-        bottom.step(
-            edges[:-1], count / max(len(y), 1), where="post", color=f"C{i % 10}", linewidth=1
-        )
+        bottom.stairs(count / max(len(y), 1), edges, color=f"C{i % 10}", linewidth=1)
     top.set_ylabel("observed frequency")
     top.set_xlim(0, 1)
     top.set_ylim(0, 1)
