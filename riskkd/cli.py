@@ -571,7 +571,7 @@ def score(
         Path,
         typer.Option(
             "--output",
-            help="Folder of parquet parts, manifest.json and rejects/.",
+            help="Folder of parquet parts, _manifest.json and _rejects/.",
             show_default=False,
         ),
     ],
@@ -609,7 +609,7 @@ def score(
 ) -> None:
     """Score CSV / parquet files in chunks into parquet parts.
 
-    Each part holds the id columns, the class probabilities, the decision (or grade) and the model version. Each part is written atomically and recorded in manifest.json; rows that break the input contract go to rejects/ with the reason (or stop the job with --fail-fast). The job ends by reconciling rows in = rows scored + rows rejected (exit code 4 if not).
+    Each part holds the id columns, the class probabilities, the decision (or grade) and the model version. Each part is written atomically and recorded in _manifest.json; rows that break the input contract go to _rejects/ with the reason (or stop the job with --fail-fast). The job ends by reconciling rows in = rows scored + rows rejected (exit code 4 if not).
     """
     out, err = _consoles(quiet)
     if engine not in ("local", "dask"):

@@ -579,13 +579,18 @@ def _level_aliases(levels: list[Any]) -> dict[Any, int] | None:
     request goes through CSV, JSON or a typed parquet column; they are matched to their
     level instead of scored as unseen. Text levels: ``{number: level index}`` for the
     levels that spell an integer (``1`` for ``"1"``; not ``"01"`` or ``"1.0"``). Number
-    levels: ``None``, text is read as a number (``"4"``, ``"4.0"`` for ``4``). Columns
-    mixing text and numbers: ``{}`` (see :func:`_warn_if_mixed`).
+    levels: ``None``, text is read as a number (``"4"``, ``"4.0"`` for ``4``). Boolean
+    levels: their text (``"True"``, ``"true"``, ``"1"``; a CSV of a nullable boolean).
+    Columns mixing text and numbers: ``{}`` (see :func:`_warn_if_mixed`).
     """
     kinds = {type(v) for v in levels}
     if kinds in ({int}, {float}, {int, float}):
         return None
     aliases: dict[Any, int] = {}
+    if kinds == {bool}:
+        for i, level in enumerate(levels):
+            for text in (str(level), str(level).lower(), str(level).upper(), str(int(level))):
+                aliases[text] = i
     if kinds == {str}:
         for i, level in enumerate(levels):
             try:
@@ -605,10 +610,13 @@ def _level_code(lookup: dict[Any, int], alias: dict[Any, int] | None, value: Any
     if alias is not None:
         return alias.get(value, UNSEEN)
     if isinstance(value, str):
-        try:
-            return lookup.get(float(value), UNSEEN)  # 4.0 finds the level 4 (equal hashes)
-        except ValueError:
-            pass
+        for number in (int, float):  # int first: ids beyond 2**53 are not floats
+            try:
+                code = lookup.get(number(value), UNSEEN)  # 4.0 finds the level 4 (equal hashes)
+            except ValueError:
+                continue
+            if code != UNSEEN:
+                return code
     return UNSEEN
 
 

@@ -269,7 +269,7 @@ def test_score_end_to_end(model_dir, holdout, tmp_path):
 
 
 def _read_parts(folder: Path) -> pd.DataFrame:
-    parts = sorted(p for p in folder.rglob("*.parquet") if "rejects" not in p.parts)
+    parts = sorted(p for p in folder.rglob("*.parquet") if "_rejects" not in p.parts)
     return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
 
 

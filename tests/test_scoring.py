@@ -50,7 +50,7 @@ def read_parts(folder: Path) -> pd.DataFrame:
 
 
 def read_manifest(folder: Path) -> dict:
-    return json.loads((folder / "manifest.json").read_text())
+    return json.loads((folder / "_manifest.json").read_text())
 
 
 def assert_scores_equal(out: pd.DataFrame, model, X: pd.DataFrame) -> None:
@@ -91,7 +91,7 @@ def test_parquet_round_trip_equals_predict_proba(model, frame, tmp_path):
     for part in parts:
         data = (tmp_path / "out" / part["part"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == part["sha256"]
-    assert not (tmp_path / "out" / "rejects").exists()
+    assert not (tmp_path / "out" / "_rejects").exists()
 
 
 @pytest.mark.parametrize("name", ["in.csv", "in.csv.gz"])
@@ -168,7 +168,7 @@ def test_bad_rows_go_to_rejects_with_reasons(model, frame, tmp_path):
     )
     assert (summary.rows_in, summary.rows_scored, summary.rows_rejected) == (700, 696, 4)
     assert summary.reconciled
-    rejects = pd.read_parquet(sorted((tmp_path / "out" / "rejects").glob("part-*.parquet")))
+    rejects = pd.read_parquet(sorted((tmp_path / "out" / "_rejects").glob("part-*.parquet")))
     assert list(rejects["reason"]) == [
         "column 'income': '12,5' is not a number",
         "column 'age': inf is infinite (use an empty cell or NaN for a missing value)",
@@ -200,7 +200,7 @@ def test_fail_fast_stops_at_the_first_bad_row(model, frame, tmp_path):
     # Rows 0-3 were fine and their part is complete and recorded; the chunk of row 5 left
     # nothing, not even a temporary file.
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert files == ["manifest.json", "part-00000.parquet"]
+    assert files == ["_manifest.json", "part-00000.parquet"]
     assert [p["part"] for p in read_manifest(tmp_path / "out")["parts"]] == ["part-00000.parquet"]
 
 
@@ -240,7 +240,7 @@ def test_refuses_a_non_empty_output_without_resume(model, frame, tmp_path):
     with pytest.raises(FileExistsError, match=r"is not empty.*resume=True"):
         score_files(model, tmp_path / "in.parquet", tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["old.parquet"]
-    with pytest.raises(FileExistsError, match=r"has no manifest.json and holds other files"):
+    with pytest.raises(FileExistsError, match=r"has no _manifest.json and holds other files"):
         score_files(model, tmp_path / "in.parquet", tmp_path / "out", resume=True)
 
     score_files(model, tmp_path / "in.parquet", tmp_path / "done", chunk_rows=300)
@@ -418,3 +418,85 @@ def test_unreadable_or_mistyped_files_stop_before_writing(model, frame, tmp_path
     # predict_proba refuses them too, rather than reading durations as nanoseconds.
     with pytest.raises(ValueError, match=r"Column 'age' holds dates or durations"):
         model.predict_proba(X.assign(age=pd.to_timedelta(X["age"], unit="D")))
+
+
+@pytest.fixture(scope="module")
+def coded():
+    """A model whose categorical codes CSV spells as text: a branch coded "NA", boolean
+    levels (a nullable BOOLEAN read by read_sql), integer ids beyond 2**53; and a nullable
+    boolean numeric column. Returns (model, rows to score with an id)."""
+
+    def coded_frame(n, seed):
+        X, _ = make_risk_frame(n, 2, seed=seed)
+        rng = np.random.default_rng(seed)
+        X["branch"] = pd.Series(rng.choice(["1", "2", "NA"], n), dtype=object)
+        X["verified"] = pd.Series(rng.choice([True, False, None], n), dtype=object)
+        big = [5, 2**53, 2**53 + 1]
+        X["segment"] = pd.Categorical(rng.choice(big, n).tolist(), categories=big)
+        phone = pd.array(rng.random(n) < 0.5, dtype="boolean")
+        phone[rng.random(n) < 0.1] = pd.NA
+        X["phone"] = phone
+        signal = (
+            (X["branch"] == "NA").to_numpy()
+            + (X["verified"] == True).to_numpy()  # noqa: E712 (object column: True, not truthy)
+            + (X["segment"] == 2**53 + 1).to_numpy()
+            + rng.normal(0, 0.3, n)
+        )
+        return X, pd.Series((signal > np.median(signal)).astype(int), name="default")
+
+    model = DistilledClassifier(fast_teacher(), fast_tree(), cv=3, random_state=0)
+    model.fit(*coded_frame(800, 4))
+    X, _ = coded_frame(300, 5)
+    X.insert(0, "txn_id", np.arange(len(X)))
+    return model, X
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_codes_score_alike_from_csv_and_parquet(coded, tmp_path, kind):
+    """CSV turns every code into text and only its empty cell into null; each row still
+    scores as in memory. Text spelling a missing value ("NA", "") is missing where it is
+    not a level of the column (note, home) and the level where it is (branch)."""
+    model, X = coded
+    X = X.copy()
+    X["note"] = X["note"].astype(object)
+    X.loc[::7, "note"] = "NA"
+    X.loc[3::11, "home"] = ""
+    expected = X.drop(columns="txn_id").copy()
+    expected.loc[::7, "note"] = None
+    expected.loc[3::11, "home"] = None
+    path = tmp_path / f"in.{kind}"
+    X.to_parquet(path) if kind == "parquet" else X.to_csv(path, index=False)
+    score_files(model, path, tmp_path / "out", id_cols=["txn_id"], chunk_rows=128)
+    out = read_parts(tmp_path / "out")
+    np.testing.assert_array_equal(out["txn_id"].astype("int64"), X["txn_id"])
+    np.testing.assert_allclose(
+        out[["proba_0", "proba_1"]], model.predict_proba(expected), rtol=RTOL
+    )
+    # The model reads each code: scored as unseen, every one would move the scores.
+    for column in ("branch", "verified", "segment"):
+        unseen = expected.assign(**{column: "unseen"})
+        assert not np.allclose(model.predict_proba(unseen), model.predict_proba(expected))
+
+
+def test_scores_are_read_alone_from_the_output_folder(model, frame, tmp_path):
+    """The manifest and the rejects start with "_": pandas and pyarrow read the scores."""
+    write_bad_csv(frame, tmp_path / "in.csv")
+    score_files(model, tmp_path / "in.csv", tmp_path / "out", id_cols=["txn_id"])
+    scores = pd.read_parquet(tmp_path / "out")
+    assert len(scores) == 696 and scores["proba_1"].notna().all()
+
+
+def test_a_malformed_csv_row_names_the_file(model, frame, tmp_path, monkeypatch):
+    """A bad row past the header check (which reads the first 64 KiB) stops the job with
+    the file's name; the parts before it stay recorded as an incomplete job."""
+    monkeypatch.setattr("riskkd.scoring._inputs._CSV_BLOCK_BYTES", 1 << 14)
+    rows = pd.concat([frame] * 4, ignore_index=True).assign(txn_id=np.arange(4 * len(frame)))
+    rows.to_csv(tmp_path / "in.csv", index=False)
+    with open(tmp_path / "in.csv", "ab") as handle:
+        handle.write(b"1,2,3,4,5,6,7,8,9\n")  # too many fields
+    with pytest.raises(ValueError, match=r"in\.csv cannot be read past its first [\d,]+ data rows"):
+        score_files(
+            model, tmp_path / "in.csv", tmp_path / "out", id_cols=["txn_id"], chunk_rows=500
+        )
+    manifest = read_manifest(tmp_path / "out")
+    assert not manifest["complete"] and len(manifest["parts"]) >= 1

@@ -62,7 +62,7 @@ def read_parts(folder: Path) -> pd.DataFrame:
 
 
 def manifest_parts(folder: Path) -> list[dict]:
-    return json.loads((folder / "manifest.json").read_text())["parts"]
+    return json.loads((folder / "_manifest.json").read_text())["parts"]
 
 
 def test_dask_equals_local_on_its_own_cluster(model, frame, tmp_path):
@@ -113,7 +113,7 @@ def test_dask_csv_equals_local_row_for_row(model, frame, tmp_path, cluster):
     assert (local.parts_written, local.model_version) == (1, dask.model_version)
     # CSV blocks are cut by bytes, so parts differ; their concatenation does not.
     pd.testing.assert_frame_equal(read_parts(tmp_path / "dask"), read_parts(tmp_path / "local"))
-    rejects = pd.read_parquet(sorted((tmp_path / "dask" / "rejects").glob("*.parquet")))
+    rejects = pd.read_parquet(sorted((tmp_path / "dask" / "_rejects").glob("*.parquet")))
     assert rejects["txn_id"].tolist() == ["10", "2500"]
     # A compressed CSV cannot be split: one partition, same rows.
     frame.to_csv(tmp_path / "in.csv.gz", index=False)

@@ -2,9 +2,9 @@
 
 The last step of the riskkd data flow. :func:`score_files` streams its input in chunks
 (bounded memory), scores each chunk with the student, and writes each part atomically
-with its SHA-256 in ``manifest.json``; a killed job resumes where it stopped
+with its SHA-256 in ``_manifest.json``; a killed job resumes where it stopped
 (``resume=True``) and never loses or duplicates a row. Rows that break the input contract
-go to ``rejects/`` with a reason, and the job ends by reconciling rows in with rows scored
+go to ``_rejects/`` with a reason, and the job ends by reconciling rows in with rows scored
 plus rows rejected. ``engine="dask"`` scores on a ``distributed`` cluster with the same
 output.
 

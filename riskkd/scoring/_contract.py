@@ -6,14 +6,17 @@ checked on its own and a bad row is set aside with a reason, the others are scor
 
 A row is rejected when
 
-* an id column is null (its score could not be joined back);
+* an id column is null, or text spelling a missing value (its score could not be joined
+  back);
 * a numeric column holds text that is not a number (``"12,5"``, ``"abc"``), or a
   boolean column text other than true/false/1/0;
 * a numeric column holds ``+inf`` or ``-inf``.
 
 Missing values (empty cells, ``NA``, ``n/a``, ``NaN``) are *not* rejects: the model
 accepts NaN. Nor are categorical levels unseen at fit: the model scores them as
-"unknown".
+"unknown". In a categorical column, text spelling a missing value (``""``, ``NA``,
+``null`` ...) is missing unless it is one of the column's levels: a branch coded ``"NA"``
+at fit stays that branch, from CSV and parquet alike.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# Text read as a missing value when it reaches the parser (CSV readers already map these).
+# Text read as a missing value (CSV readers map only the empty cell to null).
 _MISSING_TEXT = frozenset({"", "na", "n/a", "nan", "-nan", "null", "none", "#n/a"})
 _BOOLEAN_TEXT = {"true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0, "1.0": 1.0, "0.0": 0.0}
 REASON = "reason"
@@ -85,7 +88,8 @@ def parse_numeric(series: pd.Series, dtype_at_fit: str) -> tuple[np.ndarray, np.
         values = _as_float(series)
         return values, np.zeros(len(values), dtype=bool)
     if dtype_at_fit in ("bool", "boolean"):
-        lowered = series.str.strip().str.lower()
+        # As "string": a parquet boolean column with nulls arrives as objects True/None.
+        lowered = series.astype("string").str.strip().str.lower()
         values = _as_float(lowered.map(_BOOLEAN_TEXT).astype("float64"))
     else:
         values = _as_float(pd.to_numeric(series, errors="coerce"))
@@ -96,6 +100,21 @@ def parse_numeric(series: pd.Series, dtype_at_fit: str) -> tuple[np.ndarray, np.
         text = series[bad].astype(str).str.strip().str.lower()
         bad[np.flatnonzero(bad)[text.isin(_MISSING_TEXT).to_numpy()]] = False
     return values, bad
+
+
+def missing_markers_as_missing(series: pd.Series, levels: Sequence[Any]) -> pd.Series:
+    """A categorical column with text spelling a missing value (``""``, ``"NA"``, ...) as
+    missing, unless that text is one of the column's ``levels``."""
+    if not _is_text(series):
+        return series
+    candidates = series.notna() & ~series.isin(levels)
+    if not candidates.any():
+        return series
+    text = series[candidates].astype("string").str.strip().str.lower()
+    marked = text.index[text.isin(_MISSING_TEXT).to_numpy()]
+    if marked.empty:
+        return series
+    return series.mask(series.index.isin(marked))
 
 
 def _raw_text(series: pd.Series) -> list[str | None]:
@@ -128,12 +147,13 @@ def check_chunk(raw: pd.DataFrame, schema: Any, id_cols: Sequence[str]) -> Check
             problems.setdefault(int(i), []).append(describe(int(i)))
 
     for column in id_cols:
-        flag(raw[column].isna().to_numpy(), lambda i, c=column: f"id column {c!r} is null")
+        null = missing_markers_as_missing(raw[column], ()).isna().to_numpy()  # "NA" too
+        flag(null, lambda i, c=column: f"id column {c!r} is null")
     features: dict[str, Any] = {}
     for name, kind, dtype in zip(schema.names, schema.kinds, schema.dtypes):
         series = raw[name]
         if kind == "categorical":  # text of number levels is read by the schema
-            features[name] = series
+            features[name] = missing_markers_as_missing(series, schema.levels[name])
             continue
         values, not_a_number = parse_numeric(series, dtype)
         flag(

@@ -31,11 +31,6 @@ from ._local import to_pandas
 from ._manifest import part_name
 from ._parts import score_chunk
 
-# Null markers of pyarrow's CSV reader, so that both engines read the same cells as missing.
-_CSV_NULLS = [
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
-    "1.#QNAN", "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null",
-]  # fmt: skip
 _SAMPLE_BYTES = 1 << 20
 _META = pd.DataFrame({"record": pd.Series([], dtype=object)})
 
@@ -81,8 +76,8 @@ def _csv_partitions(file: InputFile, columns: Sequence[str], chunk_rows: int) ->
         blocksize=blocksize,
         usecols=list(columns),
         dtype=dict.fromkeys(columns, "str"),
-        keep_default_na=False,
-        na_values=_CSV_NULLS,
+        keep_default_na=False,  # only an empty cell is null, as the local engine reads it
+        na_values=[""],
     )
     return frame[list(columns)], None
 

@@ -4,10 +4,10 @@ An input is one CSV or parquet file, or a folder of them (scored in name order; 
 other kinds and hidden files are ignored). Columns are read by name: the id columns and
 the model's input columns, nothing else.
 
-CSV files carry no types, so every column is read as text (empty cells and the usual
-placeholders such as ``NA`` or ``n/a`` as missing) and parsed by
-:mod:`riskkd.scoring._contract`, which turns a malformed value into a rejected row
-rather than a failed job. Parquet columns keep their types.
+CSV files carry no types, so every column is read as text (an empty cell as null) and
+parsed by :mod:`riskkd.scoring._contract`, which reads placeholders such as ``NA`` or
+``n/a`` as missing (unless one is a categorical level) and turns a malformed value into a
+rejected row rather than a failed job. Parquet columns keep their types.
 """
 
 from __future__ import annotations
@@ -207,17 +207,30 @@ def check_columns(
 
 
 def _csv_batches(path: Path, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
-    reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
-        convert_options=pacsv.ConvertOptions(
-            include_columns=list(columns),
-            column_types={c: pa.string() for c in columns},
-            strings_can_be_null=True,
-        ),
-        parse_options=_CSV_PARSE,
-    )
-    yield from reader
+    rows = 0
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=list(columns),
+                column_types={c: pa.string() for c in columns},
+                # Only an empty cell is null: "NA" may be a categorical level (the contract
+                # reads it as missing where it is not, as it does for parquet text).
+                null_values=[""],
+                strings_can_be_null=True,
+            ),
+            parse_options=_CSV_PARSE,
+        )
+        for batch in reader:
+            rows += batch.num_rows
+            yield batch
+    except pa.ArrowInvalid as error:  # a malformed row past the header check
+        raise ValueError(
+            f"{path} cannot be read past its first {rows:,} data rows: {error}. Parts scored "
+            "before it are kept and recorded as an incomplete job. Fix or re-export the "
+            "file, then score into a new output folder (a changed file cannot be resumed)."
+        ) from error
 
 
 def _parquet_batches(

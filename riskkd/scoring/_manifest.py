@@ -1,4 +1,4 @@
-"""The output folder's ``manifest.json``: which parts are done, from which rows, and their hashes.
+"""The output folder's ``_manifest.json``: which parts are done, from which rows, and their hashes.
 
 Every file of the output is written under a temporary name (``.<name>.tmp-<pid>``) and
 renamed when complete, so a killed job leaves complete parts or nothing. A part counts as
@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = "riskkd-scoring"
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-REJECTS = "rejects"
+FORMAT_VERSION = 2  # 2: _manifest.json and _rejects/ (were manifest.json, rejects/)
+# Names starting with "_" are skipped by pandas, pyarrow, Spark and Hive readers of the
+# folder: pd.read_parquet(output) reads the scores alone.
+MANIFEST = "_manifest.json"
+REJECTS = "_rejects"
 _TMP_MARKER = ".tmp-"
 # Least seconds between two rewrites of the manifest while parts are being recorded.
 FLUSH_SECONDS = 0.5

@@ -9,7 +9,7 @@ have the same columns, types and values. A part holds, in input order,
 * ``decision`` (binary) or ``grade`` (multi-class): the most probable class;
 * ``model_version``.
 
-Rows that break the input contract go to ``rejects/part-XXXXX.parquet`` (same number as
+Rows that break the input contract go to ``_rejects/part-XXXXX.parquet`` (same number as
 the part) with their raw values and a ``reason``.
 """
 
@@ -72,7 +72,7 @@ def reject_message(
     return (
         f"{input_file}, {where} (0-based, header excluded) breaks the model's input contract: "
         f"{reason}. fail_fast=True stops at the first such row; fix the input, or rerun without "
-        "fail_fast to set such rows aside in rejects/ and score the rest."
+        "fail_fast to set such rows aside in _rejects/ and score the rest."
     )
 
 

@@ -47,7 +47,7 @@ class ScoringSummary:
     rows_scored : int
         Rows in the output parts.
     rows_rejected : int
-        Rows in ``rejects/``.
+        Rows in ``_rejects/``.
     parts_written : int
         Parts written by this call.
     parts_skipped : int
@@ -200,8 +200,8 @@ def score_files(
     input : str or path-like
         A CSV or parquet file, or a folder of them (one format; scored in name order).
     output : str or path-like
-        Output folder: ``part-00000.parquet`` ..., ``rejects/part-XXXXX.parquet`` for
-        parts with rejected rows, and ``manifest.json``. Must be empty or absent unless
+        Output folder: ``part-00000.parquet`` ..., ``_rejects/part-XXXXX.parquet`` for
+        parts with rejected rows, and ``_manifest.json``. Must be empty or absent unless
         ``resume=True``.
     id_cols : sequence of str, default=()
         Columns copied to the output to join scores back; a row whose id is null is
@@ -223,7 +223,7 @@ def score_files(
         must be those of that job.
     fail_fast : bool, default=False
         Stop with a ``ValueError`` naming the file, row, column and value at the first
-        row that breaks the input contract, instead of setting it aside in ``rejects/``.
+        row that breaks the input contract, instead of setting it aside in ``_rejects/``.
         Parts finished before it stay recorded in the manifest.
     on_chunk : callable, default=None
         Called as ``on_chunk(done_rows, total_rows)`` after each chunk (``total_rows`` is
@@ -324,7 +324,7 @@ def score_files(
         raise ReconciliationError(
             f"Scoring did not reconcile: {rows_read:,} rows read from the input, "
             f"{totals['rows_in']:,} recorded in {manifest.path}, {scored:,} rows in the parts "
-            f"+ {rejected:,} in rejects/ = {scored + rejected:,}. An output file was changed or "
+            f"+ {rejected:,} in _rejects/ = {scored + rejected:,}. An output file was changed or "
             "removed while the job ran; score again into a new folder.",
             summary,
         )
