@@ -6,9 +6,21 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 
-def holdout_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices ``(fit, validation)``; stratified by ``y`` whenever every class allows it."""
+def holdout_split(
+    y: np.ndarray, fraction: float, seed: int, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(fit, validation)``; stratified by ``y`` whenever every class allows it.
+
+    With ``groups``, each group goes whole to one side: ``fraction`` of the groups, split
+    by the label of each group's first row (a training row before its synthetic copies).
+    """
     y = np.asarray(y)
+    if groups is not None:
+        _, first, group_of_row = np.unique(groups, return_index=True, return_inverse=True)
+        _, held_groups = holdout_split(y[first], fraction, seed)
+        held = np.zeros(len(first), dtype=bool)
+        held[held_groups] = True
+        return np.flatnonzero(~held[group_of_row]), np.flatnonzero(held[group_of_row])
     _, counts = np.unique(y, return_counts=True)
     n_val = int(np.ceil(fraction * len(y)))
     can_stratify = counts.min() >= 2 and len(counts) <= n_val <= len(y) - len(counts)

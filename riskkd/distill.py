@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import numbers
 import time
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,22 @@ from .teachers import (
 from .transfer import MUNGE, GaussianNoise, Transfer
 
 logger = logging.getLogger(__name__)
+
+
+class TransferRows(NamedTuple):
+    """The rows a student is fitted on (see ``DistilledClassifier._transfer_set``).
+
+    ``num`` and ``cat`` are the student's inputs, ``soft`` the calibrated soft targets,
+    ``y`` the class indices (-1: no outcome), ``weight`` the sample weights and ``groups``
+    (with synthetic rows, else None) the training row each row is or was made from.
+    """
+
+    num: np.ndarray
+    cat: np.ndarray
+    soft: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray
+    groups: np.ndarray | None = None
 
 
 class DistilledClassifier(ClassifierMixin, BaseEstimator):
@@ -430,19 +447,23 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self._fit_student(student, loss, transfer)
         return self
 
-    def _fit_student(self, student: Student, loss, transfer) -> None:
-        """Fit ``student`` on ``transfer`` (``(Xn, Xc, soft targets, labels, weights)``).
+    def _fit_student(self, student: Student, loss, transfer: TransferRows) -> None:
+        """Fit ``student`` on ``transfer``.
 
-        Sets ``student_`` and ``history_``; monotone constraints go along when there are any.
+        Sets ``student_`` and ``history_``; monotone constraints and the groups of synthetic
+        rows go along when there are any.
         """
         extra = {} if self.monotone_ is None else {"monotone": self.monotone_}
+        if transfer.groups is not None:
+            extra["groups"] = transfer.groups
         start = time.perf_counter()
         self.student_ = student.fit(
-            *transfer[:2],
+            transfer.num,
+            transfer.cat,
             n_embeddings=self.preprocessor_.n_embeddings,
-            soft_proba=transfer[2],
-            y=transfer[3],
-            sample_weight=transfer[4],
+            soft_proba=transfer.soft,
+            y=transfer.y,
+            sample_weight=transfer.weight,
             loss=loss,
             **extra,
         )
@@ -455,18 +476,19 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def _transfer_set(self, encoded, y_index, weights, student, alpha, seed, unlabeled=None):
-        """``((Xn, Xc, soft targets, labels, weights), n_unlabeled, n_synthetic)``.
+        """``(TransferRows, n_unlabeled, n_synthetic)``.
 
         The training rows with their calibrated out-of-fold soft targets, then the
         unlabeled rows (``unlabeled``: their encoding and the rows as given) and the
         ``augment`` rows, both labelled by the calibrated ``teacher_`` (label -1: they have
         no outcome). Unlabeled rows weigh the mean training weight; a synthetic row weighs
-        what its source row weighs.
+        what its source row weighs and is grouped with it (``groups``), so that a student's
+        held-out rows are not judged beside their own synthetic copies.
         """
         Xn, Xc = self.preprocessor_.transform(encoded)
         parts = [(Xn, Xc, self.soft_targets_, y_index, weights)]
         if alpha == 0:
-            return parts[0], 0, 0
+            return TransferRows(*parts[0]), 0, 0
         n_unlabeled = n_synthetic = 0
         if unlabeled is not None:
             rows, raw = unlabeled
@@ -487,8 +509,14 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             parts.append(self._teacher_labelled(synthetic, weights[source]))
             n_synthetic = synthetic.n_samples
         if len(parts) == 1:
-            return parts[0], 0, 0
-        return tuple(np.concatenate(block) for block in zip(*parts)), n_unlabeled, n_synthetic
+            return TransferRows(*parts[0]), 0, 0
+        rows = TransferRows(*(np.concatenate(block) for block in zip(*parts)))
+        if n_synthetic:
+            # A row's group: the training row it is or comes from; unlabeled rows their own.
+            n = len(y_index)
+            groups = np.concatenate([np.arange(n + n_unlabeled), source])
+            rows = rows._replace(groups=groups)
+        return rows, n_unlabeled, n_synthetic
 
     def _teacher_labelled(self, encoded, weights, raw=None):
         """Student inputs, calibrated teacher probabilities, label -1 and ``weights``

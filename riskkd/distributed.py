@@ -95,7 +95,7 @@ from sklearn.utils.multiclass import type_of_target
 
 from ._dask_client import dask_client
 from .calibration import make_calibrator
-from .distill import DistilledClassifier
+from .distill import DistilledClassifier, TransferRows
 from .inputs import Encoded, InputSchema
 from .preprocessing import StudentPreprocessor
 from .teachers import (
@@ -524,7 +524,8 @@ class _DaskDistillation:
                     block, y_index, weights, student, loss.alpha, seed_augment
                 )
             else:
-                transfer, model.n_synthetic_ = (*block, model.soft_targets_, y_index, weights), 0
+                transfer = TransferRows(*block, model.soft_targets_, y_index, weights)
+                model.n_synthetic_ = 0
             del block
             model.n_unlabeled_ = 0
             model._fit_student(student, loss, transfer)

@@ -8,7 +8,9 @@ import pytest
 from sklearn.utils._param_validation import InvalidParameterError
 
 from riskkd import DistilledClassifier
+from riskkd._holdout import holdout_split
 from riskkd.inputs import Encoded, InputSchema
+from riskkd.students import MLPStudent
 from riskkd.transfer import MUNGE, GaussianNoise, Transfer
 
 from .conftest import fast_mlp, fast_teacher, make_risk_frame
@@ -121,6 +123,36 @@ def test_custom_transfer_object(data):
     X, y = data
     model = make(augment=_Duplicate()).fit(X, y)
     assert model.n_synthetic_ == 2 * len(X)
+
+
+def test_synthetic_rows_are_held_out_with_their_source_row(data):
+    """The MLP's early-stopping rows are whole groups: a held-out training row is not judged
+    beside its own synthetic copies, which sit close to it and carry its teacher label."""
+    X, y = data
+    seen = {}
+
+    class Recording(MLPStudent):
+        def fit(self, Xn, Xc, **kwargs):
+            seen.update(kwargs)
+            return super().fit(Xn, Xc, **kwargs)
+
+    model = make(augment=_Duplicate())
+    model.set_params(student=Recording(max_epochs=10, patience=5)).fit(X, y, X_unlabeled=X[:50])
+    n = len(X)
+    groups = seen["groups"]  # training rows, unlabeled rows, then the synthetic copies
+    np.testing.assert_array_equal(groups, np.r_[np.arange(n + 50), np.tile(np.arange(n), 2)])
+    fit, held = holdout_split(seen["y"], 0.15, 0, groups)
+    assert not set(groups[fit]) & set(groups[held])
+    assert sorted(np.r_[fit, held]) == list(range(len(groups)))
+    # 15% of the groups, stratified by the label of each group's training row.
+    held_rows = np.unique(groups[held])
+    assert abs(len(held_rows) / (n + 50) - 0.15) < 0.01
+    labelled = held_rows[held_rows < n]
+    assert abs(np.mean(np.asarray(y)[labelled]) - np.mean(y)) < 0.05
+    # Without synthetic rows nothing is grouped (the student's own default).
+    seen.clear()
+    model.set_params(augment=None).fit(X, y)
+    assert "groups" not in seen
 
 
 def test_invalid_augment_settings(data):

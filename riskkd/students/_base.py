@@ -39,6 +39,7 @@ class Student(BaseEstimator):
         sample_weight: np.ndarray,
         loss: Any,
         monotone: np.ndarray | None = None,
+        groups: np.ndarray | None = None,
     ) -> Student:
         """Fit on calibrated soft targets ``soft_proba`` and hard class indices ``y``.
 
@@ -48,6 +49,10 @@ class Student(BaseEstimator):
         decreases as that column grows), -1 (never increases) or 0 (free) per numeric input;
         the preprocessing of numeric columns is increasing, so raw-column constraints carry
         over. :class:`riskkd.DistilledClassifier` passes it only when a constraint is set.
+        ``groups`` (passed only when the transfer set has synthetic rows) gives each row's
+        source: the training row it is or was made from. A student that holds rows out
+        (early stopping, model choice) holds out whole groups, so that a held-out row is not
+        judged beside its own synthetic copies.
         """
         raise NotImplementedError
 

@@ -24,8 +24,8 @@ class MLPStudent(Student):
     """A small multilayer perceptron distilled from the teacher's soft targets.
 
     Trained with AdamW on full tensors sliced into mini-batches (no per-sample data loader),
-    early-stopped on a stratified held-out part of the transfer set (the training loss on that
-    part is the stopping criterion, so ``alpha=0`` is plain hard-label training), and
+    early-stopped on a stratified held-out part of the transfer set (a training row with its
+    synthetic copies, see ``groups``; the training loss on that part is the stopping criterion, so ``alpha=0`` is plain hard-label training), and
     deterministic for a given ``random_state`` and number of torch threads (with another
     thread count torch sums in another order, and training can end on another epoch and
     model). Predictions run a numpy forward pass in float32.
@@ -165,7 +165,19 @@ class MLPStudent(Student):
             return int(self.batch_size)
         return int(np.clip(2 ** round(np.log2(max(n, 1) / 100)), 64, 2048))
 
-    def fit(self, Xn, Xc, *, n_embeddings, soft_proba, y, sample_weight, loss, monotone=None):
+    def fit(
+        self,
+        Xn,
+        Xc,
+        *,
+        n_embeddings,
+        soft_proba,
+        y,
+        sample_weight,
+        loss,
+        monotone=None,
+        groups=None,
+    ):
         import torch
 
         from ..losses import as_class_logits
@@ -177,7 +189,7 @@ class MLPStudent(Student):
         n_classes = soft_proba.shape[1]
         d_out = 1 if n_classes == 2 else n_classes
 
-        fit_idx, val_idx = holdout_split(y, self.validation_fraction, seed)
+        fit_idx, val_idx = holdout_split(y, self.validation_fraction, seed, groups)
 
         teacher_logits = proba_to_logits(soft_proba)
 

@@ -184,7 +184,19 @@ class ScorecardStudent(Student):
                 "classes into two (e.g. default / no default)."
             )
 
-    def fit(self, Xn, Xc, *, n_embeddings, soft_proba, y, sample_weight, loss, monotone=None):
+    def fit(
+        self,
+        Xn,
+        Xc,
+        *,
+        n_embeddings,
+        soft_proba,
+        y,
+        sample_weight,
+        loss,
+        monotone=None,
+        groups=None,
+    ):
         self._validate_params()
         self.check_classes(soft_proba.shape[1])
         if monotone is None:

@@ -118,7 +118,19 @@ class TreeStudent(Student):
             return log_target - np.log(np.clip(1 - target, _EPS, 1 - _EPS))
         return log_target - log_target.mean(axis=1, keepdims=True)
 
-    def fit(self, Xn, Xc, *, n_embeddings, soft_proba, y, sample_weight, loss, monotone=None):
+    def fit(
+        self,
+        Xn,
+        Xc,
+        *,
+        n_embeddings,
+        soft_proba,
+        y,
+        sample_weight,
+        loss,
+        monotone=None,
+        groups=None,
+    ):
         self._validate_params()
         target = self.targets(soft_proba, y, loss)
         # One ordering score per sample: P(class 1), or the expected class index.
@@ -136,19 +148,28 @@ class TreeStudent(Student):
         split_target = self.split_targets(target)
         sign = self._design_signs(monotone, design.shape[1], target.shape[1])
         data = design, target, split_target, sample_weight, sign
-        self.leaves_ = self.leaves if self.leaves != "auto" else self._choose_leaves(*data)
+        if self.leaves == "auto":
+            self.leaves_ = self._choose_leaves(*data, groups=groups)
+        else:
+            self.leaves_ = self.leaves
         self._grow(*data, self.leaves_)
         self.history_ = []
         return self
 
-    def _choose_leaves(self, design, target, split_target, weight, sign):
+    def _choose_leaves(self, design, target, split_target, weight, sign, groups=None):
         """``"linear"`` or ``"constant"``: whichever matches the targets of held-out rows better.
 
-        Both trees are grown on a random 80% of the rows and compared by the weighted soft
-        cross-entropy of their probabilities against the targets of the other 20%. With too
-        few rows (or no weight) on either side to compare, the classic constant tree.
+        Both trees are grown on a random 80% of the rows (of the ``groups``, with synthetic
+        rows) and compared by the weighted soft cross-entropy of their probabilities against
+        the targets of the other 20%. With too few rows (or no weight) on either side to
+        compare, the classic constant tree.
         """
-        holdout = check_random_state(self.random_state).random_sample(len(design)) < 0.2
+        random = check_random_state(self.random_state)
+        if groups is None:
+            holdout = random.random_sample(len(design)) < 0.2
+        else:
+            _, group_of_row = np.unique(groups, return_inverse=True)
+            holdout = (random.random_sample(group_of_row.max() + 1) < 0.2)[group_of_row]
         fit, held = ~holdout, holdout
         if min(fit.sum(), held.sum()) < 20 or weight[held].sum() <= 0 or weight[fit].sum() <= 0:
             return "constant"
