@@ -84,7 +84,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -145,8 +145,9 @@ def fit_distributed(
     ----------
     model : DistilledClassifier
         The model to fit, with ``teacher`` ``None`` or a
-        :class:`~riskkd.teachers.LightGBMTeacher` (trained with ``lightgbm.dask``), an
-        ``lightgbm.LGBMClassifier`` (``lightgbm.dask.DaskLGBMClassifier``) or an
+        :class:`~riskkd.teachers.LightGBMTeacher` or an ``lightgbm.LGBMClassifier`` (both
+        trained as ``lightgbm.dask.DaskLGBMRegressor`` on class indices with a classification
+        objective, its ``class_weight`` as row weights over all partitions) or an
         ``xgboost.XGBClassifier`` (``xgboost.dask.DaskXGBClassifier``), and an integer ``cv``.
     X : dask.dataframe.DataFrame of shape (n_samples, n_features)
     y : dask.dataframe.Series of shape (n_samples,)
@@ -317,6 +318,9 @@ def _summary(x: pd.DataFrame, y: pd.Series, w: pd.Series | None = None) -> pd.Se
         "label_counts": labels.dropna().value_counts(sort=False),
         "schema": InputSchema.from_data(x),
         "n_weights": None if w is None else len(w),
+        # Same lengths are not enough: rows in another order would pair rows with other labels.
+        "y_aligned": x.index.equals(y.index),
+        "w_aligned": w is None or x.index.equals(w.index),
     }
     if w is not None:
         values = np.asarray(w, dtype=float)
@@ -359,11 +363,55 @@ def _teacher_partition(
     return frame
 
 
-def _training_rows(frame: pd.DataFrame, column: Any, fold: int | None) -> Any:
-    """``frame[column]`` for the rows outside ``fold`` (all rows when None)."""
+def _training_rows(
+    frame: pd.DataFrame, column: Any, fold: int | None, class_factors: np.ndarray | None = None
+) -> Any:
+    """``frame[column]`` for the rows outside ``fold`` (all rows when None); the weights
+    times each row's ``class_factors`` (a ``class_weight`` over all partitions) if given."""
     if fold is not None:
         frame = frame[frame[_FOLD].to_numpy() != fold]
+    if column == _WEIGHT and class_factors is not None:
+        return frame[_WEIGHT] * class_factors[frame[_LABEL].to_numpy()]
     return frame[column]
+
+
+def _class_factors(class_weight: Any, classes: np.ndarray, totals: np.ndarray):
+    """scikit-learn's ``class_weight`` as one factor per class index, or None."""
+    if class_weight is None:
+        return None
+    if isinstance(class_weight, str) and class_weight == "balanced":
+        return totals.sum() / (len(classes) * np.maximum(totals, 1))
+    unknown = [key for key in class_weight if key not in set(classes.tolist())]
+    if unknown:
+        raise ValueError(
+            f"class_weight names {unknown}, which are not classes of y ({classes.tolist()}); "
+            "key the teacher's class_weight by the labels of y."
+        )
+    return np.array([float(class_weight.get(c, 1.0)) for c in classes.tolist()])
+
+
+class _DaskTeacher(NamedTuple):
+    """The dask estimator class of a teacher, its parameters and its ``class_weight`` as
+    per-class factors computed over all partitions (lightgbm.dask would weigh each worker's
+    classes by that worker's own counts)."""
+
+    cls: type
+    params: dict[str, Any]
+    class_factors: np.ndarray | None = None
+
+
+def _lightgbm_objective(params: dict[str, Any], n_classes: int) -> dict[str, Any]:
+    """The objective of a LightGBM teacher trained as ``DaskLGBMRegressor`` on class indices.
+
+    ``DaskLGBMClassifier`` label-encodes each worker's rows on its own: a worker holding
+    one class trains its rows as class 0 (a worker of defaults only taught the teacher
+    that they repay). The regressor keeps the class indices; the objective says what they
+    are, and the booster predicts probabilities as a classifier's does.
+    """
+    objective = params.get("objective")
+    if objective is None:
+        objective = "binary" if n_classes == 2 else "multiclass"
+    return {"objective": objective, **({"num_class": n_classes} if n_classes > 2 else {})}
 
 
 def _encoded(schema: InputSchema, frame: pd.DataFrame) -> Encoded:
@@ -469,13 +517,19 @@ class _DaskDistillation:
                     min_frequency=model.min_frequency, max_categories=model.max_categories
                 ).fit(encoded, n_levels)
             with _step("pilot teacher"):
-                dask_teacher = self._dask_teacher(teacher, encoded, y_sample, w_sample, weighted)
+                dask_teacher = self._dask_teacher(
+                    teacher, encoded, y_sample, w_sample, weighted, totals
+                )
             del encoded, y_sample, w_sample
-            if dask_teacher[0].__name__ == "DaskLGBMClassifier":
-                self._check_level_coverage(frame, int(dask_teacher[1].get("max_bin", _MAX_BIN)))
-            class_weights = class_weight_factors(
-                teacher, np.repeat(np.arange(n_classes), totals), n_classes
-            )
+            if dask_teacher.cls.__name__ == "DaskLGBMRegressor":
+                self._check_level_coverage(frame, int(dask_teacher.params.get("max_bin", _MAX_BIN)))
+            labels = np.repeat(np.arange(n_classes), totals)
+            class_weights = class_weight_factors(teacher, labels, n_classes)
+            if dask_teacher.class_factors is not None:  # class_weight, as row weights
+                others = class_weight_factors(
+                    clone(teacher).set_params(class_weight=None), labels, n_classes
+                )
+                class_weights = dask_teacher.class_factors * (1.0 if others is None else others)
             features = list(schema.names)
             boosters = []
             try:
@@ -485,7 +539,7 @@ class _DaskDistillation:
                 with _step("teacher final"):
                     final = self._train(dask_teacher, frame, None, weighted)
             finally:
-                forced = dask_teacher[1].get("forcedbins_filename")
+                forced = dask_teacher.params.get("forcedbins_filename")
                 if forced is not None:
                     self.client.run(_remove_file, forced)
             model.teacher_ = FittedTeacher(final, schema, native=True, class_weights=class_weights)
@@ -551,6 +605,14 @@ class _DaskDistillation:
                     f"sample_weight is not aligned with X: partition {number} of X has "
                     f"{s['n_rows']} rows but sample_weight's has {s['n_weights']} values."
                 )
+            for name, aligned in (("y", s["y_aligned"]), ("sample_weight", s["w_aligned"])):
+                if not aligned:
+                    raise ValueError(
+                        f"{name} is not aligned with X: partition {number} of X and of {name} "
+                        "have the same length but another row index (rows in another order?). "
+                        f"Take X and {name} from the same dask frame, e.g. X = frame[features], "
+                        f"{name} = frame[column]."
+                    )
         n_rows = sum(s["n_rows"] for s in summaries)
         if n_rows == 0 or not meta_schema.names:
             raise ValueError(
@@ -670,10 +732,11 @@ class _DaskDistillation:
         return encoded, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
 
     # ------------------------------------------------------------------ step 4
-    def _dask_teacher(self, teacher, encoded, y_sample, w_sample, weighted):
-        """``(class, parameters)`` of the dask counterpart of ``teacher``."""
+    def _dask_teacher(self, teacher, encoded, y_sample, w_sample, weighted, totals) -> _DaskTeacher:
+        """The dask counterpart of ``teacher`` (``totals``: rows of each class)."""
+        classes = self.model.classes_
         if isinstance(teacher, LightGBMTeacher):
-            from lightgbm.dask import DaskLGBMClassifier
+            from lightgbm.dask import DaskLGBMRegressor
 
             pilot = clone(teacher).set_params(refit=False)
             frame, y_pilot, w_pilot = _pilot_rows(
@@ -684,19 +747,25 @@ class _DaskDistillation:
             seed = int(check_random_state(teacher.random_state).randint(0, 2**31 - 1))
             params = {**teacher.lightgbm_params(seed), "n_estimators": n_trees}
             del params["n_jobs"]  # the dask estimators take their threads from the workers
-            return DaskLGBMClassifier, {**params, **self._forced_bins(encoded, _MAX_BIN)}
+            params.update(_lightgbm_objective(params, len(classes)))
+            return _DaskTeacher(
+                DaskLGBMRegressor, {**params, **self._forced_bins(encoded, _MAX_BIN)}
+            )
         params = teacher.get_params()
         # The dask estimators take their threads from the workers.
         for name in ("client", "n_jobs"):
             params.pop(name, None)
         if type(teacher).__name__ == "LGBMClassifier":
-            from lightgbm.dask import DaskLGBMClassifier
+            from lightgbm.dask import DaskLGBMRegressor
 
+            params.update(_lightgbm_objective(params, len(classes)))
+            factors = _class_factors(params.pop("class_weight", None), classes, totals)
             max_bin = int(params.get("max_bin", _MAX_BIN))
-            return DaskLGBMClassifier, {**params, **self._forced_bins(encoded, max_bin)}
+            bins = self._forced_bins(encoded, max_bin)
+            return _DaskTeacher(DaskLGBMRegressor, {**params, **bins}, factors)
         from xgboost.dask import DaskXGBClassifier
 
-        return DaskXGBClassifier, params
+        return _DaskTeacher(DaskXGBClassifier, params)
 
     def _forced_bins(self, encoded: Encoded, max_bin: int) -> dict[str, Any]:
         """LightGBM parameters that bin every numeric column from the driver sample.
@@ -776,8 +845,8 @@ class _DaskDistillation:
             warnings.warn(message, UserWarning, stacklevel=4)
 
     def _train(self, dask_teacher, frame, fold: int | None, weighted) -> BoosterClassifier:
-        """Fit the dask teacher ``(class, parameters)`` on the rows outside ``fold`` (all rows
-        when None); its booster as a classifier.
+        """Fit the dask teacher on the rows outside ``fold`` (all rows when None); its booster
+        as a classifier.
 
         The features, labels and weights of partition ``i`` are cut on the worker that holds
         partition ``i`` and stay there, so each worker trains on the same rows every time.
@@ -787,14 +856,14 @@ class _DaskDistillation:
 
         features = list(self.model.input_schema_.names)
         columns = {"X": features, "y": _LABEL, "w": _WEIGHT}
-        if not weighted:
+        if not weighted and dask_teacher.class_factors is None:
             del columns["w"]
         pieces = {name: [] for name in columns}
         for i, part in enumerate(frame.to_delayed()):
             for name, column in columns.items():
                 pieces[name].append(
                     self.client.compute(
-                        delayed(_training_rows)(part, column, fold),
+                        delayed(_training_rows)(part, column, fold, dask_teacher.class_factors),
                         workers=[self.placement[i]],
                         allow_other_workers=False,
                     )
@@ -815,8 +884,7 @@ class _DaskDistillation:
             name: dd.from_delayed(futures, meta=meta[columns[name]], verify_meta=False)
             for name, futures in pieces.items()
         }
-        cls, params = dask_teacher
-        estimator = cls(**params)
+        estimator = dask_teacher.cls(**dask_teacher.params)
         estimator.client = self.client
         try:
             with warnings.catch_warnings():

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
+from sklearn.datasets import make_classification
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import roc_auc_score
@@ -334,6 +335,59 @@ def test_multiclass_lightgbm_classifier_teacher(client):
         assert abs(accuracies[0] - accuracies[1]) < 0.08, accuracies
 
 
+@pytest.mark.parametrize("teacher", [None, "lgbm_balanced"])
+def test_a_worker_holding_one_class_trains_the_teacher_on_true_labels(client, teacher):
+    """Rows stored by outcome: worker 1 holds positives only. lightgbm.dask's classifier
+    label-encoded each worker on its own, so that worker's positives trained as class 0
+    (here teacher AUC 0.59 against 0.94). class_weight="balanced" is weighed over all rows, not
+    per worker (where a worker of one class weighs it 1)."""
+    features, labels = make_classification(
+        n_samples=5000, n_features=6, n_informative=4, flip_y=0.05, random_state=0
+    )
+    X, y = pd.DataFrame(features, columns=list("abcdef")), pd.Series(labels, name="y")
+    X_test, y_test = X.iloc[4000:], y.iloc[4000:]
+    order = np.argsort(y.iloc[:4000].to_numpy(), kind="stable")
+    Xs = X.iloc[:4000].iloc[order].reset_index(drop=True)
+    ys = y.iloc[:4000].iloc[order].reset_index(drop=True)
+    dX, dy = dd.from_pandas(Xs, npartitions=2, sort=False), dd.from_pandas(ys, 2, sort=False)
+    assert set(dy.partitions[1].compute()) == {1}  # the second worker's rows: one class
+    if teacher == "lgbm_balanced":
+        teacher = lgb.LGBMClassifier(
+            n_estimators=60, num_leaves=7, class_weight="balanced", verbose=-1
+        )
+    else:
+        teacher = fast_teacher()
+    model = fit_distributed(_model(teacher=teacher, calibration=None), dX, dy, client=client)
+    memory = _model(teacher=teacher, calibration=None).fit(Xs, ys)
+    # 1,000 test rows, half positive: the AUC's standard error is ~0.01; shared rows make the
+    # paired difference smaller, so 0.03 flags the lost labels (0.35 lower), not noise.
+    aucs = [roc_auc_score(y_test, m.teacher_.predict_proba(X_test)[:, 1]) for m in (model, memory)]
+    assert abs(aucs[0] - aucs[1]) < 0.03, aucs
+    # The teacher's probabilities are on the true prior (0.5), after the class weights.
+    means = [m.teacher_.predict_proba(X_test)[:, 1].mean() for m in (model, memory)]
+    assert abs(means[0] - means[1]) < 0.03, means
+
+
+def test_class_weight_becomes_row_weights_over_all_partitions():
+    """lightgbm.dask would compute "balanced" from each worker's rows; riskkd computes it
+    from all rows (pass 1's class counts) and multiplies it into the teacher's weights."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    from riskkd.distributed import _FOLD, _LABEL, _WEIGHT, _class_factors, _training_rows
+
+    classes, totals = np.array(["bad", "good"]), np.array([30, 970])
+    labels = np.repeat(classes, totals)
+    expected = compute_class_weight("balanced", classes=classes, y=labels)
+    np.testing.assert_allclose(_class_factors("balanced", classes, totals), expected)
+    np.testing.assert_array_equal(_class_factors({"bad": 5}, classes, totals), [5.0, 1.0])
+    assert _class_factors(None, classes, totals) is None
+    with pytest.raises(ValueError, match=r"class_weight names \[1\], which are not classes"):
+        _class_factors({1: 5}, classes, totals)
+    part = pd.DataFrame({_LABEL: [0, 1, 1], _WEIGHT: [2.0, 1.0, 0.5], _FOLD: [0, 1, 2]})
+    weights = _training_rows(part, _WEIGHT, None, np.array([5.0, 1.0]))
+    np.testing.assert_array_equal(weights, [10.0, 1.0, 0.5])
+
+
 # ---------------------------------------------------------------------------- errors
 def test_refuses_unsupported_teachers(transactions):
     X, y, _, _ = transactions
@@ -383,6 +437,12 @@ def test_refuses_misaligned_y(client, transactions):
     with pytest.raises(ValueError, match=r"partition 0 of X has \d+ rows but y's has \d+"):
         fit_distributed(model, dX.clear_divisions(), shifted, client=client)
     assert not _fitted_names(model)
+    # Same lengths, rows in another order (from_pandas sorts a shuffled index by default).
+    order = np.random.default_rng(0).permutation(len(X))
+    Xs, ys = X.iloc[order], y.iloc[order]
+    dX, dy = dd.from_pandas(Xs, npartitions=3), dd.from_pandas(ys, npartitions=3, sort=False)
+    with pytest.raises(ValueError, match=r"y is not aligned with X: partition 0 .*another row"):
+        fit_distributed(_model(), dX.clear_divisions(), dy.clear_divisions(), client=client)
 
 
 def test_refuses_a_splitter_cv(transactions):
