@@ -9,6 +9,14 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score, roc_curve
 
+#: Fidelity a student must keep to be promoted (``riskkd.mlflow.promote(gates=None)`` and a
+#: pipeline without ``mlflow.gates``): metric -> (">=" or "<=", threshold).
+DEFAULT_GATES: dict[str, tuple[str, float]] = {
+    "auc_retention": (">=", 0.995),
+    "ece_gap": ("<=", 0.01),
+    "decision_agreement": (">=", 0.98),
+}
+
 
 def expected_calibration_error(
     y: np.ndarray, proba: np.ndarray, n_bins: int = 15, sample_weight=None

@@ -169,6 +169,11 @@ def test_cross_key_rules():
 def test_overrides_and_file_errors(tmp_path):
     config = load_config(PIPELINES / "credit_scoring.yaml", ["distillation.cv=2", "data.n_rows=9"])
     assert (config.distillation.cv, config.data.n_rows) == (2, 9)
+    # YAML 1.1 read 2.5e-1 as text and "no" as False; --set reads them as a user means them.
+    config = load_config(
+        PIPELINES / "credit_scoring.yaml", ["split.test_size=2.5e-1", "data.target=no"]
+    )
+    assert (config.split.test_size, config.data.target) == (0.25, "no")
     with pytest.raises(ConfigError, match="is not KEY=VALUE"):
         load_config(PIPELINES / "credit_scoring.yaml", ["distillation.cv"])
     with pytest.raises(ConfigError, match="does not exist"):
@@ -176,6 +181,21 @@ def test_overrides_and_file_errors(tmp_path):
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="must hold a mapping"):
         load_config(tmp_path / "list.yaml")
+
+
+def test_overriding_one_gate_keeps_the_other_default_gates():
+    """fraud_detection.yaml lists no gates: one --set gate had dropped the two others, and
+    a model failing them was promoted (a helper's reproduction)."""
+    from riskkd.fidelity import DEFAULT_GATES
+
+    config = load_config(
+        PIPELINES / "fraud_detection.yaml", ['mlflow.gates.auc_retention=[">=", 0.999]']
+    )
+    assert config.mlflow.gates == {**DEFAULT_GATES, "auc_retention": (">=", 0.999)}
+    # A config's own gates are changed one by one too; {} still means no gates.
+    config = load_config(PIPELINES / "credit_scoring.yaml", ["mlflow.gates.ece_gap=[<=, 0.02]"])
+    assert config.mlflow.gates["ece_gap"] == ("<=", 0.02) and len(config.mlflow.gates) == 3
+    assert load_config(PIPELINES / "credit_scoring.yaml", ["mlflow.gates={}"]).mlflow.gates == {}
 
 
 # ---------------------------------------------------------------------- teachers
@@ -265,9 +285,60 @@ def test_time_split_on_dates():
     dataset = Dataset(frame, ["x"], "y", when, "demo")
     split = split_data(dataset, _config.TimeSplit(kind="time", column="d", cutoff="2024-02-01"), 0)
     assert split.X_train["x"].tolist() == [0, 3]
-    with pytest.raises(ValueError, match=r"split\.cutoff: column 'y' is numeric"):
+    with pytest.raises(ValueError, match=r"split\.cutoff: column 'y' holds numbers but"):
         numeric = Dataset(frame, ["x"], "y", frame["y"], "demo")
         split_data(numeric, _config.TimeSplit(kind="time", column="y", cutoff="soon"), 0)
+
+
+@pytest.mark.parametrize(
+    ("when", "cutoff"),
+    [
+        # CSV dates are text: compared as text, "07/15/2019" sorted after "07/01/2020".
+        (["07/15/2019", "12/01/2019", "07/01/2020", "09/30/2020"] * 2, "07/01/2020"),
+        (["2020-9-30", "2020-12-31", "2021-1-1", "2021-10-02"] * 2, "2021-1-1"),
+        # A Hive folder's Year=... partition column reads as an unordered category.
+        (pd.Categorical(["1994", "1995", "1996", "1996"] * 2), 1996),
+        # Timezone-aware times and a cutoff without a zone (read in the column's).
+        (
+            pd.to_datetime(["2020-01-01", "2020-06-01", "2020-07-01", "2021-01-01"] * 2, utc=True),
+            "2020-07-01",
+        ),
+    ],
+)
+def test_time_split_reads_text_and_categories_as_times(when, cutoff):
+    frame = pd.DataFrame({"x": range(8), "y": [0, 1] * 4})
+    column = pd.Series(when, name="d")
+    split = split_data(
+        Dataset(frame, ["x"], "y", column, "demo"),
+        _config.TimeSplit(kind="time", column="d", cutoff=cutoff),
+        0,
+    )
+    assert split.X_test["x"].tolist() == [2, 3, 6, 7]
+
+
+def test_splits_refuse_rows_without_a_time_or_a_group():
+    frame = pd.DataFrame({"x": range(6), "y": [0, 1] * 3})
+    when = pd.Series([1994, 1995, None, 1996, 1995, 1996], name="Year")
+    with pytest.raises(ValueError, match=r"split\.column: 'Year' has 1 missing value"):
+        split_data(
+            Dataset(frame, ["x"], "y", when, "demo"),
+            _config.TimeSplit(kind="time", column="Year", cutoff=1996),
+            0,
+        )
+    groups = pd.Series(["a", "b", None, "c", "a", None], name="customer")
+    with pytest.raises(ValueError, match=r"split\.column: 'customer' has 2 missing value"):
+        split_data(
+            Dataset(frame, ["x"], "y", groups, "demo"),
+            _config.GroupSplit(kind="group", column="customer"),
+            0,
+        )
+    with pytest.raises(ValueError, match=r"'d' holds text that is neither a number nor a date"):
+        text = pd.Series(["2020-01-01", "soon", "2021-01-01"] * 2, name="d")
+        split_data(
+            Dataset(frame, ["x"], "y", text, "demo"),
+            _config.TimeSplit(kind="time", column="d", cutoff="2020-06-01"),
+            0,
+        )
 
 
 def test_time_split_with_an_empty_side_is_refused():
@@ -361,12 +432,16 @@ def test_contract_checks_the_id_and_time_columns_kept_out_of_the_features(tmp_pa
         runner.validate(runner.load())
 
 
-def test_contract_names_resolve_without_the_yaml_folder(tmp_path):
+def test_contract_names_resolve_without_the_yaml_folder(tmp_path, monkeypatch):
     assert _data.resolve_contract("credit_application") == "credit_application"
     found = _data.resolve_contract("data_schemas/credit_application.yaml", PIPELINES)
     assert Path(found).is_file()
-    # Not found anywhere, but named after a bundled contract: the bundled one.
-    assert _data.resolve_contract("elsewhere/risk_rating.yaml", tmp_path) == "risk_rating"
+    monkeypatch.chdir(tmp_path)  # away from the project's data_schemas/
+    # The project's path of a bundled contract, not found (an installed package): bundled.
+    assert _data.resolve_contract("data_schemas/risk_rating.yaml", tmp_path) == "risk_rating"
+    # A team's own contract misspelt must not quietly check the bundled one instead.
+    with pytest.raises(FileNotFoundError, match=r"team_contract/risk_rating\.yaml' was not found"):
+        _data.resolve_contract("team_contract/risk_rating.yaml", tmp_path)
     with pytest.raises(ValueError, match="Did you mean 'risk_rating'"):
         _data.resolve_contract("risk_ratin")
 
@@ -607,20 +682,58 @@ def test_dask_contract_checks_uniqueness_across_files_and_names_the_partition(tm
 
 
 def test_dask_splits_are_seeded_and_keep_groups_apart():
-    from riskkd.pipeline._dask import _group_test_mask, _random_test_mask
+    from riskkd.pipeline._dask import _hashed_test_mask
 
     groups = pd.Series(np.repeat(np.arange(500), 4))
-    mask = _group_test_mask(groups, seed=0, test_size=0.3)
+    mask = _hashed_test_mask(groups, seed=0, test_size=0.3)
     per_group = mask.groupby(groups).nunique()
     assert (per_group == 1).all()  # a group is wholly on one side
     # 500 groups, each in the test set with probability 0.3: 150 +- 3 standard deviations.
     assert abs(mask.groupby(groups).first().sum() - 150) < 31
-    labels = pd.Series(np.zeros(10_000))
-    first = _random_test_mask(labels, 0, 0.3, partition_info={"number": 1})
-    again = _random_test_mask(labels, 0, 0.3, partition_info={"number": 1})
-    other = _random_test_mask(labels, 0, 0.3, partition_info={"number": 2})
-    assert first.equals(again) and not first.equals(other)
+    # A file storing the group column as float64 (it has a NaN) puts each group alike.
+    assert mask.equals(_hashed_test_mask(groups.astype("float64"), seed=0, test_size=0.3))
+    rows = pd.DataFrame({"x": np.arange(10_000) / 7, "level": "a", "y": np.arange(10_000) % 2})
+    first = _hashed_test_mask(rows, 0, 0.3)
+    assert first.equals(_hashed_test_mask(rows, 0, 0.3))
+    assert not first.equals(_hashed_test_mask(rows, 1, 0.3))
     assert abs(first.mean() - 0.3) < 0.015  # 3 standard deviations of 10,000 draws: 0.014
+    # A row's draw is its own: the same however the rows are cut into partitions.
+    cut = pd.concat(
+        [_hashed_test_mask(rows.iloc[:3333], 0, 0.3), _hashed_test_mask(rows.iloc[3333:], 0, 0.3)]
+    )
+    assert cut.equals(first)
+
+
+def test_dask_stratified_split_keeps_test_rows_out_of_training(tmp_path):
+    """Many small files: column projection fuses them into fewer partitions for the
+    training read than for the test read. A draw seeded by partition number put 189 of 297
+    test rows into training (a helper's reproduction); a draw by row values cannot."""
+    pytest.importorskip("distributed")
+    from riskkd.datasets import load_german_credit
+    from riskkd.pipeline import runner_for
+
+    frame = load_german_credit().frame
+    frame.insert(0, "loan_id", np.arange(len(frame)))
+    (tmp_path / "daily").mkdir()
+    for day, rows in enumerate(np.array_split(np.arange(len(frame)), 48)):
+        frame.iloc[rows].to_parquet(tmp_path / "daily" / f"{day:02d}.parquet")
+    raw = {
+        "name": "loans",
+        "data": {"path": str(tmp_path / "daily"), "target": "creditability", "drop": ["loan_id"]},
+        "split": {"kind": "stratified", "test_size": 0.3},
+        "training": {"engine": "dask"},
+        "mlflow": {"enabled": False},
+    }
+    runner = runner_for(load_config(raw))
+    split = runner.split(runner.load())
+    train = split.X_train.compute()
+    labels = split.y_train.compute()
+    assert len(train) == len(labels) == split.n_train
+    assert split.n_train + len(split.X_test) == len(frame)
+    key = list(train.columns)
+    both = train.merge(split.X_test, on=key, how="inner")
+    assert len(both) == 0
+    assert abs(len(split.X_test) / len(frame) - 0.3) < 0.05  # 1,000 draws: 3.5 sd is 0.05
 
 
 def test_dask_engine_refuses_a_teacher_it_cannot_distribute_and_samples():

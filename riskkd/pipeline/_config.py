@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..fidelity import DEFAULT_GATES
+
 __all__ = [
     "ConfigError",
     "DataConfig",
@@ -250,7 +252,8 @@ class MLflowConfig(_Section):
     ``tracking_uri`` defaults to :func:`riskkd.mlflow.default_tracking_uri`
     (``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db`` in the working folder).
     ``gates`` maps a logged metric to ``[">=" or "<=", threshold]``; the default is
-    :data:`riskkd.mlflow.DEFAULT_GATES`; ``{}`` promotes without checks. ``student_only``
+    :data:`riskkd.mlflow.DEFAULT_GATES` (``--set mlflow.gates.ece_gap=...`` changes one of
+    them and keeps the others); ``{}`` promotes without checks. ``student_only``
     registers the deployment folder without the teacher (``riskkd.save(...,
     student_only=True)``); the teacher is still logged in the run and linked by tag.
     """
@@ -450,6 +453,20 @@ def _format(error: ValidationError, source: str) -> ConfigError:
 
 
 # ---------------------------------------------------------------------- loading
+def _override_value(text: str) -> Any:
+    """A ``--set`` value parsed as YAML, except YAML 1.1's surprises: ``1e-2`` is a number
+    (not text) and ``no`` / ``on`` / ``y`` stay text (only true / false are booleans)."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value) if value.strip().lower() not in ("nan", "inf", "-inf") else value
+        except ValueError:
+            return value
+    if isinstance(value, bool) and text.strip().lower() not in ("true", "false"):
+        return text.strip()
+    return value
+
+
 def apply_overrides(raw: dict, overrides: list[str] | dict[str, Any] | None) -> dict:
     """``raw`` with ``key.path=value`` overrides applied (values parsed as YAML).
 
@@ -471,9 +488,14 @@ def apply_overrides(raw: dict, overrides: list[str] | dict[str, Any] | None) -> 
                     f"Override {item!r} is not KEY=VALUE; e.g. distillation.cv=2",
                     [f"{item}: not KEY=VALUE"],
                 )
-            items.append((key.strip(), yaml.safe_load(value)))
+            items.append((key.strip(), _override_value(value)))
     result = yaml.safe_load(yaml.safe_dump(raw))  # deep copy of plain YAML data
     for key, value in items:
+        if key.startswith("mlflow.gates."):
+            if not isinstance(result.get("mlflow"), dict):
+                result["mlflow"] = {}
+            if result["mlflow"].get("gates") is None:  # one gate changed, the others kept
+                result["mlflow"]["gates"] = {name: list(g) for name, g in DEFAULT_GATES.items()}
         node = result
         parts = key.split(".")
         for part in parts[:-1]:

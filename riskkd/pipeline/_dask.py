@@ -18,7 +18,14 @@ import pandas as pd
 
 from .._dask_client import dask_client
 from ._build import build_model
-from ._data import Dataset, TrainTestSplit, _missing_column, _time_cutoff, contract_schema
+from ._data import (
+    Dataset,
+    TrainTestSplit,
+    _missing_column,
+    check_groups,
+    contract_schema,
+    time_test_mask,
+)
 from ._data import resolve_contract as _resolve_contract
 from ._data import validate_contract as _validate_contract
 from ._runner import PipelineResult, PipelineRunner
@@ -101,15 +108,37 @@ def _check_unique_across_partitions(frame: Any, contract: Any) -> None:
             )
 
 
-def _random_test_mask(part: pd.Series, seed: int, test_size: float, partition_info=None):
-    number = 0 if partition_info is None else partition_info["number"]
-    rng = np.random.default_rng([seed, number])
-    return pd.Series(rng.random(len(part)) < test_size, index=part.index)
+def _same_rows(part: pd.DataFrame) -> pd.DataFrame:
+    return part
 
 
 def _group_test_mask(part: pd.Series, seed: int, test_size: float) -> pd.Series:
+    check_groups(part)
+    return _hashed_test_mask(part, seed, test_size)
+
+
+def _hashed_test_mask(part: pd.DataFrame | pd.Series, seed: int, test_size: float) -> pd.Series:
+    """Whether each row goes to the test set: a seeded hash of its values below ``test_size``.
+
+    A function of the row's values alone, so every read of the data draws the same rows,
+    however Dask partitions it (projecting columns fuses small parquet files into fewer
+    partitions, and dropping partitions renumbers them: a draw seeded by partition number
+    put test rows into training). Numbers hash as float64 and other values as text, so a
+    column that one file stores as int64 and another as float64 (it has a NaN) still puts
+    a group on one side.
+    """
+    frame = part.to_frame() if isinstance(part, pd.Series) else part
+    values = {
+        name: (
+            pd.to_numeric(column).to_numpy(dtype=np.float64, na_value=np.nan)
+            if pd.api.types.is_numeric_dtype(column.dtype)
+            else column.astype("string")
+        )
+        for name, column in frame.items()
+    }
+    normalised = pd.DataFrame(values, index=frame.index)
     key = f"{seed:016d}"[-16:]
-    hashed = pd.util.hash_pandas_object(part, index=False, hash_key=key)
+    hashed = pd.util.hash_pandas_object(normalised, index=False, hash_key=key)
     return (hashed % 1_000_000) < int(test_size * 1_000_000)
 
 
@@ -117,9 +146,10 @@ class DaskPipelineRunner(PipelineRunner):
     """Run a pipeline on Dask: the same steps, with the data never collected whole.
 
     Differences with :class:`PipelineRunner`: ``split.kind: stratified`` draws each row
-    into the test set with probability ``test_size`` (seeded per partition; class shares
-    match up to sampling noise); ``group`` hashes the group column, so a group is on one
-    side whatever partition holds it; XGBoost's rounds are early-stopped on a sample of at
+    into the test set with probability ``test_size`` by a seeded hash of its feature and
+    target values (class shares match up to sampling noise; identical rows go to the same
+    side); ``group`` hashes the group column, so a group is on one side whatever partition
+    holds it; XGBoost's rounds are early-stopped on a sample of at
     most 200,000 training rows; the report's PSI reference is such a sample and no hash of
     the training rows is logged. ``data.n_rows`` is not supported.
     """
@@ -187,17 +217,27 @@ class DaskPipelineRunner(PipelineRunner):
 
     def split(self, dataset: Dataset) -> TrainTestSplit:
         split, seed = self.config.split, self.config.seed
-        frame = dataset.frame
+        names = [*dataset.features, dataset.target]
+        split_name = None if dataset.split_column is None else dataset.split_column.name
+        if split_name is not None and split_name not in names:
+            names.append(split_name)
+        # One read for every later use. Dask pushes each use's column projection into the
+        # parquet read and fuses small files into fewer partitions the fewer columns it
+        # reads, so X and y, or the training and test rows, would be cut differently; an
+        # identity map_partitions (which Dask cannot see through) keeps one cut.
+        frame = dataset.frame[names]
+        frame = frame.map_partitions(_same_rows, meta=frame._meta)
         if split.kind == "time":
-            meta = dataset.split_column._meta
-            is_test = dataset.split_column >= _time_cutoff(meta, split.cutoff)
+            is_test = frame[split_name].map_partitions(
+                time_test_mask, split.cutoff, meta=(None, bool)
+            )
         elif split.kind == "group":
-            is_test = dataset.split_column.map_partitions(
+            is_test = frame[split_name].map_partitions(
                 _group_test_mask, seed, split.test_size, meta=(None, bool)
             )
         else:
-            is_test = frame[dataset.target].map_partitions(
-                _random_test_mask, seed, split.test_size, meta=(None, bool)
+            is_test = frame[[*dataset.features, dataset.target]].map_partitions(
+                _hashed_test_mask, seed, split.test_size, meta=(None, bool)
             )
         train, test = frame[~is_test], frame[is_test].compute()
         # One pass counts the training rows per partition; partitions left empty by the split

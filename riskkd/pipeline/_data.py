@@ -174,10 +174,11 @@ def resolve_contract(contract: str, base: Path | None = None) -> str | Path:
     """A contract name of :data:`riskkd.schemas.SCHEMAS`, or the path of a pandera YAML file.
 
     A value ending in ``.yaml`` / ``.yml`` is a file path, looked for as given (relative to
-    the working folder), then relative to ``base`` (the config's folder) and its parent. A
-    file that is not found but is named after a bundled contract
-    (``data_schemas/credit_application.yaml``) falls back to that contract, so a pipeline
-    also runs from an installed package without the ``data_schemas/`` folder.
+    the working folder), then relative to ``base`` (the config's folder) and its parent. The
+    path of a bundled contract in the project (``data_schemas/credit_application.yaml``),
+    when that file is not found, falls back to the bundled contract, so a pipeline also
+    runs from an installed package without the ``data_schemas/`` folder; any other missing
+    file is an error (a team's own contract misspelt must not check the bundled one).
     """
     from ..schemas import SCHEMAS
 
@@ -197,7 +198,7 @@ def resolve_contract(contract: str, base: Path | None = None) -> str | Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    if path.stem in SCHEMAS:
+    if path.stem in SCHEMAS and path.as_posix() == f"data_schemas/{path.name}":
         return path.stem
     raise FileNotFoundError(
         f"contract: {contract!r} was not found (looked in {', '.join(map(str, candidates))}); "
@@ -230,15 +231,74 @@ def contract_schema(contract: str | Path) -> tuple[Any, str, str]:
     return pa.DataFrameSchema.from_yaml(contract), contract.stem, str(contract)
 
 
-def _time_cutoff(column: pd.Series, cutoff: Any) -> Any:
-    if pd.api.types.is_datetime64_any_dtype(column):
-        return pd.Timestamp(cutoff)
-    if pd.api.types.is_numeric_dtype(column) and isinstance(cutoff, str):
+def time_test_mask(column: pd.Series, cutoff: Any) -> pd.Series:
+    """Rows of a time split's test set: ``column >= cutoff``, compared as times or numbers.
+
+    Datetime columns compare as times (a cutoff without a time zone is read in the
+    column's). Text and categories (a CSV's dates, a Hive folder's ``Year=1996``) are read
+    as numbers when every value is one, else as dates; text compared as text would put
+    ``"07/15/2019"`` after ``"07/01/2020"``. A missing time has no side: refused.
+    """
+    name = column.name
+    n_missing = int(column.isna().sum())
+    if n_missing:
         raise ValueError(
-            f"split.cutoff: column {column.name!r} is numeric but the cutoff is the string "
-            f"{cutoff!r}; give a number (e.g. 1996)."
+            f"split.column: {name!r} has {n_missing} missing value(s), which a time split "
+            "cannot place on either side; drop those rows or fill them."
         )
-    return cutoff
+    values = column
+    if not (
+        pd.api.types.is_numeric_dtype(column.dtype)
+        or pd.api.types.is_datetime64_any_dtype(column.dtype)
+    ):
+        text = column.astype("string")
+        numbers = pd.to_numeric(text, errors="coerce")
+        if numbers.notna().all():
+            values = numbers
+        else:
+            try:
+                values = pd.to_datetime(text, format="mixed")
+            except (ValueError, TypeError) as error:
+                raise ValueError(
+                    f"split.column: {name!r} holds text that is neither a number nor a date "
+                    f"(e.g. {text[numbers.isna()].iloc[0]!r}): {error}. Give the column as dates "
+                    "or numbers (e.g. the year)."
+                ) from None
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        try:
+            bound = pd.Timestamp(cutoff)
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"split.cutoff: {cutoff!r} is not a time, and column {name!r} holds times; "
+                "give a date such as '2020-07-01'."
+            ) from None
+        zone = getattr(values.dtype, "tz", None)
+        if zone is not None and bound.tz is None:
+            bound = bound.tz_localize(zone)
+        elif zone is None and bound.tz is not None:
+            raise ValueError(
+                f"split.cutoff: {cutoff!r} has a time zone but column {name!r} has none; "
+                "give the cutoff without one."
+            )
+    else:
+        try:
+            bound = float(cutoff)
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"split.cutoff: column {name!r} holds numbers but the cutoff is {cutoff!r}; "
+                "give a number (e.g. 1996)."
+            ) from None
+    return values >= bound
+
+
+def check_groups(column: pd.Series) -> None:
+    """Refuse missing group values: a row without a group cannot be kept apart."""
+    n_missing = int(column.isna().sum())
+    if n_missing:
+        raise ValueError(
+            f"split.column: {column.name!r} has {n_missing} missing value(s); a group split "
+            "needs every row's group. Drop those rows or fill them."
+        )
 
 
 def split_data(dataset: Dataset, split_config: Any, seed: int) -> TrainTestSplit:
@@ -269,11 +329,12 @@ def split_data(dataset: Dataset, split_config: Any, seed: int) -> TrainTestSplit
             np.arange(len(y)), test_size=split_config.test_size, random_state=seed, stratify=y
         )
     elif kind == "time":
-        column = dataset.split_column
-        is_test = (column >= _time_cutoff(column, split_config.cutoff)).to_numpy()
+        is_test = time_test_mask(dataset.split_column, split_config.cutoff).to_numpy()
         train, test = np.flatnonzero(~is_test), np.flatnonzero(is_test)
     else:
         from sklearn.model_selection import GroupShuffleSplit
+
+        check_groups(dataset.split_column)
 
         splitter = GroupShuffleSplit(
             n_splits=1, test_size=split_config.test_size, random_state=seed

@@ -12,15 +12,10 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from ..fidelity import DEFAULT_GATES
 from ._runs import ensure_tracking_uri
 
 TAG_PREFIX = "riskkd."
-#: Gates a version must pass to be promoted when ``promote(gates=None)``.
-DEFAULT_GATES: dict[str, tuple[str, float]] = {
-    "auc_retention": (">=", 0.995),
-    "ece_gap": ("<=", 0.01),
-    "decision_agreement": (">=", 0.98),
-}
 # Fidelity figures copied from the run's metrics to the registered version's tags.
 VERSION_TAG_METRICS = (
     "auc_retention",
