@@ -353,8 +353,13 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         """The distillation loss object (imports torch)."""
         from .losses import LOSSES
 
-        alpha = student.default_alpha if self.alpha == "auto" else float(self.alpha)
-        return LOSSES[self.loss](alpha=alpha, temperature=float(self.temperature))
+        return LOSSES[self.loss](
+            alpha=self._alpha_for(student), temperature=float(self.temperature)
+        )
+
+    def _alpha_for(self, student: Student) -> float:
+        """The soft-target weight ``student`` is trained with (``alpha="auto"`` resolved)."""
+        return student.default_alpha if self.alpha == "auto" else float(self.alpha)
 
     def _get_transfer(self, student: Student, n_samples: int) -> Transfer | None:
         """The synthetic-row generator ``augment`` asks for, or None."""

@@ -272,6 +272,32 @@ def test_group_split_keeps_groups_apart():
     assert not train & test and len(train | test) == 40
 
 
+def test_group_split_cross_fits_on_groups_too(tmp_path):
+    """A customer's soft targets come from teachers that never saw that customer, as its
+    test rows' predictions do: the cross-fitting folds keep groups apart too."""
+    from riskkd.datasets import load_german_credit
+    from riskkd.pipeline import runner_for
+
+    frame = load_german_credit().frame
+    frame["customer"] = np.random.default_rng(0).integers(0, 300, len(frame))  # ~3 loans each
+    frame.to_csv(tmp_path / "loans.csv", index=False)
+    raw = {
+        "name": "loans",
+        "data": {"path": str(tmp_path / "loans.csv"), "target": "creditability"},
+        "split": {"kind": "group", "column": "customer", "test_size": 0.3},
+        "distillation": {"student": "tree", "cv": 3},
+        "mlflow": {"enabled": False},
+    }
+    runner = runner_for(load_config(raw))
+    split = runner.split(runner.load())
+    model = runner.distill(runner.teacher(split), split)
+    groups = split.groups_train.to_numpy()
+    assert len(model.cv) == 3
+    for fit_rows, held_rows in model.cv:
+        assert not set(groups[fit_rows]) & set(groups[held_rows])
+    assert sorted(np.concatenate([held for _, held in model.cv])) == list(range(split.n_train))
+
+
 def test_stratified_split_keeps_the_class_balance():
     config = load_config(base(split={"kind": "stratified", "test_size": 0.25}))
     split = PipelineRunner(config).split(PipelineRunner(config).load())

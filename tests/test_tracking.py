@@ -149,6 +149,12 @@ def test_log_distillation_params_and_data_hash(binary, logged):
     for name in ("calibration", "temperature", "alpha", "loss", "cv", "random_state"):
         assert params[name] == str(getattr(model, name))
     assert params["calibration_method"] == "sigmoid"
+    # What "auto" and the early-stopping bound resolved to.
+    assert params["alpha_used"] == str(
+        model.student_.default_alpha if model.alpha == "auto" else float(model.alpha)
+    )
+    assert params["teacher.n_trees_used"] == str(model.teacher_.fitted_estimator.n_trees_)
+    assert params["n_synthetic"] == str(model.n_synthetic_)
     assert params["dataset_name"] == "synthetic-risk"
     for library in ("riskkd", "sklearn", "lightgbm", "xgboost", "torch"):
         assert params[f"{library}_version"]

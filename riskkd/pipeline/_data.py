@@ -66,7 +66,8 @@ class TrainTestSplit:
 
     With the Dask engine, ``X_train`` and ``y_train`` are Dask collections (read when the
     teacher trains) and ``n_train`` is counted once when splitting; the test rows are in
-    memory.
+    memory. ``groups_train`` holds the group of every training row after a group split
+    (local engine), so that cross-fitting keeps groups apart too.
     """
 
     X_train: Any
@@ -74,6 +75,7 @@ class TrainTestSplit:
     y_train: Any
     y_test: pd.Series
     n_train: int = -1
+    groups_train: pd.Series | None = None
 
     def __post_init__(self) -> None:
         if self.n_train < 0:
@@ -356,4 +358,5 @@ def split_data(dataset: Dataset, split_config: Any, seed: int) -> TrainTestSplit
         raise ValueError(
             f"split: the training set holds only class {y_train.iloc[:1].tolist()[0]!r}; change the split."
         )
-    return TrainTestSplit(X.iloc[train], X.iloc[test], y_train, y.iloc[test])
+    groups = dataset.split_column.iloc[train] if kind == "group" else None
+    return TrainTestSplit(X.iloc[train], X.iloc[test], y_train, y.iloc[test], groups_train=groups)

@@ -183,8 +183,19 @@ class PipelineRunner:
         return teacher
 
     def distill(self, teacher: Any, split: TrainTestSplit) -> Any:
-        """Fit the :class:`~riskkd.DistilledClassifier` on the training rows."""
-        return build_model(self.config, teacher).fit(split.X_train, split.y_train)
+        """Fit the :class:`~riskkd.DistilledClassifier` on the training rows.
+
+        After a group split the cross-fitting folds keep groups apart as well
+        (``StratifiedGroupKFold``): a customer's soft targets then come from teachers that
+        never saw that customer, as the test rows' predictions do.
+        """
+        model = build_model(self.config, teacher)
+        if split.groups_train is not None:
+            from sklearn.model_selection import StratifiedGroupKFold
+
+            folds = StratifiedGroupKFold(model.cv, shuffle=True, random_state=self.config.seed)
+            model.set_params(cv=list(folds.split(split.X_train, split.y_train, split.groups_train)))
+        return model.fit(split.X_train, split.y_train)
 
     def reference_rows(self, split: TrainTestSplit) -> pd.DataFrame:
         """Training rows in memory: the report's PSI reference and the hashed data."""

@@ -123,6 +123,8 @@ def model_settings(model: Any) -> dict[str, str]:
     ``calibration_method``.
     """
     settings = {name: _text(value) for name, value in model.get_params(deep=True).items()}
+    if isinstance(model.cv, list):  # given folds (a pipeline's group split), not their indices
+        settings["cv"] = f"{len(model.cv)} given folds"
     student = model.student_
     settings["student_class"] = f"{type(student).__module__}.{type(student).__qualname__}"
     if hasattr(student, "get_params"):

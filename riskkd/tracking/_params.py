@@ -117,18 +117,28 @@ def model_params(model: Any) -> dict[str, str]:
     -------
     params : dict of str to str
         The distillation settings (``calibration``, ``temperature``, ``alpha``, ``loss``,
-        ``cv``, ``min_frequency``, ``random_state``), the resolved ``calibration_method``,
+        ``cv``, ``min_frequency``, ``random_state``), what they resolved to
+        (``calibration_method``, ``alpha_used``, ``n_synthetic``, ``n_unlabeled``, and
+        ``teacher.n_trees_used``: the trees of a LightGBMTeacher's refit, early-stopped),
         ``teacher_class`` and ``teacher.<param>``, ``student_class`` and
         ``student.<param>``, ``n_features``, ``n_classes``, ``classes`` and
         ``<library>_version`` for riskkd, scikit-learn, LightGBM, XGBoost, numpy, pandas,
         MLflow and torch (when installed).
     """
     params: dict[str, Any] = {name: getattr(model, name) for name in _SETTINGS}
+    if isinstance(params["cv"], list):  # given folds (a pipeline's group split)
+        params["cv"] = f"{len(params['cv'])} given folds"
     params["calibration_method"] = getattr(model.calibrator_, "method", None)
+    # What the settings resolved to: "auto" and an early-stopping bound say too little.
+    params["alpha_used"] = model._alpha_for(model.student_)
+    params["n_synthetic"] = getattr(model, "n_synthetic_", 0)
+    params["n_unlabeled"] = getattr(model, "n_unlabeled_", 0)
     teacher = teacher_object(model)
     if teacher is not None:
         params["teacher_class"] = _qualname(teacher)
         params.update({f"teacher.{k}": v for k, v in _teacher_params(teacher).items()})
+        if getattr(teacher, "n_trees_", None) is not None:
+            params["teacher.n_trees_used"] = teacher.n_trees_
     params["student_class"] = _qualname(model.student_)
     params.update({f"student.{k}": v for k, v in model.student_.get_params(deep=False).items()})
     params["n_features"] = model.n_features_in_
