@@ -234,6 +234,29 @@ def test_codes_arriving_as_numbers_or_as_text_match_their_level(data):
         )
 
 
+def test_one_row_frames_encode_as_the_batch_does():
+    """One-row requests in training order are read block by block (each numeric dtype in one
+    assignment); in another order or with extra columns, column by column. Every path gives
+    the batch's values, bit for bit, whatever the dtypes."""
+    from riskkd.inputs import InputSchema
+
+    X, _ = make_risk_frame(120, 2, seed=7)
+    X["count"] = np.arange(120) % 7  # int64 block beside the float64 one
+    X["ratio"] = (np.arange(120) / 9).astype(np.float32)
+    X["nullable"] = pd.array([1, None, 3] * 40, dtype="Int64")
+    X["flag"] = pd.array([True, False, None] * 40, dtype="boolean")
+    schema = InputSchema.from_data(X)
+    batch = schema.encode(X)
+    shuffled = list(reversed(X.columns))
+    for i in range(0, 120, 13):
+        one = X.iloc[[i]].copy()
+        one.columns = pd.Index(list(one.columns))  # a new Index, as a request builds it
+        for frame in (one, one[shuffled], one.assign(extra=1.0)):
+            encoded = schema.encode(frame)
+            np.testing.assert_array_equal(encoded.num, batch.num[i : i + 1])
+            np.testing.assert_array_equal(encoded.cat, batch.cat[i : i + 1])
+
+
 def test_a_column_given_twice_at_predict_is_refused(model, data):
     """Which copy to score is ambiguous (the last one used to win, silently); the teacher
     reads the same columns. Names are compared as text: 0 and "0" are the same column."""
