@@ -235,26 +235,35 @@ def test_codes_arriving_as_numbers_or_as_text_match_their_level(data):
 
 
 def test_one_row_frames_encode_as_the_batch_does():
-    """One-row requests in training order are read block by block (each numeric dtype in one
-    assignment); in another order or with extra columns, column by column. Every path gives
+    """One-row requests in training order with mostly numeric columns are read block by
+    block (each numeric dtype in one assignment); others column by column. Every path gives
     the batch's values, bit for bit, whatever the dtypes."""
     from riskkd.inputs import InputSchema
 
-    X, _ = make_risk_frame(120, 2, seed=7)
-    X["count"] = np.arange(120) % 7  # int64 block beside the float64 one
-    X["ratio"] = (np.arange(120) / 9).astype(np.float32)
-    X["nullable"] = pd.array([1, None, 3] * 40, dtype="Int64")
-    X["flag"] = pd.array([True, False, None] * 40, dtype="boolean")
-    schema = InputSchema.from_data(X)
-    batch = schema.encode(X)
-    shuffled = list(reversed(X.columns))
-    for i in range(0, 120, 13):
-        one = X.iloc[[i]].copy()
-        one.columns = pd.Index(list(one.columns))  # a new Index, as a request builds it
-        for frame in (one, one[shuffled], one.assign(extra=1.0)):
-            encoded = schema.encode(frame)
-            np.testing.assert_array_equal(encoded.num, batch.num[i : i + 1])
-            np.testing.assert_array_equal(encoded.cat, batch.cat[i : i + 1])
+    rng = np.random.default_rng(7)
+    numeric = pd.DataFrame(rng.normal(size=(120, 8)), columns=[f"x{i}" for i in range(8)])
+    numeric.iloc[::9, 2] = np.nan
+    for i in range(4):
+        numeric[f"n{i}"] = rng.integers(-5, 2**40, 120)  # int64 block
+    numeric["ratio"] = rng.normal(size=120).astype(np.float32)
+    numeric["flag"] = rng.random(120) < 0.3  # bool block
+    numeric["nullable"] = pd.array([1, None, 3] * 40, dtype="Int64")
+    numeric["maybe"] = pd.array([True, False, None] * 40, dtype="boolean")
+    numeric["home"] = pd.array(rng.choice(["rent", "own"], 120), dtype="str")
+    mixed, _ = make_risk_frame(120, 2, seed=7)  # a block per text column: the column path
+    for X in (numeric, mixed):
+        schema = InputSchema.from_data(X)
+        batch = schema.encode(X)
+        shuffled = list(reversed(X.columns))
+        for i in range(0, 120, 13):
+            one = X.iloc[[i]].copy()
+            one.columns = pd.Index(list(one.columns))  # a new Index, as a request builds it
+            for frame in (one, one[shuffled], one.assign(extra=1.0)):
+                encoded = schema.encode(frame)
+                np.testing.assert_array_equal(encoded.num, batch.num[i : i + 1])
+                np.testing.assert_array_equal(encoded.cat, batch.cat[i : i + 1])
+        taken = schema._one_row_numeric_blocks(one) is not None
+        assert taken == (X is numeric)
 
 
 def test_a_column_given_twice_at_predict_is_refused(model, data):
