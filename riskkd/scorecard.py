@@ -40,7 +40,6 @@ from sklearn.utils.validation import check_is_fitted
 from .inputs import Encoded
 from .preprocessing import MISSING_ROW, UNKNOWN_ROW, StudentPreprocessor
 from .students import ScorecardStudent
-from .students._scorecard import EDGE_MARGIN, float32_steps
 
 __all__ = ["points_table", "score_points"]
 
@@ -191,7 +190,8 @@ def _numeric_rows(model: Any, name: str, j: int) -> list[dict[str, Any]]:
         column = n_numeric + int(indicator[0])
         present = int(student.numeric_points_[column][_bin(student.edges_[column], 0.0)])
         absent = int(student.numeric_points_[column][_bin(student.edges_[column], 1.0)])
-    shown = _short_bounds(pre, j, n_numeric, len(schema.categorical_names), bounds, edges)
+    values = getattr(student, "edge_values_", student.edges_)[j]  # pickled before: on values
+    shown = _short_bounds(pre, j, n_numeric, len(schema.categorical_names), bounds, edges, values)
     labels = [f"({lo}, {hi}]" for lo, hi in zip(["-inf", *shown], [*shown, "inf"])]
     rows = [
         _row(name, "numeric", label, lo, hi, None, int(p) + present)
@@ -256,22 +256,26 @@ def _bin(edges: np.ndarray, value: float) -> int:
 
 
 def _short_bounds(
-    pre: StudentPreprocessor, j: int, n_num: int, n_cat: int, bounds: np.ndarray, edges
+    pre: StudentPreprocessor,
+    j: int,
+    n_num: int,
+    n_cat: int,
+    bounds: np.ndarray,
+    edges: np.ndarray,
+    values: np.ndarray,
 ) -> list[str]:
-    """Each bound as the roundest decimal at or below it that the student scales to within
-    ``EDGE_MARGIN`` float32 steps below the bin's edge.
+    """Each bound as the roundest decimal at or below it that the student scales between
+    the bin's largest training value (``values``) and its edge.
 
-    An exact bound sits a few float32 steps above a round number (``25.0000267`` for an
-    edge just above age 25); the label shows the round number, in positional notation.
-    Only raw values between the two, which float32 can barely tell apart from the round
-    number, read differently.
+    An exact bound sits a few float32 steps above the largest training value of its bin
+    (``25.0000267`` for age 25); the label shows that value's roundest spelling, in
+    positional notation, so every training value reads in the bin it scores in. Only raw
+    values between the two, a few float32 steps apart, read differently.
     """
     if bounds.size == 0:
         return []
     edges = np.asarray(edges, dtype=np.float64)
-    # Lowest scaled value of a label: EDGE_MARGIN steps below the edge, one more for an
-    # edge halfway between two float32 values (models saved before the margin: edge at it).
-    lowest = float32_steps(edges.astype(np.float32), -(EDGE_MARGIN + 1)).astype(np.float64)
+    lowest = np.asarray(values, dtype=np.float64)
     shown = [repr(float(b)) for b in bounds]
     pending = np.ones(bounds.size, dtype=bool)
     magnitude = int(np.floor(np.log10(max(float(np.max(np.abs(bounds))), 1e-300))))

@@ -146,6 +146,24 @@ def test_bins_are_contiguous_and_cover_the_line_plus_missing(model):
         )
 
 
+def test_every_training_value_reads_in_the_bin_it_scores_in():
+    """Labels are the roundest spelling of each bin's largest training value, not a round
+    number below it: with amounts in the tens of millions a label 17 float32 steps under
+    the edge put 19835501 in a bin labelled (12044710, 19835500] (a reviewer's case)."""
+    rng = np.random.default_rng(1)
+    amount = np.round(rng.lognormal(16, 1.2, 400))
+    X = pd.DataFrame({"amount": amount})
+    y = pd.Series(((np.log(amount) - 16) + rng.normal(0, 1, 400) > 0).astype(int))
+    model = DistilledClassifier(
+        fast_teacher(n_estimators=20), "scorecard", cv=2, n_jobs=1, random_state=0
+    ).fit(X, y)
+    rows = points_table(model).query("feature == 'amount' and bin != @MISSING_LABEL")
+    uppers = [float(label.split(", ")[1].rstrip("]")) for label in rows["bin"]]
+    bins = np.searchsorted(rows["upper"].to_numpy(), amount, side="left")  # the scored bin
+    labelled = np.searchsorted(np.asarray(uppers), amount, side="left")  # the label's bin
+    np.testing.assert_array_equal(labelled, bins)
+
+
 @pytest.mark.parametrize("column", ["age", "records"])  # records: a 0/1 flag, median 0
 def test_labels_of_an_integer_column_read_as_integers(model, column):
     table = points_table(model)

@@ -26,6 +26,12 @@ def float32_steps(values: np.ndarray, steps: int) -> np.ndarray:
     return values
 
 
+def _values_at_or_below(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """For every edge, the largest of ``values`` (as float32) at or below it (float64)."""
+    observed = np.unique(values.astype(np.float32)).astype(np.float64)
+    return observed[np.maximum(np.searchsorted(observed, edges, side="right") - 1, 0)]
+
+
 class ScorecardStudent(Student):
     """A points scorecard distilled from the teacher's soft targets (binary targets only).
 
@@ -80,8 +86,11 @@ class ScorecardStudent(Student):
     Attributes
     ----------
     edges_ : list of ndarray
-        Per numeric input, the increasing bin edges in preprocessed units (training values:
-        the largest of each bin); bin ``k`` is ``edges[k-1] < x <= edges[k]``.
+        Per numeric input, the increasing bin edges in preprocessed units (just above the
+        largest training value of each bin); bin ``k`` is ``edges[k-1] < x <= edges[k]``.
+    edge_values_ : list of ndarray
+        Per numeric input, the largest training value (preprocessed, float32) at or below
+        each edge: what :func:`riskkd.scorecard.points_table` labels the bin with.
     numeric_points_ : list of ndarray of int64
         Per numeric input, the points of each of its ``len(edges_[j]) + 1`` bins.
     level_scores_ : ndarray of shape (n_embeddings,), dtype float32
@@ -249,6 +258,7 @@ class ScorecardStudent(Student):
         self.base_points_ = int(np.round(base))
         n_num = Xn.shape[1]
         self.edges_ = edges
+        self.edge_values_ = [_values_at_or_below(Xn[:, j], e) for j, e in enumerate(edges)]
         self.numeric_points_ = [points[starts[j] : starts[j] + n_bins[j]] for j in range(n_num)]
         self.level_scores_ = level_scores
         self.category_edges_ = category_edges
@@ -419,6 +429,7 @@ class ScorecardStudent(Student):
         arrays = {
             "edge_counts": sizes,
             "edges": np.concatenate([np.zeros(0), *self.edges_]),
+            "edge_values": np.concatenate([np.zeros(0), *self.edge_values_]),
             "numeric_points": np.concatenate([np.zeros(0, np.int64), *self.numeric_points_]),
             "level_scores": self.level_scores_,
             "category_edge_counts": cat_sizes,
@@ -431,6 +442,9 @@ class ScorecardStudent(Student):
     def set_state(self, settings, arrays):
         counts = arrays["edge_counts"]
         self.edges_ = np.split(arrays["edges"], np.cumsum(counts)[:-1]) if counts.size else []
+        # Models saved before edge_values: their edges sit on the training values.
+        values = arrays.get("edge_values", arrays["edges"])
+        self.edge_values_ = np.split(values, np.cumsum(counts)[:-1]) if counts.size else []
         self.numeric_points_ = (
             np.split(arrays["numeric_points"], np.cumsum(counts + 1)[:-1]) if counts.size else []
         )
