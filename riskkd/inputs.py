@@ -321,6 +321,10 @@ class InputSchema:
             rest.extend((int(i), self.names[i]) for i in positions)
         return num, rest
 
+    def is_level(self, name: str, value: Any) -> bool:
+        """Whether ``value`` is a level of categorical column ``name``, as fitted."""
+        return value in self._lookup.get(name, {})
+
     def _checked(self, num: np.ndarray, cat: np.ndarray) -> Encoded:
         """The encoding, or an error naming the first numeric column holding +-inf."""
         if num.size and not np.isfinite(num).all():

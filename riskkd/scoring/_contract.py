@@ -6,17 +6,17 @@ checked on its own and a bad row is set aside with a reason, the others are scor
 
 A row is rejected when
 
-* an id column is null, or text spelling a missing value (its score could not be joined
-  back);
+* an id column is null, or a CSV null marker (its score could not be joined back);
 * a numeric column holds text that is not a number (``"12,5"``, ``"abc"``), or a
   boolean column text other than true/false/1/0;
 * a numeric column holds ``+inf`` or ``-inf``.
 
 Missing values (empty cells, ``NA``, ``n/a``, ``NaN``) are *not* rejects: the model
 accepts NaN. Nor are categorical levels unseen at fit: the model scores them as
-"unknown". In a categorical column, text spelling a missing value (``""``, ``NA``,
-``null`` ...) is missing unless it is one of the column's levels: a branch coded ``"NA"``
-at fit stays that branch, from CSV and parquet alike.
+"unknown". A CSV holds text only, so its null markers (:data:`NULL_MARKERS`, what CSV
+readers take for null) are missing, except in a categorical column where the marker is
+one of the column's levels: a branch coded ``"NA"`` at fit stays that branch, as it does
+from parquet. Parquet text is taken as written, as ``predict_proba`` takes it.
 """
 
 from __future__ import annotations
@@ -28,8 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# Text read as a missing value (CSV readers map only the empty cell to null).
-_MISSING_TEXT = frozenset({"", "na", "n/a", "nan", "-nan", "null", "none", "#n/a"})
+#: Text a CSV reader takes for null (pyarrow's and pandas' defaults), and "None".
+NULL_MARKERS = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+    "1.#QNAN", "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null", "None",
+)  # fmt: skip
+# Text read as a missing value where a number is expected, in any spelling.
+_MISSING_TEXT = frozenset(marker.lower() for marker in NULL_MARKERS)
 _BOOLEAN_TEXT = {"true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0, "1.0": 1.0, "0.0": 0.0}
 REASON = "reason"
 
@@ -102,19 +107,14 @@ def parse_numeric(series: pd.Series, dtype_at_fit: str) -> tuple[np.ndarray, np.
     return values, bad
 
 
-def missing_markers_as_missing(series: pd.Series, levels: Sequence[Any]) -> pd.Series:
-    """A categorical column with text spelling a missing value (``""``, ``"NA"``, ...) as
-    missing, unless that text is one of the column's ``levels``."""
+def csv_nulls_as_missing(series: pd.Series, keep: Sequence[str] = ()) -> pd.Series:
+    """A CSV column with its :data:`NULL_MARKERS` as missing, except the markers in ``keep``
+    (a categorical column's levels that spell one)."""
     if not _is_text(series):
         return series
-    candidates = series.notna() & ~series.isin(levels)
-    if not candidates.any():
-        return series
-    text = series[candidates].astype("string").str.strip().str.lower()
-    marked = text.index[text.isin(_MISSING_TEXT).to_numpy()]
-    if marked.empty:
-        return series
-    return series.mask(series.index.isin(marked))
+    markers = [m for m in NULL_MARKERS if m not in keep]
+    marked = series.isin(markers).to_numpy()  # a short list: no conversion of the levels
+    return series.mask(marked) if marked.any() else series
 
 
 def _raw_text(series: pd.Series) -> list[str | None]:
@@ -124,7 +124,9 @@ def _raw_text(series: pd.Series) -> list[str | None]:
     ]
 
 
-def check_chunk(raw: pd.DataFrame, schema: Any, id_cols: Sequence[str]) -> CheckedChunk:
+def check_chunk(
+    raw: pd.DataFrame, schema: Any, id_cols: Sequence[str], *, from_csv: bool = False
+) -> CheckedChunk:
     """Split ``raw`` (id and model columns as read) into rows to score and rejects.
 
     Parameters
@@ -134,6 +136,8 @@ def check_chunk(raw: pd.DataFrame, schema: Any, id_cols: Sequence[str]) -> Check
     schema : riskkd.inputs.InputSchema
         The model's input schema.
     id_cols : sequence of str
+    from_csv : bool, default=False
+        ``raw`` is CSV text (only empty cells null): its null markers are missing values.
 
     Returns
     -------
@@ -147,13 +151,16 @@ def check_chunk(raw: pd.DataFrame, schema: Any, id_cols: Sequence[str]) -> Check
             problems.setdefault(int(i), []).append(describe(int(i)))
 
     for column in id_cols:
-        null = missing_markers_as_missing(raw[column], ()).isna().to_numpy()  # "NA" too
-        flag(null, lambda i, c=column: f"id column {c!r} is null")
+        ids = csv_nulls_as_missing(raw[column]) if from_csv else raw[column]
+        flag(ids.isna().to_numpy(), lambda i, c=column: f"id column {c!r} is null")
     features: dict[str, Any] = {}
     for name, kind, dtype in zip(schema.names, schema.kinds, schema.dtypes):
         series = raw[name]
         if kind == "categorical":  # text of number levels is read by the schema
-            features[name] = missing_markers_as_missing(series, schema.levels[name])
+            if from_csv:
+                levels = [m for m in NULL_MARKERS if schema.is_level(name, m)]
+                series = csv_nulls_as_missing(series, keep=levels)
+            features[name] = series
             continue
         values, not_a_number = parse_numeric(series, dtype)
         flag(

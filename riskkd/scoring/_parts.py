@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from ..outputs import output_columns
 from ._contract import REASON, CheckedChunk, check_chunk
+from ._inputs import CSV_SUFFIXES
 from ._manifest import REJECTS, atomic_write, sha256_bytes
 
 MODEL_VERSION = "model_version"
@@ -115,7 +116,8 @@ def score_chunk(
     -------
     record : dict
     """
-    checked = check_chunk(raw, model.input_schema_, id_cols)
+    from_csv = Path(input_file).name.lower().endswith(CSV_SUFFIXES)
+    checked = check_chunk(raw, model.input_schema_, id_cols, from_csv=from_csv)
     rejects = checked.rejects
     if fail_fast and len(rejects):
         first = rejects.iloc[0]
