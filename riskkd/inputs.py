@@ -439,6 +439,8 @@ class InputSchema:
         pandas 3 keeps text names in Arrow: comparing the Arrow arrays directly takes a
         tenth of ``Index.equals`` (a few microseconds of a one-row call).
         """
+        if isinstance(columns, pd.MultiIndex):
+            return False
         arrow = getattr(getattr(columns, "array", None), "_pa_array", None)
         if (
             arrow is not None

@@ -266,6 +266,14 @@ def test_one_row_frames_encode_as_the_batch_does():
         assert taken == (X is numeric)
 
 
+def test_multiindex_columns_are_missing_columns(model, data):
+    X, _ = data
+    nested = X.copy()
+    nested.columns = pd.MultiIndex.from_product([["applicant"], list(X.columns)])
+    with pytest.raises(ValueError, match="X is missing 6 column"):
+        model.predict_proba(nested.iloc[[0]])
+
+
 def test_a_column_given_twice_at_predict_is_refused(model, data):
     """Which copy to score is ambiguous (the last one used to win, silently); the teacher
     reads the same columns. Names are compared as text: 0 and "0" are the same column."""

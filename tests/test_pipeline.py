@@ -322,6 +322,8 @@ def test_time_split_on_dates():
         # CSV dates are text: compared as text, "07/15/2019" sorted after "07/01/2020".
         (["07/15/2019", "12/01/2019", "07/01/2020", "09/30/2020"] * 2, "07/01/2020"),
         (["2020-9-30", "2020-12-31", "2021-1-1", "2021-10-02"] * 2, "2021-1-1"),
+        # Compact dates spell numbers, but the cutoff is a date: compared as dates.
+        (["20190715", "20191201", "20200701", "20200930"] * 2, "2020-07-01"),
         # A Hive folder's Year=... partition column reads as an unordered category.
         (pd.Categorical(["1994", "1995", "1996", "1996"] * 2), 1996),
         # Timezone-aware times and a cutoff without a zone (read in the column's).
@@ -340,6 +342,13 @@ def test_time_split_reads_text_and_categories_as_times(when, cutoff):
         0,
     )
     assert split.X_test["x"].tolist() == [2, 3, 6, 7]
+
+
+def test_time_split_of_an_empty_partition_is_empty():
+    """A Dask partition without rows (a Spark job's empty file) has no side to choose."""
+    empty = pd.Series([], dtype="str", name="d")
+    assert _data.time_test_mask(empty, "2020-07-01").tolist() == []
+    assert _data.time_test_mask(empty.astype("category"), 1996).tolist() == []
 
 
 def test_splits_refuse_rows_without_a_time_or_a_group():

@@ -242,6 +242,8 @@ def time_test_mask(column: pd.Series, cutoff: Any) -> pd.Series:
     ``"07/15/2019"`` after ``"07/01/2020"``. A missing time has no side: refused.
     """
     name = column.name
+    if len(column) == 0:  # an empty partition (a Spark job's empty file)
+        return pd.Series([], dtype=bool, index=column.index)
     n_missing = int(column.isna().sum())
     if n_missing:
         raise ValueError(
@@ -255,7 +257,8 @@ def time_test_mask(column: pd.Series, cutoff: Any) -> pd.Series:
     ):
         text = column.astype("string")
         numbers = pd.to_numeric(text, errors="coerce")
-        if numbers.notna().all():
+        # Numbers when the cutoff is one too ("1996"); "20190715" against "2020-07-01": dates.
+        if numbers.notna().all() and _is_number(cutoff):
             values = numbers
         else:
             try:
@@ -291,6 +294,14 @@ def time_test_mask(column: pd.Series, cutoff: Any) -> pd.Series:
                 "give a number (e.g. 1996)."
             ) from None
     return values >= bound
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def check_groups(column: pd.Series) -> None:
