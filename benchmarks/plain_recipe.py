@@ -22,6 +22,8 @@ own randomness.
 Run::
 
     python benchmarks/plain_recipe.py --compare benchmarks/results/distillation.json
+    python benchmarks/plain_recipe.py --plain benchmarks/results/plain_recipe.json \
+        --compare benchmarks/results/distillation.json  # re-pair without rerunning
     python benchmarks/plain_recipe.py --datasets german_credit --seeds 0 1
 """
 
@@ -178,11 +180,18 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--compare", nargs="*", default=[], help="distillation.py JSON files")
+    parser.add_argument(
+        "--plain",
+        help="a plain_recipe.json of an earlier run: pair its runs instead of rerunning the recipe",
+    )
     parser.add_argument("--out", default=str(RESULTS / "plain_recipe"))
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
 
-    rows = run_all(run_one, args.datasets, args.seeds)
+    if args.plain:
+        rows = load_runs([args.plain]).to_dict("records")
+    else:
+        rows = run_all(run_one, args.datasets, args.seeds)
     plain = pd.DataFrame(rows)
     columns = [f"{key}_auc" for key in MODELS]
     markdown = "Plain recipe, test ROC-AUC, mean over seeds\n\n" + plain.groupby("dataset")[
