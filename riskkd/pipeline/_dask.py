@@ -109,6 +109,7 @@ def _check_unique_across_partitions(frame: Any, contract: Any) -> None:
 
 
 def _same_rows(part: pd.DataFrame) -> pd.DataFrame:
+    """The partition itself: a step Dask cannot push column projections through."""
     return part
 
 

@@ -216,7 +216,7 @@ def _csv_batches(path: Path, columns: Sequence[str]) -> Iterator[pa.RecordBatch]
                 include_columns=list(columns),
                 column_types={c: pa.string() for c in columns},
                 # Only an empty cell is null: "NA" may be a categorical level (the contract
-                # reads it as missing where it is not, as it does for parquet text).
+                # reads the other null markers as missing, except a column's own levels).
                 null_values=[""],
                 strings_can_be_null=True,
             ),
