@@ -752,6 +752,29 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
                 "in sorted order)."
             )
 
+    def _check_splits(self, splits: list, y_index: np.ndarray) -> None:
+        """Refuse folds that do not give every row one out-of-fold prediction, or whose
+        training side lacks a class (its teacher could not predict that class)."""
+        shown = f"{len(self.cv)} given folds" if isinstance(self.cv, list) else repr(self.cv)
+        covered = np.zeros(len(y_index), dtype=np.int64)
+        for _, test_idx in splits:
+            covered[test_idx] += 1
+        if not (covered == 1).all():
+            raise ValueError(
+                f"cv={shown} gives {int((covered == 0).sum())} rows no out-of-fold prediction "
+                f"and {int((covered > 1).sum())} rows more than one; use a splitter whose test "
+                "folds cover every row once (e.g. StratifiedKFold)."
+            )
+        for k, (train_idx, _) in enumerate(splits):
+            absent = np.setdiff1d(np.arange(len(self.classes_)), y_index[train_idx])
+            if absent.size:
+                raise ValueError(
+                    f"cv={shown}: fold {k + 1} trains its teacher on no row of class(es) "
+                    f"{self.classes_[absent].tolist()}, which it then could not predict. Use "
+                    "fewer folds, or folds stratified by class (StratifiedKFold, "
+                    "StratifiedGroupKFold)."
+                )
+
     def _cross_fit_teacher(self, teacher, prefit, X, encoded, y_index, sample_weight, seed):
         """(FittedTeacher, out-of-fold probabilities) — see step 2 of the class docstring."""
         schema = self.input_schema_
@@ -779,15 +802,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
                 f"cv={self.cv!r} needs groups, which fit does not take; pass its splits "
                 "instead: cv=list(GroupKFold(5).split(X, y, groups))."
             ) from error
-        covered = np.zeros(len(y_index), dtype=np.int64)
-        for _, test_idx in splits:
-            covered[test_idx] += 1
-        if not (covered == 1).all():
-            raise ValueError(
-                f"cv={self.cv!r} gives {int((covered == 0).sum())} rows no out-of-fold prediction "
-                f"and {int((covered > 1).sum())} rows more than one; use a splitter whose test "
-                "folds cover every row once (e.g. StratifiedKFold)."
-            )
+        self._check_splits(splits, y_index)
 
         def fit(job, index):
             start = time.perf_counter()

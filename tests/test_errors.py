@@ -427,3 +427,7 @@ def test_cv_splitters_that_do_not_give_each_row_one_prediction(data):
     groups = np.arange(len(y)) % 10
     model = make().set_params(cv=list(GroupKFold(2).split(X, y, groups))).fit(X, y)
     assert model.soft_targets_.shape == (len(y), 2)
+    # Folds whose training side lacks a class (all defaults in one group's fold).
+    by_class = list(GroupKFold(2).split(X, y, groups=np.asarray(y)))
+    with pytest.raises(ValueError, match=r"cv=2 given folds: fold 1 trains its teacher on no row"):
+        make().set_params(cv=by_class).fit(X, y)
