@@ -25,7 +25,8 @@ class MLPStudent(Student):
 
     Trained with AdamW on full tensors sliced into mini-batches (no per-sample data loader),
     early-stopped on a stratified held-out part of the transfer set (a training row with its
-    synthetic copies, see ``groups``; the training loss on that part is the stopping criterion, so ``alpha=0`` is plain hard-label training), and
+    synthetic copies, see ``groups``; the training loss on that part is the stopping
+    criterion, so ``alpha=0`` is plain hard-label training), and
     deterministic for a given ``random_state`` and number of torch threads (with another
     thread count torch sums in another order, and training can end on another epoch and
     model). Predictions run a numpy forward pass in float32.
