@@ -104,6 +104,7 @@ from .teachers import (
     LightGBMTeacher,
     check_native_levels,
     class_weight_factors,
+    class_weight_vector,
     correct_prior,
     is_booster,
 )
@@ -379,15 +380,14 @@ def _class_factors(class_weight: Any, classes: np.ndarray, totals: np.ndarray):
     """scikit-learn's ``class_weight`` as one factor per class index, or None."""
     if class_weight is None:
         return None
-    if isinstance(class_weight, str) and class_weight == "balanced":
-        return totals.sum() / (len(classes) * np.maximum(totals, 1))
-    unknown = [key for key in class_weight if key not in set(classes.tolist())]
-    if unknown:
-        raise ValueError(
-            f"class_weight names {unknown}, which are not classes of y ({classes.tolist()}); "
-            "key the teacher's class_weight by the labels of y."
-        )
-    return np.array([float(class_weight.get(c, 1.0)) for c in classes.tolist()])
+    if isinstance(class_weight, dict):
+        unknown = [key for key in class_weight if key not in set(classes.tolist())]
+        if unknown:
+            raise ValueError(
+                f"class_weight names {unknown}, which are not classes of y ({classes.tolist()}); "
+                "key the teacher's class_weight by the labels of y."
+            )
+    return class_weight_vector(class_weight, classes.tolist(), totals.astype(float))
 
 
 class _DaskTeacher(NamedTuple):

@@ -351,6 +351,14 @@ def check_native_levels(teacher: Any, schema: Any) -> None:
 _ONE_VS_REST = {"multiclassova", "multiclass_ova", "ova", "ovr"}
 
 
+def class_weight_vector(class_weight: Any, labels: Any, counts: np.ndarray) -> np.ndarray:
+    """scikit-learn's ``class_weight`` (``"balanced"`` or a dict keyed by ``labels``) as one
+    factor per class; ``counts`` are the rows of each class."""
+    if isinstance(class_weight, str) and class_weight == "balanced":
+        return counts.sum() / (len(counts) * np.maximum(counts, 1))
+    return np.array([float(class_weight.get(k, 1.0)) for k in list(labels)])
+
+
 def class_weight_factors(teacher: Any, y_index: np.ndarray, n_classes: int) -> np.ndarray | None:
     """Per-class weights the teacher was trained with, or None.
 
@@ -376,16 +384,15 @@ def class_weight_factors(teacher: Any, y_index: np.ndarray, n_classes: int) -> n
     weights = np.ones(n_classes)
     counts = np.bincount(y_index, minlength=n_classes).astype(float)
     class_weight = params.get("class_weight")
-    classes = np.arange(n_classes)
     # is_unbalance weighs binary objectives, one-vs-rest ones class by class, not softmax.
     one_vs_rest = str(params.get("objective")) in _ONE_VS_REST
     unbalanced = params.get("is_unbalance") and (n_classes == 2 or one_vs_rest)
+    labels = getattr(estimator, "classes_", None)
+    labels = np.arange(n_classes) if labels is None else labels
     if class_weight == "balanced" or unbalanced:
-        weights = counts.sum() / (n_classes * np.maximum(counts, 1))
+        weights = class_weight_vector("balanced", labels, counts)
     elif isinstance(class_weight, dict):
-        labels = getattr(estimator, "classes_", None)
-        keys = list(labels) if labels is not None else list(classes)
-        weights = np.array([float(class_weight.get(k, 1.0)) for k in keys])
+        weights = class_weight_vector(class_weight, labels, counts)
     spw = params.get("scale_pos_weight")
     if n_classes == 2 and spw not in (None, 1, 1.0):
         weights = weights * np.array([1.0, float(spw)])

@@ -339,8 +339,8 @@ def test_multiclass_lightgbm_classifier_teacher(client):
 def test_a_worker_holding_one_class_trains_the_teacher_on_true_labels(client, teacher):
     """Rows stored by outcome: worker 1 holds positives only. lightgbm.dask's classifier
     label-encoded each worker on its own, so that worker's positives trained as class 0
-    (here teacher AUC 0.59 against 0.94). class_weight="balanced" is weighed over all rows, not
-    per worker (where a worker of one class weighs it 1)."""
+    (here teacher AUC 0.59 against 0.94). With class_weight="balanced" too (classes are even
+    here, so this runs that path; its weighing over all partitions is checked below)."""
     features, labels = make_classification(
         n_samples=5000, n_features=6, n_informative=4, flip_y=0.05, random_state=0
     )
