@@ -344,6 +344,35 @@ def test_time_split_reads_text_and_categories_as_times(when, cutoff):
     assert split.X_test["x"].tolist() == [2, 3, 6, 7]
 
 
+def test_time_split_reads_a_text_column_in_one_date_order():
+    """Each value read on its own took "13/04/2020" day first and "03/04/2020" month first."""
+    frame = pd.DataFrame({"x": range(6), "y": [0, 1] * 3})
+
+    def test_rows(when, cutoff, dayfirst=None):
+        column = pd.Series(when, name="d")
+        config = _config.TimeSplit(kind="time", column="d", cutoff=cutoff, dayfirst=dayfirst)
+        return split_data(Dataset(frame, ["x"], "y", column, "demo"), config, 0).X_test["x"]
+
+    # 1 Jan, 1 Feb, 3 Apr, 13 Apr, 1 Jul, 15 Sep 2020.
+    day_first = ["01/01/2020", "01/02/2020", "03/04/2020", "13/04/2020", "01/07/2020", "15/09/2020"]
+    assert test_rows(day_first, "01/07/2020").tolist() == [4, 5]  # the cutoff read alike
+    assert test_rows(day_first, "2020-04-10").tolist() == [3, 4, 5]  # ISO: one reading
+    ambiguous = ["01/01/2020", "03/04/2020", "05/04/2020", "01/07/2020", "02/09/2020", "12/12/2020"]
+    with pytest.raises(
+        ValueError,
+        match=r"'d' holds dates such as '03/04/2020', read as "
+        r"2020-03-04 month first and 2020-04-03 day first\. Set split\.dayfirst",
+    ):
+        test_rows(ambiguous, "2020-06-01")
+    assert test_rows(ambiguous, "2020-06-01", dayfirst=True).tolist() == [3, 4, 5]
+    assert test_rows(ambiguous, "2020-06-01", dayfirst=False).tolist() == [5]  # 12 Dec
+    iso = ["2020-01-01", "2020-02-01", "2020-03-01"] * 2
+    with pytest.raises(ValueError, match=r"split\.cutoff: '01/07/2020' holds dates such as"):
+        test_rows(iso, "01/07/2020")  # the cutoff alone reads both ways
+    with pytest.raises(ValueError, match=r"split\.cutoff: 1996 is not a time"):
+        test_rows(iso, 1996)  # not 1996 nanoseconds past 1970
+
+
 def test_time_split_of_an_empty_partition_is_empty():
     """A Dask partition without rows (a Spark job's empty file) has no side to choose."""
     empty = pd.Series([], dtype="str", name="d")

@@ -105,6 +105,9 @@ class TimeSplit(_Section):
     kind: Literal["time"]
     column: str
     cutoff: int | float | str
+    # Dates written as text (not ISO): day first (31/12/2020) or month first (12/31/2020).
+    # None: the column decides, and one that reads both ways is refused.
+    dayfirst: bool | None = None
 
     @field_validator("cutoff", mode="before")
     @classmethod

@@ -230,7 +230,7 @@ class DaskPipelineRunner(PipelineRunner):
         frame = frame.map_partitions(_same_rows, meta=frame._meta)
         if split.kind == "time":
             is_test = frame[split_name].map_partitions(
-                time_test_mask, split.cutoff, meta=(None, bool)
+                time_test_mask, split.cutoff, split.dayfirst, meta=(None, bool)
             )
         elif split.kind == "group":
             is_test = frame[split_name].map_partitions(

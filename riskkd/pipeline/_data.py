@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,13 +234,14 @@ def contract_schema(contract: str | Path) -> tuple[Any, str, str]:
     return pa.DataFrameSchema.from_yaml(contract), contract.stem, str(contract)
 
 
-def time_test_mask(column: pd.Series, cutoff: Any) -> pd.Series:
+def time_test_mask(column: pd.Series, cutoff: Any, dayfirst: bool | None = None) -> pd.Series:
     """Rows of a time split's test set: ``column >= cutoff``, compared as times or numbers.
 
     Datetime columns compare as times (a cutoff without a time zone is read in the
     column's). Text and categories (a CSV's dates, a Hive folder's ``Year=1996``) are read
-    as numbers when every value is one, else as dates; text compared as text would put
-    ``"07/15/2019"`` after ``"07/01/2020"``. A missing time has no side: refused.
+    as numbers when every value is one, else as dates (:func:`text_as_times`); text
+    compared as text would put ``"07/15/2019"`` after ``"07/01/2020"``. A missing time has
+    no side: refused.
     """
     name = column.name
     if len(column) == 0:  # an empty partition (a Spark job's empty file)
@@ -261,22 +263,16 @@ def time_test_mask(column: pd.Series, cutoff: Any) -> pd.Series:
         if numbers.notna().all() and _is_number(cutoff):
             values = numbers
         else:
-            try:
-                values = pd.to_datetime(text, format="mixed")
-            except (ValueError, TypeError) as error:
-                raise ValueError(
-                    f"split.column: {name!r} holds text that is neither a number nor a date "
-                    f"(e.g. {text[numbers.isna()].iloc[0]!r}): {error}. Give the column as dates "
-                    "or numbers (e.g. the year)."
-                ) from None
+            values, dayfirst = text_as_times(text, dayfirst, f"split.column: {name!r}")
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        try:
-            bound = pd.Timestamp(cutoff)
-        except (ValueError, TypeError):
+        if isinstance(cutoff, str):  # read as the column is (e.g. day first)
+            written = pd.Series([cutoff], dtype="string")
+            bound = text_as_times(written, dayfirst, f"split.cutoff: {cutoff!r}")[0].iloc[0]
+        else:
             raise ValueError(
                 f"split.cutoff: {cutoff!r} is not a time, and column {name!r} holds times; "
                 "give a date such as '2020-07-01'."
-            ) from None
+            )
         zone = getattr(values.dtype, "tz", None)
         if zone is not None and bound.tz is None:
             bound = bound.tz_localize(zone)
@@ -294,6 +290,67 @@ def time_test_mask(column: pd.Series, cutoff: Any) -> pd.Series:
                 "give a number (e.g. 1996)."
             ) from None
     return values >= bound
+
+
+def text_as_times(
+    text: pd.Series, dayfirst: bool | None, what: str
+) -> tuple[pd.Series, bool | None]:
+    """Dates written as text, read in one format for the whole column.
+
+    ISO 8601 (``2020-07-01``, ``20200701``, with or without a time) is read as such.
+    Otherwise one format is inferred for all values, month first or day first as
+    ``dayfirst`` says; with ``dayfirst=None`` the column decides, and a column that reads
+    both ways with different dates (``03/04/2020`` and no day past 12) is refused rather
+    than guessed. Reading each value on its own would take ``13/04/2020`` day first and
+    ``03/04/2020`` month first in the same column.
+
+    Parameters
+    ----------
+    text : Series of str
+    dayfirst : bool or None
+    what : str
+        What the text is, for errors (``"split.column: 'when'"``).
+
+    Returns
+    -------
+    times : Series of datetime64
+    dayfirst : bool or None
+        The order the text was read in, for reading a column's cutoff alike (``dayfirst``
+        as given for ISO 8601, which has one order).
+    """
+    try:
+        return pd.to_datetime(text, format="ISO8601"), dayfirst
+    except (ValueError, TypeError):
+        pass
+    readings: dict[bool, pd.Series] = {}
+    for order in (False, True) if dayfirst is None else (dayfirst,):
+        try:
+            with warnings.catch_warnings():  # pandas warns when a format ignores dayfirst
+                warnings.simplefilter("ignore", UserWarning)
+                readings[order] = pd.to_datetime(text, dayfirst=order)
+        except (ValueError, TypeError):
+            pass
+    if not readings:
+        unread = pd.to_datetime(text, format="mixed", errors="coerce").isna().to_numpy()
+        shown = text.iloc[np.argmax(unread)] if unread.any() else text.iloc[0]
+        raise ValueError(
+            f"{what} holds text that is neither a number nor a date"
+            f"{f' ({shown!r})' if unread.any() else ''}, or dates in more than one format "
+            f"(e.g. {text.iloc[0]!r} and others). Write numbers (e.g. the year) or dates in "
+            "one format, ideally ISO (2020-07-01)."
+        )
+    if len(readings) == 2:
+        differ = np.flatnonzero((readings[False] != readings[True]).to_numpy())
+        if len(differ):
+            i = differ[0]
+            raise ValueError(
+                f"{what} holds dates such as {text.iloc[i]!r}, read as "
+                f"{readings[False].iloc[i]:%Y-%m-%d} month first and "
+                f"{readings[True].iloc[i]:%Y-%m-%d} day first. Set split.dayfirst (true or "
+                "false) or write the dates as ISO (2020-07-01)."
+            )
+    order = next(iter(readings))
+    return readings[order], order
 
 
 def _is_number(value: Any) -> bool:
@@ -342,7 +399,9 @@ def split_data(dataset: Dataset, split_config: Any, seed: int) -> TrainTestSplit
             np.arange(len(y)), test_size=split_config.test_size, random_state=seed, stratify=y
         )
     elif kind == "time":
-        is_test = time_test_mask(dataset.split_column, split_config.cutoff).to_numpy()
+        is_test = time_test_mask(
+            dataset.split_column, split_config.cutoff, split_config.dayfirst
+        ).to_numpy()
         train, test = np.flatnonzero(~is_test), np.flatnonzero(is_test)
     else:
         from sklearn.model_selection import GroupShuffleSplit
