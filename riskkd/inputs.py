@@ -204,15 +204,10 @@ class InputSchema:
             if kind == "categorical":
                 try:
                     uniques = pd.unique(column.dropna())
-                except TypeError:  # unhashable values: lists, dicts, arrays
-                    example = next((v for v in column if not pd.api.types.is_hashable(v)), None)
-                    if example is None:
-                        raise
-                    raise ValueError(
-                        f"Column {name!r} holds values of type {type(example).__name__} (e.g. "
-                        f"{str(example)[:50]}); riskkd reads numbers, booleans, text and "
-                        "categories. Derive such features from them or drop the column."
-                    ) from None
+                except TypeError:
+                    if (error := _unhashable_error(name, column)) is not None:
+                        raise error from None
+                    raise
                 scalars = [_python_scalar(v) for v in uniques]
                 _check_level_types(name, scalars)
                 levels[name] = sorted(scalars, key=lambda v: (str(type(v)), v))
@@ -267,7 +262,12 @@ class InputSchema:
         for name, values in columns:
             is_cat, j = slot[name]
             if is_cat:
-                codes = self._codes(name, values, n_rows)
+                try:
+                    codes = self._codes(name, values, n_rows)
+                except TypeError:
+                    if (error := _unhashable_error(name, values)) is not None:
+                        raise error from None
+                    raise
                 if by_column:
                     cat[j] = codes
                 else:
@@ -741,15 +741,34 @@ def _numeric_column(name: str, values: Any) -> np.ndarray:
             return values.to_numpy(dtype=np.float64, na_value=np.nan)
         return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        parsed = pd.to_numeric(pd.Series(np.asarray(values, dtype=object)), errors="coerce")
+        # An object column of numbers and pd.NA (a nullable column passed through MLflow's
+        # signature enforcement, or built by hand) is numbers with missing values.
         original = pd.Series(np.asarray(values, dtype=object))
-        bad = original[parsed.isna() & original.notna()].unique()[:5]
+        parsed = pd.to_numeric(original, errors="coerce")
+        unparsed = parsed.isna() & original.notna()
+        if not unparsed.any():
+            return parsed.to_numpy(dtype=np.float64)
+        if (error := _unhashable_error(name, original)) is not None:
+            raise error from None
+        bad = list(dict.fromkeys(str(v) for v in original[unparsed]))[:5]
         raise ValueError(
             f"Column {name!r} must be numeric (it was numeric when the model was fitted), but it "
-            f"holds values that are not numbers: {[str(v) for v in bad]}. Convert it with "
+            f"holds values that are not numbers: {bad}. Convert it with "
             "pd.to_numeric (fix decimal commas and placeholders such as 'n/a'; use NaN for "
             "missing); map boolean text such as 'true' / 'false' to True / False."
         ) from None
+
+
+def _unhashable_error(name: str, values: Any) -> ValueError | None:
+    """The error naming the column, if it holds values that are not scalars (lists, dicts)."""
+    example = next((v for v in values if not pd.api.types.is_hashable(v)), None)
+    if example is None:
+        return None
+    return ValueError(
+        f"Column {name!r} holds values of type {type(example).__name__} (e.g. "
+        f"{str(example)[:50]}); riskkd reads numbers, booleans, text and categories. "
+        "Derive such features from them or drop the column."
+    )
 
 
 def _inf_message(name: str, values: np.ndarray) -> str:

@@ -350,6 +350,17 @@ def test_unreadable_column_types_are_refused(data, column, message):
         make().fit(X.assign(odd=column(len(X))), y)
 
 
+@pytest.mark.parametrize("n_rows", [1, 200])  # the one-row and the batch encoding
+def test_values_that_are_not_scalars_are_refused_at_predict(model, data, n_rows):
+    """A JSON request can put a list or an object in a cell: a bare "unhashable type"
+    before, or the error message itself crashing on a numeric column."""
+    X = data[0].head(n_rows)
+    with pytest.raises(ValueError, match=r"Column 'home' holds values of type list"):
+        model.predict_proba(X.assign(home=pd.Series([["rent"]] * n_rows, dtype=object)))
+    with pytest.raises(ValueError, match=r"Column 'income' holds values of type dict"):
+        model.predict_proba(X.assign(income=pd.Series([{"k": 1.0}] * n_rows, dtype=object)))
+
+
 def test_a_row_that_is_not_a_frame_gets_advice(model, data):
     X, _ = data
     with pytest.raises(TypeError, match=r"pandas Series.*df\.iloc\[\[i\]\]"):

@@ -33,6 +33,7 @@ import riskkd
 import riskkd.mlflow
 import riskkd.tracking as tracking
 from riskkd import DistilledClassifier
+from riskkd.report import evaluate
 from riskkd.tracking._autolog import _state as autolog_state
 from riskkd.tracking._registry import evaluate_gates
 
@@ -315,6 +316,12 @@ def test_pyfunc_accepts_every_input_the_model_scores(tmp_path):
         ),
         "training dtypes": batch,
         "all missing": batch.assign(home=np.nan, note=np.nan),
+        # Parquet and SQL give nullable columns; MLflow's enforcement of an any-typed
+        # column hands them over as objects holding pd.NA (refused as "not numbers: []").
+        "nullable dtypes": batch.astype({"age": "Int64", "income": "Float64"}).assign(
+            age=lambda f: f["age"].mask(f.index < 5),
+            records=batch["records"].astype("boolean").mask(batch.index % 3 == 0),
+        ),
     }
     for name, rows in batches.items():
         out = pyfunc.predict(rows)
@@ -342,7 +349,13 @@ def test_array_fitted_model_reads_its_named_columns_by_name(tmp_path):
     shuffled = frame[sorted(frame.columns)]  # x0, x1, x10, x2, ...
     np.testing.assert_array_equal(pyfunc.predict(shuffled).to_numpy(), model.predict_proba(X[:20]))
     with pytest.warns(UserWarning, match="read by position, not by name"):
-        model.predict_proba(frame.set_axis([f"f{i}" for i in range(11)], axis=1))
+        pyfunc.predict(frame.set_axis([f"f{i}" for i in range(11)], axis=1))
+    # With an input example (log_distillation and autolog always give one): arrays pass the
+    # signature too (it named columns x0, x1 ..., and MLflow refused the array's 0, 1 ...).
+    tracking.save_model(model, str(tmp_path / "example"), input_example=X[:5])
+    pyfunc = mlflow.pyfunc.load_model(str(tmp_path / "example"))
+    for rows in (X[:20], shuffled, pd.DataFrame(X[:20])):
+        np.testing.assert_array_equal(pyfunc.predict(rows).to_numpy(), model.predict_proba(X[:20]))
 
 
 def test_load_model_refuses_other_flavors(tmp_path):
@@ -427,6 +440,31 @@ def test_registered_version_carries_fidelity_tags(binary, logged):
     for name in ("auc_retention", "ece_gap", "decision_agreement", "student_roc_auc"):
         assert float(version.tags[f"riskkd.{name}"]) == metrics[name]
     assert float(version.tags["riskkd.teacher_roc_auc"]) == metrics["teacher_roc_auc"]
+
+
+def test_each_version_is_gated_on_its_own_figures(binary, tmp_path):
+    """Two candidates evaluated and registered in turn in one run: the run's metrics are the
+    last one's, so version 1 was judged on version 2's figures. And a model logged without
+    its teacher is not tagged with the teacher the run logged for another model."""
+    model, X, y, X_val, y_val = binary
+    weak = DistilledClassifier(fast_teacher(), fast_tree(max_depth=1), cv=2, random_state=0)
+    weak.fit(X, y)
+    with tracking_at(tmp_path) as uri, mlflow.start_run():
+        for candidate, teacher in ((weak, True), (model, False)):
+            mlflow.log_metrics(evaluate(candidate, X_val, y_val).metrics())
+            tracking.log_model(
+                candidate, "model", registered_model_name="two", log_teacher_model=teacher
+            )
+        client = MlflowClient(uri)
+        first, second = (client.get_model_version("two", v) for v in ("1", "2"))
+        auc = [float(v.tags["riskkd.student_roc_auc"]) for v in (first, second)]
+        assert auc[0] < auc[1]
+        gates = {"student_roc_auc": (">=", (auc[0] + auc[1]) / 2)}
+        with pytest.raises(tracking.FidelityGateError, match="student_roc_auc = "):
+            tracking.promote("two", 1, gates=gates, client=client)
+        tracking.promote("two", 2, gates=gates, client=client)
+        assert "riskkd.teacher_model_uri" in first.tags
+        assert "riskkd.teacher_model_uri" not in second.tags
 
 
 def test_metric_names_lists_what_is_logged(logged):
@@ -656,6 +694,39 @@ def test_autolog_logs_a_fit_once_not_the_fits_inside_it(tmp_path, autolog_off, n
         runs = MlflowClient(uri).search_runs([fluent._active_experiment_id])
         assert len(runs) == 2
         assert {r.data.params["student.max_depth"] for r in runs} == {"4", "3"}
+
+
+def test_autolog_logs_a_second_fit_in_a_run_as_its_child(tmp_path, autolog_off):
+    """Two fits in the user's run: the second one's params were refused by the run (a
+    warning, no log), after it had overwritten the run's training-data hash tag."""
+    X, y = make_risk_frame(300, seed=7)
+    with tracking_at(tmp_path) as uri, mlflow.start_run() as parent:
+        tracking.autolog(log_models=False)
+        for depth in (2, 3):
+            DistilledClassifier(fast_teacher(), fast_tree(max_depth=depth), cv=2).fit(
+                X.iloc[: 100 * depth], y.iloc[: 100 * depth]
+            )
+    client = MlflowClient(uri)
+    data = client.get_run(parent.info.run_id).data
+    assert data.params["student.max_depth"] == "2"
+    assert data.tags["riskkd.training_data_sha256"] == data.params["training_data_sha256"]
+    (child,) = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
+    assert child.data.params["student.max_depth"] == "3"
+    assert child.data.params["training_data_sha256"] == tracking.hash_training_data(X.iloc[:300])
+
+
+def test_an_example_with_integer_levels_and_a_missing_value_is_logged(tmp_path):
+    """``astype(int64)`` of the example's integer categories failed on the NaN."""
+    X, y = make_risk_frame(300, seed=8)
+    X["band"] = pd.Categorical([None if i % 7 == 0 else i % 3 for i in range(300)])  # int64
+    model = DistilledClassifier(fast_teacher(), fast_tree(), cv=2, random_state=0).fit(X, y)
+    tracking.save_model(model, str(tmp_path / "model"), input_example=X.head())
+    pyfunc = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+    np.testing.assert_array_equal(
+        pyfunc.predict(X.head(30)).to_numpy(), model.predict_proba(X.head(30))
+    )
 
 
 def test_autolog_failure_warns_and_keeps_the_fit(monkeypatch, autolog_off):

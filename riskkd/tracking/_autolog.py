@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
@@ -16,7 +17,7 @@ import mlflow
 from ..distill import DistilledClassifier
 from ..report import evaluate
 from . import _flavor
-from ._logging import log_history, log_params_and_data
+from ._logging import DATA_HASH_PARAM, log_history, log_params_and_data
 from ._runs import active_or_new_run
 
 _state: dict[str, Any] = {"original_fit": None, "log_models": True}
@@ -26,8 +27,18 @@ _running = {"fits": 0}
 _lock = threading.Lock()
 
 
+def _fit_run() -> contextlib.AbstractContextManager:
+    """The run to log a fit into: the active one, or a child of it once it holds a fit."""
+    active = mlflow.active_run()
+    if active is not None:
+        params = mlflow.MlflowClient().get_run(active.info.run_id).data.params
+        if DATA_HASH_PARAM in params:  # a second fit in the user's run: its own child run
+            return mlflow.start_run(nested=True)
+    return active_or_new_run()
+
+
 def _log_fit(model: DistilledClassifier, X: Any, y: Any, sample_weight: Any) -> None:
-    with active_or_new_run() as run:
+    with _fit_run() as run:
         log_params_and_data(model, X_train=X)
         log_history(run.info.run_id, model.history_)
         evaluation = evaluate(model, X, y, latency=False, sample_weight=sample_weight)
@@ -75,7 +86,8 @@ def _patched(original):
 def autolog(disable: bool = False, *, log_models: bool = True) -> None:
     """Log every :meth:`~riskkd.DistilledClassifier.fit` to MLflow (opt-in).
 
-    After each successful ``fit``, into the active run or a new one: the params and
+    After each successful ``fit``, into the active run (a child of it when it already
+    holds a fit) or a new one: the params and
     training-data hash (as :func:`log_distillation` does), the per-epoch ``history_`` as
     step metrics, the fidelity report *on the training data* as metrics prefixed
     ``train_`` (``train_auc_retention``, ``train_student_roc_auc`` ...; no validation data

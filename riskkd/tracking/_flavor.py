@@ -90,13 +90,14 @@ def input_example_of(model: Any, X: Any, n_rows: int = _EXAMPLE_ROWS) -> pd.Data
     CSV file or a JSON request, and in the JSON file MLflow stores the example in.
     """
     example = _frame(model, X).iloc[:n_rows].reset_index(drop=True)
-    return example.apply(
-        lambda column: (
-            column.astype(column.cat.categories.dtype)
-            if isinstance(column.dtype, pd.CategoricalDtype)
-            else column
-        )
-    )
+
+    def values(column: pd.Series) -> pd.Series:
+        if not isinstance(column.dtype, pd.CategoricalDtype):
+            return column
+        # Integer levels with a missing value: objects (an int64 column cannot hold NaN).
+        return column.astype(object if column.isna().any() else column.cat.categories.dtype)
+
+    return example.apply(values)
 
 
 def predict_frame(model: Any, X: Any, include_decision: bool = False) -> pd.DataFrame:
@@ -104,11 +105,14 @@ def predict_frame(model: Any, X: Any, include_decision: bool = False) -> pd.Data
     index = X.index if isinstance(X, pd.DataFrame) else None
     if isinstance(X, pd.DataFrame) and not model.input_schema_.from_frame:
         # A model fitted on an array has the columns x0, x1, ...: a request naming exactly
-        # those (a JSON client may sort them: x0, x1, x10, x2) is read by name.
+        # those (a JSON client may sort them: x0, x1, x10, x2) is read by name, an array
+        # made a frame (columns 0, 1, ...) by position; other names by position, with the
+        # model's warning that they are.
         names = model.input_schema_.names
         if sorted(map(str, X.columns)) == sorted(names):
-            X = X.set_axis(list(map(str, X.columns)), axis=1)[names]
-        X = X.to_numpy()
+            X = X.set_axis(list(map(str, X.columns)), axis=1)[names].to_numpy()
+        elif list(X.columns) == list(range(X.shape[1])):
+            X = X.to_numpy()
     proba = model.predict_proba(X)
     out = pd.DataFrame(proba, columns=output_columns(model.classes_), index=index)
     if include_decision:
@@ -145,6 +149,10 @@ def infer_model_signature(
     inputs = Schema(
         [ColSpec(AnyType(), labels.get(n, n), required=True) for n in model.input_schema_.names]
     )
+    if not model.input_schema_.from_frame:
+        # Fitted on an array: no column names to enforce. MLflow would turn an array into
+        # a frame with columns 0, 1, ... and refuse it for lacking x0, x1, ...
+        inputs = None
     with warnings.catch_warnings():
         # MLflow's hint that integer columns cannot hold missing values concerns inputs; an
         # integer ``decision`` output never has any.
@@ -358,7 +366,10 @@ def log_model(
     with active_or_new_run() as run:
         if log_teacher_model:
             log_teacher(model)
-        tags = {**version_tags(run.info.run_id), **(kwargs.pop("tags", None) or {})}
+        tags = version_tags(run.info.run_id)
+        if not log_teacher_model:  # the run's teacher tags are another model's
+            tags = {k: v for k, v in tags.items() if k not in (TEACHER_URI_TAG, TEACHER_RUN_TAG)}
+        tags.update(kwargs.pop("tags", None) or {})
         return Model.log(
             artifact_path=None,
             name=name,

@@ -41,14 +41,13 @@ def log_params_and_data(
 ) -> dict[str, str]:
     """Log :func:`riskkd.tracking._params.model_params`, the dataset name and data hash."""
     params = model_params(model)
+    tags = {}
     if dataset_name is not None:
-        params["dataset_name"] = str(dataset_name)
-        mlflow.set_tag("riskkd.dataset_name", str(dataset_name))
+        params["dataset_name"] = tags["riskkd.dataset_name"] = str(dataset_name)
     if X_train is not None:
-        digest = hash_training_data(X_train)
-        params[DATA_HASH_PARAM] = digest
-        mlflow.set_tag(DATA_HASH_TAG, digest)
-    mlflow.log_params(params)
+        params[DATA_HASH_PARAM] = tags[DATA_HASH_TAG] = hash_training_data(X_train)
+    mlflow.log_params(params)  # first: a run holding other values refuses them, tags untouched
+    mlflow.set_tags(tags)
     return params
 
 

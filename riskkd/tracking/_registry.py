@@ -100,19 +100,23 @@ def _run_status(client: MlflowClient, version: ModelVersion) -> str | None:
 
 
 def _version_metrics(client: MlflowClient, version: ModelVersion) -> dict[str, float]:
-    """The version's fidelity figures: its run's metrics, else its ``riskkd.*`` tags."""
+    """The version's fidelity figures: its ``riskkd.*`` tags, else its run's metrics.
+
+    The tags are the figures the run held when the version was registered; a run that
+    registers two candidates in turn holds only the last one's metrics.
+    """
     metrics: dict[str, float] = {}
+    if version.run_id:
+        try:
+            metrics.update(client.get_run(version.run_id).data.metrics)
+        except MlflowException:
+            pass
     for key, value in version.tags.items():
         if key.startswith(TAG_PREFIX):
             try:
                 metrics[key[len(TAG_PREFIX) :]] = float(value)
             except ValueError:
                 continue
-    if version.run_id:
-        try:
-            metrics.update(client.get_run(version.run_id).data.metrics)
-        except MlflowException:
-            pass
     return metrics
 
 
@@ -137,8 +141,8 @@ def promote(
 ) -> ModelVersion:
     """Point ``alias`` at a registered version if its fidelity passes the gates.
 
-    The version's figures are the metrics of the run that logged it (falling back to its
-    ``riskkd.*`` tags). A version whose run ended ``FAILED`` or ``KILLED`` is never
+    The version's figures are its ``riskkd.*`` tags, the fidelity its run had logged when
+    it was registered (falling back to the run's metrics for others). A version whose run ended ``FAILED`` or ``KILLED`` is never
     promoted, whatever the gates. Registry *aliases* are used, never the deprecated stages.
 
     Parameters
