@@ -56,6 +56,8 @@ VARIANTS = {
     "min_child_samples=50": ({"min_child_samples": 50}, {}),
     "extra_trees": ({}, {"extra_trees": True}),
     "early stopping on AUC": ({}, {"metric": "auc"}),  # "auc_mu" for multi-class
+    "max_cat_to_onehot=4 (LightGBM's)": ({"max_cat_to_onehot": 4}, {}),
+    "max_cat_to_onehot=32": ({"max_cat_to_onehot": 32}, {}),
     "weak categorical smoothing": (
         {},
         {"cat_smooth": 1.0, "min_data_per_group": 20, "cat_l2": 1.0},

@@ -92,6 +92,26 @@ def test_xgboost_teacher_saved_as_ubj(tmp_path, data):
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
 
+def test_early_stopped_xgboost_teacher_keeps_its_trees(tmp_path, data):
+    """A prefit XGBClassifier predicts with the trees early stopping kept; its booster holds
+    them all, and the loaded teacher predicted with every tree (off by 0.23)."""
+    from sklearn.frozen import FrozenEstimator
+
+    X, y = data
+    codes = y.astype("category").cat.codes
+    numeric = X.select_dtypes("number")
+    teacher = xgb.XGBClassifier(
+        n_estimators=200, learning_rate=0.5, early_stopping_rounds=3, n_jobs=1
+    ).fit(numeric[:400], codes[:400], eval_set=[(numeric[400:], codes[400:])], verbose=False)
+    assert teacher.best_iteration + 1 < teacher.get_booster().num_boosted_rounds()
+    model = DistilledClassifier(FrozenEstimator(teacher), fast_tree(), cv=2, random_state=0)
+    model.fit(numeric, codes)
+    loaded = riskkd.load(riskkd.save(model, tmp_path / "m"))
+    np.testing.assert_allclose(
+        loaded.teacher_.predict_proba(numeric), teacher.predict_proba(numeric), rtol=1e-6
+    )
+
+
 def test_teacher_without_native_format_is_left_out(tmp_path, data):
     X, y = data
     model = DistilledClassifier(
