@@ -11,8 +11,10 @@ def holdout_split(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``(fit, validation)``; stratified by ``y`` whenever every class allows it.
 
-    With ``groups``, each group goes whole to one side: ``fraction`` of the groups, split
-    by the label of each group's first row (a training row before its synthetic copies).
+    Every class has a row on the fit side (a class of one row is not held out: a model
+    early-stopped without it could not predict it), unless no row would be left to hold out. With ``groups``, each group goes whole
+    to one side: ``fraction`` of the groups, split by the label of each group's first row
+    (a training row before its synthetic copies).
     """
     y = np.asarray(y)
     if groups is not None:
@@ -24,9 +26,16 @@ def holdout_split(
     _, counts = np.unique(y, return_counts=True)
     n_val = int(np.ceil(fraction * len(y)))
     can_stratify = counts.min() >= 2 and len(counts) <= n_val <= len(y) - len(counts)
-    return train_test_split(
+    fit, val = train_test_split(
         np.arange(len(y)),
         test_size=fraction,
         stratify=y if can_stratify else None,
         random_state=seed,
     )
+    absent = np.setdiff1d(y[val], y[fit])
+    if absent.size:  # classes held out whole: move one row of each to the fit side
+        moved = np.array([val[np.argmax(y[val] == label)] for label in absent])
+        kept = val[~np.isin(val, moved)]
+        if kept.size:  # (a handful of rows, each its own class: leave them)
+            fit, val = np.concatenate([fit, moved]), kept
+    return fit, val

@@ -33,6 +33,7 @@ from .teachers import (
     check_booster_objective,
     check_native_levels,
     class_weight_factors,
+    class_weighting,
     combine_logits,
     configure_native,
     correct_prior,
@@ -317,18 +318,20 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         params = teacher.get_params()
         if "random_state" in params and params["random_state"] is None:
             teacher.set_params(random_state=seed)
-        if isinstance(params.get("class_weight"), dict):
+        if isinstance(teacher, DistilledClassifier):  # fitted on the labels themselves
+            return teacher, False
+        for key, class_weight in class_weighting(teacher).items():
+            if not (key.endswith("class_weight") and isinstance(class_weight, dict)):
+                continue
             # Teachers are fitted on class indices (XGBoost requires them): re-key the weights.
             index = {_plain(label): k for k, label in enumerate(self.classes_)}
-            unknown = sorted(set(params["class_weight"]) - set(index), key=str)
+            unknown = sorted(set(class_weight) - set(index), key=str)
             if unknown:
                 raise ValueError(
-                    f"The teacher's class_weight names classes {unknown} that are not in y; "
+                    f"The teacher's {key} names classes {unknown} that are not in y; "
                     f"the classes are {list(index)}."
                 )
-            teacher.set_params(
-                class_weight={index[k]: w for k, w in params["class_weight"].items()}
-            )
+            teacher.set_params(**{key: {index[k]: w for k, w in class_weight.items()}})
         return teacher, False
 
     def _get_student(self, seed: int) -> Student:
@@ -782,13 +785,19 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         if prefit:
             self._check_prefit_classes(teacher)
             estimator = BoosterClassifier(teacher, n_classes) if is_booster(teacher) else teacher
-            weights = class_weight_factors(teacher, y_index, n_classes)
+            weights = class_weight_factors(teacher, y_index, n_classes, sample_weight)
             fitted = FittedTeacher(estimator, schema, native=False, class_weights=weights)
             return fitted, fitted.predict_proba(X)
 
         check_native_levels(teacher, schema)
-        frame = schema.teacher_frame(encoded)
-        weights = class_weight_factors(teacher, y_index, n_classes)
+        # A riskkd model as the teacher (a multi-stage assistant, cross-fitted) reads the
+        # rows and labels as given, which its own teacher (class weights by label, a
+        # prefit model) expects; other teachers riskkd's native frame and class indices.
+        nested = isinstance(teacher, DistilledClassifier)
+        frame = schema.raw_frame(X) if nested else schema.teacher_frame(encoded)
+        labels = self.classes_ if nested else None
+        targets = y_index if labels is None else labels[y_index]
+        weights = class_weight_factors(teacher, y_index, n_classes, sample_weight)
         cv = self.cv
         if isinstance(cv, numbers.Integral):
             cv = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
@@ -807,7 +816,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         def fit(job, index):
             start = time.perf_counter()
             params = {} if sample_weight is None else {"sample_weight": sample_weight[index]}
-            model = clone(teacher).fit(frame.iloc[index], y_index[index], **params)
+            model = clone(teacher).fit(frame.iloc[index], targets[index], **params)
             name = f"fold {job + 1}/{len(splits)}" if job < len(splits) else "final model"
             seconds = time.perf_counter() - start
             logger.info("teacher %s fitted on %d rows in %.1f s", name, len(index), seconds)
@@ -820,11 +829,9 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         )
         oof = np.zeros((len(y_index), n_classes))
         for model, (_, test_idx) in zip(models, splits):
-            oof[test_idx] = _proba_all_classes(model, frame.iloc[test_idx], n_classes)
-        full = models[-1]
-        fitted = FittedTeacher(
-            _ClassIndexed(full, n_classes), schema, native=True, class_weights=weights
-        )
+            oof[test_idx] = _proba_all_classes(model, frame.iloc[test_idx], n_classes, labels)
+        full = _ClassIndexed(models[-1], n_classes, labels)
+        fitted = FittedTeacher(full, schema, native=not nested, class_weights=weights)
         return fitted, correct_prior(oof, weights)
 
     # ------------------------------------------------------------------ predict

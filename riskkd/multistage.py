@@ -13,9 +13,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from .distill import DistilledClassifier
+from .distill import DistilledClassifier, _plain
 from .fidelity import agreement_metrics, classification_metrics, label_index
 from .students import STUDENTS, MLPStudent
+from .teachers import is_booster
 
 #: Parameters handed unchanged to every stage's DistilledClassifier (validated like there).
 _SHARED = ("calibration", "temperature", "alpha", "loss", "augment", "n_jobs")
@@ -214,6 +215,7 @@ class MultiStageDistiller(ClassifierMixin, BaseEstimator):
         self : MultiStageDistiller
         """
         students = self._get_stages()
+        self._check_assistant_folds(y)
         rng = check_random_state(self.random_state)
         seeds = [int(s) for s in rng.randint(0, 2**31 - 1, size=len(students))]
 
@@ -245,6 +247,38 @@ class MultiStageDistiller(ClassifierMixin, BaseEstimator):
             del self.feature_names_in_
         self.stage_fidelity_ = self._stage_fidelity(X, y, sample_weight, seconds)
         return self
+
+    def _check_assistant_folds(self, y) -> None:
+        """Refuse, before any fit, a ``cv`` the cross-fitted copies of stage 1 cannot use.
+
+        With ``assistant_cv=m`` each copy of stage 1 is fitted on ``m - 1`` of ``m`` folds of
+        the rows, and cross-fits its teacher on ``cv`` folds of those.
+        """
+        if self.assistant_cv is None:
+            return
+        if not (isinstance(self.cv, numbers.Integral) or hasattr(self.cv, "split")):
+            raise ValueError(
+                f"cv is given as {type(self.cv).__name__} of splits, which index all the "
+                f"training rows, but with assistant_cv={self.assistant_cv} stage 1 is also "
+                "fitted on folds of them. Pass assistant_cv=None (each assistant fitted once, "
+                "on all rows), or cv as a number of folds or a splitter."
+            )
+        members = self.teacher if isinstance(self.teacher, list) else [self.teacher]
+        if not isinstance(self.cv, numbers.Integral) or all(
+            isinstance(t, FrozenEstimator) or is_booster(t) for t in members
+        ):
+            return  # a prefit teacher is not cross-fitted
+        labels, counts = np.unique(column_or_1d(y, warn=False), return_counts=True)
+        m = self.assistant_cv
+        for label, count in zip(labels, counts):
+            fewest = int(count - np.ceil(count / m))
+            if fewest < self.cv:
+                raise ValueError(
+                    f"Class {_plain(label)!r} has {count} rows; with assistant_cv={m} a copy of stage "
+                    f"1 is fitted on as few as {fewest} of them, fewer than its cv={self.cv} "
+                    "folds. Lower cv or assistant_cv, pass assistant_cv=None, or gather more "
+                    "rows of the class."
+                )
 
     def _stage_fidelity(self, X, y, sample_weight, seconds) -> pd.DataFrame:
         """``stage_fidelity_``: each stage on the training rows against the out-of-fold teacher."""

@@ -370,7 +370,28 @@ def class_weight_vector(class_weight: Any, labels: Any, counts: np.ndarray) -> n
     return np.array([float(class_weight.get(k, 1.0)) for k in list(labels)])
 
 
-def class_weight_factors(teacher: Any, y_index: np.ndarray, n_classes: int) -> np.ndarray | None:
+#: Settings by which a model weighs classes (the priors riskkd divides back out).
+CLASS_WEIGHTING = ("class_weight", "scale_pos_weight", "is_unbalance")
+#: scikit-learn estimators whose "balanced" counts rows by ``sample_weight``
+#: (``compute_class_weight(..., sample_weight=...)``); others (LightGBM, trees,
+#: HistGradientBoosting) count rows.
+_WEIGHTED_BALANCE = {"LogisticRegression", "LogisticRegressionCV"}
+
+
+def class_weighting(estimator: Any) -> dict[str, Any]:
+    """The class-weighting settings (``class_weight``, ``scale_pos_weight``,
+    ``is_unbalance``) an estimator, or a ``Pipeline``'s last step, is configured with,
+    keyed by their name in ``estimator.get_params()``; neutral values left out."""
+    prefix = ""
+    if isinstance(estimator, Pipeline):
+        prefix, estimator = f"{estimator.steps[-1][0]}__", estimator[-1]
+    params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
+    return {prefix + k: params[k] for k in CLASS_WEIGHTING if params.get(k) not in (None, False, 1)}
+
+
+def class_weight_factors(
+    teacher: Any, y_index: np.ndarray, n_classes: int, sample_weight: np.ndarray | None = None
+) -> np.ndarray | None:
     """Per-class weights the teacher was trained with, or None.
 
     A model trained with class weights ``w_k`` (``class_weight``, ``is_unbalance`` or
@@ -381,7 +402,8 @@ def class_weight_factors(teacher: Any, y_index: np.ndarray, n_classes: int) -> n
     scikit-learn ``Pipeline`` the last step's settings count. ``scale_pos_weight`` weighs
     binary objectives only; ``is_unbalance`` binary and one-vs-rest ones (LightGBM ignores
     it for the softmax ``multiclass``; for ``multiclassova`` the balanced weights
-    approximate its per-class reweighting).
+    approximate its per-class reweighting). ``sample_weight``: the rows' weights, which
+    some scikit-learn estimators count in ``"balanced"`` (``LogisticRegression``).
     """
     estimator = teacher.estimator if isinstance(teacher, FrozenEstimator) else teacher
     if isinstance(estimator, Pipeline):
@@ -393,7 +415,8 @@ def class_weight_factors(teacher: Any, y_index: np.ndarray, n_classes: int) -> n
     else:
         return None
     weights = np.ones(n_classes)
-    counts = np.bincount(y_index, minlength=n_classes).astype(float)
+    counted = sample_weight if type(estimator).__name__ in _WEIGHTED_BALANCE else None
+    counts = np.bincount(y_index, weights=counted, minlength=n_classes).astype(float)
     class_weight = params.get("class_weight")
     # is_unbalance weighs binary objectives, one-vs-rest ones class by class, not softmax.
     one_vs_rest = str(params.get("objective")) in _ONE_VS_REST
@@ -506,16 +529,20 @@ class FittedTeacher:
 class _ClassIndexed:
     """A fitted classifier whose ``predict_proba`` always has one column per class index.
 
-    Teachers are fitted on class indices ``0..n_classes-1``; this also guards against a
-    fold that lacks a class (when a custom ``cv`` allows it).
+    Teachers are fitted on class indices ``0..n_classes-1`` (a riskkd model as the teacher
+    on the sorted ``labels``); this also guards against a fold that lacks a class (when a
+    custom ``cv`` allows it).
     """
 
-    def __init__(self, estimator, n_classes: int):
+    labels = None  # (a model pickled before labels existed)
+
+    def __init__(self, estimator, n_classes: int, labels: np.ndarray | None = None):
         self.estimator = estimator
         self.n_classes = n_classes
+        self.labels = labels
 
     def predict_proba(self, X):
-        return _proba_all_classes(self.estimator, X, self.n_classes)
+        return _proba_all_classes(self.estimator, X, self.n_classes, self.labels)
 
     def __getattr__(self, name):
         if name == "estimator":
@@ -542,9 +569,15 @@ def as_distribution(proba: Any) -> np.ndarray:
     return proba / proba.sum(axis=1, keepdims=True)
 
 
-def _proba_all_classes(model: Any, X: Any, n_classes: int) -> np.ndarray:
+def _proba_all_classes(
+    model: Any, X: Any, n_classes: int, labels: np.ndarray | None = None
+) -> np.ndarray:
+    """``model``'s probabilities with one column per class index; ``labels``: the sorted
+    labels of the classes, when the model was fitted on labels rather than indices."""
     proba = as_distribution(model.predict_proba(X))
     classes = np.asarray(model.classes_)
+    if labels is not None:
+        classes = np.searchsorted(labels, classes)
     if proba.shape[1] == n_classes and np.array_equal(classes, np.arange(n_classes)):
         return proba
     full = np.zeros((proba.shape[0], n_classes))

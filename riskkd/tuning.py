@@ -36,7 +36,7 @@ from sklearn.utils.validation import _num_features, check_is_fitted, check_memor
 
 from .fidelity import agreement_metrics, classification_metrics, label_index
 from .students import MLPStudent, TreeStudent
-from .teachers import LightGBMTeacher, configure_native
+from .teachers import LightGBMTeacher, class_weighting, configure_native
 
 #: Fidelity metrics a scorer can compute; all are "greater is better".
 FIDELITY_METRICS = (
@@ -200,12 +200,7 @@ class MemoizedTeacher(ClassifierMixin, BaseEstimator):
         self : MemoizedTeacher
         """
         estimator = self._get_estimator()
-        blocked = {
-            k: v
-            for k, v in estimator.get_params().items()
-            if k in ("class_weight", "scale_pos_weight", "is_unbalance")
-            and v not in (None, False, 1, 1.0)
-        }
+        blocked = class_weighting(estimator)
         if blocked:
             raise ValueError(
                 f"MemoizedTeacher does not support a class-weighted estimator ({blocked}): "
@@ -384,10 +379,6 @@ def _shared_teacher(teacher: Any, folder: str) -> MemoizedTeacher | None:
         return None
     if isinstance(teacher, FrozenEstimator | MemoizedTeacher):
         return None
-    params = teacher.get_params()
-    if any(
-        params.get(k) not in (None, False, 1, 1.0)
-        for k in ("class_weight", "scale_pos_weight", "is_unbalance")
-    ):
+    if class_weighting(teacher):  # its weights are read from its own parameters
         return None
     return MemoizedTeacher(teacher, memory=folder)

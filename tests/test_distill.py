@@ -230,6 +230,58 @@ def test_class_weighted_teacher_is_corrected_to_the_prior(binary_data):
     np.testing.assert_allclose(model.teacher_.class_weights, [1, 5])
 
 
+@pytest.mark.parametrize("labels", [(1, 2), ("a", "b")])
+def test_class_weights_of_a_pipeline_step_are_keyed_by_label(labels):
+    """Teachers are fitted on class indices: a Pipeline step's class_weight dict was left
+    keyed by label, so {1: 4} weighed label 2 and {"a": 4} crashed in scikit-learn."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = make_classification(n_samples=400, weights=[0.8], random_state=0)
+    y = np.asarray(labels)[y]
+    step = LogisticRegression(class_weight={labels[0]: 4.0})
+    model = DistilledClassifier(
+        make_pipeline(StandardScaler(), step), fast_tree(), cv=2, random_state=0
+    ).fit(X, y)
+    np.testing.assert_allclose(model.teacher_.class_weights, [4.0, 1.0])
+    assert step.class_weight == {labels[0]: 4.0}  # the user's teacher is not mutated
+
+
+def test_balanced_weights_count_weighted_rows_where_the_teacher_does():
+    """LogisticRegression's "balanced" counts rows by sample_weight; dividing out factors
+    from unweighted counts left the soft targets 0.2 off the weighted class shares."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = make_classification(
+        3000, 6, n_informative=4, n_classes=3, weights=[0.6, 0.3, 0.1], random_state=0
+    )
+    w = np.where(y == 2, 5.0, 1.0)
+    model = DistilledClassifier(
+        LogisticRegression(class_weight="balanced", max_iter=500),
+        fast_tree(),
+        calibration=None,
+        cv=2,
+        random_state=0,
+    ).fit(X, y, sample_weight=w)
+    shares = np.bincount(y, w) / w.sum()
+    # A calibrated logistic model's mean prediction matches the class shares; 0.01 allows
+    # for the cross-fitting.
+    np.testing.assert_allclose(
+        np.average(model.soft_targets_, axis=0, weights=w), shares, atol=0.01
+    )
+
+
+def test_lightgbm_teacher_without_refit_keeps_a_class_of_one_row():
+    """Early stopping's validation part could take a class's only row, leaving the model
+    without it: a shape error at predict_proba."""
+    X, y = make_classification(300, 6, n_informative=4, random_state=0)
+    y[:1] = 2
+    for seed in range(10):
+        teacher = LightGBMTeacher(n_estimators=20, refit=False, random_state=seed).fit(X, y)
+        assert teacher.predict_proba(X).shape == (300, 3)
+
+
 @pytest.mark.parametrize("library", ["lightgbm", "xgboost"])
 def test_weighted_raw_booster_is_corrected_like_its_estimator(library, tmp_path):
     """A Booster keeps scale_pos_weight / is_unbalance: the same correction as its estimator."""

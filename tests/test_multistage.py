@@ -224,3 +224,47 @@ def test_multiclass():
     assert model.predict_proba(X).shape == (len(X), 3)
     assert set(model.predict(X)) <= set(model.classes_)
     assert model.stage_fidelity_.shape[0] == 3
+
+
+def test_cross_fitted_assistants_see_the_labels_their_teacher_knows():
+    """Stage 1's copies were fitted on class indices, so a teacher's class_weight keyed by
+    label, or a prefit teacher trained on the labels, failed with assistant_cv. Labels
+    "bad" / "good" now give the chain that 0 / 1 give."""
+    from sklearn.frozen import FrozenEstimator
+
+    X, y = make_risk_frame(400, seed=1)
+    X = X.astype({"home": "category", "note": "category"})  # LightGBM's own API reads these
+    named = y.map({0: "bad", 1: "good"})
+
+    def teachers(labels):
+        weighted = LGBMClassifier(
+            n_estimators=20, class_weight={labels[0]: 3.0}, verbose=-1, n_jobs=1
+        )
+        prefit = (
+            clone(weighted).set_params(class_weight=None).fit(X, y.map(dict(enumerate(labels))))
+        )
+        return weighted, FrozenEstimator(prefit)
+
+    for by_index, by_name in zip(teachers((0, 1)), teachers(("bad", "good"))):
+        chains = [
+            MultiStageDistiller(
+                teacher, (fast_tree(), fast_tree(max_depth=2)), assistant_cv=2, cv=2,
+                augment=None, random_state=0,
+            ).fit(X, target)
+            for teacher, target in ((by_index, y), (by_name, named))
+        ]  # fmt: skip
+        assert list(chains[1].classes_) == ["bad", "good"]
+        np.testing.assert_array_equal(chains[0].predict_proba(X), chains[1].predict_proba(X))
+
+
+def test_folds_stage_1_copies_cannot_use_are_refused_before_fitting():
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = make_risk_frame(300, seed=2)
+    splits = list(StratifiedKFold(2).split(X, y))
+    chain = MultiStageDistiller(fast_teacher(), (fast_tree(), fast_tree()), assistant_cv=2)
+    with pytest.raises(ValueError, match=r"cv is given as list of splits.*assistant_cv=None"):
+        chain.set_params(cv=splits).fit(X, y)
+    y = y.astype(str).where(np.arange(300) >= 5, "rare")
+    with pytest.raises(ValueError, match=r"Class 'rare' has 5 rows; with assistant_cv=2 .* 2 of"):
+        chain.set_params(cv=3).fit(X, y)

@@ -144,6 +144,27 @@ def test_memoized_teacher_refuses_class_weights(tmp_path):
         MemoizedTeacher(teacher, memory=str(tmp_path)).fit(X, y)
 
 
+def test_class_weights_in_a_pipeline_are_neither_cached_nor_lost(tmp_path):
+    """A Pipeline's class-weighted last step slipped through both checks: tune() cached
+    it, and the cache hid its weights, so its probabilities stayed on the weighted prior."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = make_classification(n_samples=300, weights=[0.85], random_state=0)
+    teacher = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced"))
+    with pytest.raises(ValueError, match=r"class-weighted.*logisticregression__class_weight"):
+        MemoizedTeacher(teacher, memory=str(tmp_path)).fit(X, y)
+    model = DistilledClassifier(teacher, fast_tree(), calibration=None, cv=2, random_state=0)
+    search = tune(model, X, y, {"alpha": [0.5, 1.0]}, cv=2)
+    best = search.best_estimator_
+    assert not isinstance(best.teacher, MemoizedTeacher)
+    # "balanced": rows / (2 * rows of the class), divided back out.
+    np.testing.assert_allclose(best.teacher_.class_weights, len(y) / (2 * np.bincount(y)))
+    # On the true prior (15% positives), not the balanced one (50%): within 0.05.
+    assert abs(best.soft_targets_[:, 1].mean() - y.mean()) < 0.05
+
+
 def test_tune_finds_the_same_best_as_plain_search(data):
     X, y = data
     grid = {"alpha": [0.5, 1.0], "student": [fast_tree(max_depth=2), fast_tree(max_depth=4)]}
