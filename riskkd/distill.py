@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import StratifiedKFold, check_cv
-from sklearn.utils import check_random_state
+from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.parallel import Parallel, delayed
@@ -816,7 +816,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         def fit(job, index):
             start = time.perf_counter()
             params = {} if sample_weight is None else {"sample_weight": sample_weight[index]}
-            model = clone(teacher).fit(frame.iloc[index], targets[index], **params)
+            model = clone(teacher).fit(_safe_indexing(frame, index), targets[index], **params)
             name = f"fold {job + 1}/{len(splits)}" if job < len(splits) else "final model"
             seconds = time.perf_counter() - start
             logger.info("teacher %s fitted on %d rows in %.1f s", name, len(index), seconds)
@@ -829,7 +829,8 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         )
         oof = np.zeros((len(y_index), n_classes))
         for model, (_, test_idx) in zip(models, splits):
-            oof[test_idx] = _proba_all_classes(model, frame.iloc[test_idx], n_classes, labels)
+            rows = _safe_indexing(frame, test_idx)  # (an array when fitted on one)
+            oof[test_idx] = _proba_all_classes(model, rows, n_classes, labels)
         full = _ClassIndexed(models[-1], n_classes, labels)
         fitted = FittedTeacher(full, schema, native=not nested, class_weights=weights)
         return fitted, correct_prior(oof, weights)

@@ -215,7 +215,7 @@ class MultiStageDistiller(ClassifierMixin, BaseEstimator):
         self : MultiStageDistiller
         """
         students = self._get_stages()
-        self._check_assistant_folds(y)
+        self._check_assistant_folds(y, len(students))
         rng = check_random_state(self.random_state)
         seeds = [int(s) for s in rng.randint(0, 2**31 - 1, size=len(students))]
 
@@ -248,36 +248,47 @@ class MultiStageDistiller(ClassifierMixin, BaseEstimator):
         self.stage_fidelity_ = self._stage_fidelity(X, y, sample_weight, seconds)
         return self
 
-    def _check_assistant_folds(self, y) -> None:
-        """Refuse, before any fit, a ``cv`` the cross-fitted copies of stage 1 cannot use.
+    def _check_assistant_folds(self, y, n_stages: int) -> None:
+        """Refuse, before any fit, folds the cross-fitted copies of earlier stages cannot use.
 
-        With ``assistant_cv=m`` each copy of stage 1 is fitted on ``m - 1`` of ``m`` folds of
-        the rows, and cross-fits its teacher on ``cv`` folds of those.
+        With ``assistant_cv=m``, stage ``k + 1`` cross-fits the chain up to stage ``k`` on
+        ``m`` folds: each copy sees ``m - 1`` of ``m`` folds of the rows, and, nested, the
+        copies of stage 1 inside the last stage see that share of a share, on which they
+        cross-fit the teacher on ``cv`` folds. Every level needs every class in every fold.
         """
-        if self.assistant_cv is None:
+        m = self.assistant_cv
+        if m is None:
             return
-        if not (isinstance(self.cv, numbers.Integral) or hasattr(self.cv, "split")):
+        if not (
+            self.cv is None or isinstance(self.cv, numbers.Integral) or hasattr(self.cv, "split")
+        ):
             raise ValueError(
                 f"cv is given as {type(self.cv).__name__} of splits, which index all the "
-                f"training rows, but with assistant_cv={self.assistant_cv} stage 1 is also "
-                "fitted on folds of them. Pass assistant_cv=None (each assistant fitted once, "
-                "on all rows), or cv as a number of folds or a splitter."
+                f"training rows, but with assistant_cv={m} stage 1 is also fitted on folds of "
+                "them. Pass assistant_cv=None (each assistant fitted once, on all rows), or cv "
+                "as a number of folds or a splitter."
             )
         members = self.teacher if isinstance(self.teacher, list) else [self.teacher]
-        if not isinstance(self.cv, numbers.Integral) or all(
-            isinstance(t, FrozenEstimator) or is_booster(t) for t in members
-        ):
-            return  # a prefit teacher is not cross-fitted
-        labels, counts = np.unique(column_or_1d(y, warn=False), return_counts=True)
-        m = self.assistant_cv
-        for label, count in zip(labels, counts):
-            fewest = int(count - np.ceil(count / m))
-            if fewest < self.cv:
+        prefit = all(isinstance(t, FrozenEstimator) or is_booster(t) for t in members)
+        cv = 5 if self.cv is None else self.cv
+        counts = pd.Series(column_or_1d(y, warn=False)).value_counts()  # (missing: refused later)
+        for label, count in counts.items():
+            rows = int(count)
+            for stage in range(n_stages, 1, -1):  # stage k cross-fits the chain before it
+                if rows < m:
+                    raise ValueError(
+                        f"Class {_plain(label)!r} has {count} rows; with assistant_cv={m}, stage "
+                        f"{stage} cross-fits the stages before it on {m} folds of {rows} of "
+                        "them, and every fold needs the class. Lower assistant_cv, pass "
+                        "assistant_cv=None, or gather more rows of the class."
+                    )
+                rows -= -(-rows // m)  # the copies are fitted on the other folds
+            if isinstance(cv, numbers.Integral) and not prefit and rows < cv:
                 raise ValueError(
-                    f"Class {_plain(label)!r} has {count} rows; with assistant_cv={m} a copy of stage "
-                    f"1 is fitted on as few as {fewest} of them, fewer than its cv={self.cv} "
-                    "folds. Lower cv or assistant_cv, pass assistant_cv=None, or gather more "
-                    "rows of the class."
+                    f"Class {_plain(label)!r} has {count} rows; with {n_stages} stages and "
+                    f"assistant_cv={m}, copies of stage 1 are fitted on as few as {rows} of "
+                    f"them, fewer than its cv={cv} folds. Lower cv or assistant_cv, pass "
+                    "assistant_cv=None, or gather more rows of the class."
                 )
 
     def _stage_fidelity(self, X, y, sample_weight, seconds) -> pd.DataFrame:

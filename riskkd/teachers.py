@@ -109,6 +109,8 @@ class LightGBMTeacher(ClassifierMixin, BaseEstimator):
         "n_jobs": [int],
     }
 
+    max_cat_to_onehot = 4  # a teacher pickled before the parameter: LightGBM's default
+
     def __init__(
         self,
         n_estimators=3000,
@@ -522,7 +524,13 @@ class FittedTeacher:
             # XGBoost's scikit-learn API predicts with the trees early stopping kept; its
             # booster holds them all.
             best = getattr(model, "best_iteration", None)
-            return booster if best is None else booster[: best + 1]
+            if (
+                best is None
+                or json.loads(booster.save_config())["learner"]["gradient_booster"]["name"]
+                == "gblinear"
+            ):  # (no trees to slice; it predicts with every round)
+                return booster
+            return booster[: best + 1]
         return model
 
 

@@ -266,5 +266,25 @@ def test_folds_stage_1_copies_cannot_use_are_refused_before_fitting():
     with pytest.raises(ValueError, match=r"cv is given as list of splits.*assistant_cv=None"):
         chain.set_params(cv=splits).fit(X, y)
     y = y.astype(str).where(np.arange(300) >= 5, "rare")
-    with pytest.raises(ValueError, match=r"Class 'rare' has 5 rows; with assistant_cv=2 .* 2 of"):
+    with pytest.raises(ValueError, match=r"Class 'rare' has 5 rows; with 2 stages .* 2 of"):
         chain.set_params(cv=3).fit(X, y)
+    # Three stages: stage 3 cross-fits stage 2's copies, which cross-fit stage 1's.
+    three = chain.set_params(stages=(fast_tree(), fast_tree(), fast_tree()), cv=2)
+    with pytest.raises(ValueError, match=r"'rare' has 5 rows; with 3 stages .* 1 of them"):
+        three.fit(X, y)
+    y = y.where(np.arange(300) >= 4, "tiny")
+    with pytest.raises(
+        ValueError, match=r"'tiny' has 4 rows; .* stage 3 cross-fits .* on 5 folds of 4 of them"
+    ):
+        chain.set_params(assistant_cv=5).fit(X, y)
+
+
+def test_assistants_cross_fitted_on_an_array_or_with_the_default_cv():
+    """A nested stage 1 sliced its input with .iloc (arrays failed), and cv=None (5 folds)
+    was refused as a list of splits."""
+    X, y = make_classification(300, 6, random_state=0)
+    for cv in (2, None):
+        chain = MultiStageDistiller(
+            fast_teacher(), (fast_tree(), fast_tree()), assistant_cv=2, cv=cv, augment=None
+        ).fit(X, y)
+        assert chain.predict_proba(X).shape == (300, 2)

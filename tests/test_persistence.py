@@ -110,6 +110,23 @@ def test_early_stopped_xgboost_teacher_keeps_its_trees(tmp_path, data):
     np.testing.assert_allclose(
         loaded.teacher_.predict_proba(numeric), teacher.predict_proba(numeric), rtol=1e-6
     )
+    # A linear booster has no trees to cut: saved whole, as it predicts.
+    linear = xgb.XGBClassifier(booster="gblinear", n_estimators=50, early_stopping_rounds=3)
+    linear.fit(numeric[:400], codes[:400], eval_set=[(numeric[400:], codes[400:])], verbose=False)
+    model = DistilledClassifier(FrozenEstimator(linear), fast_tree(), cv=2, random_state=0)
+    loaded = riskkd.load(riskkd.save(model.fit(numeric, codes), tmp_path / "linear"))
+    np.testing.assert_allclose(
+        loaded.teacher_.predict_proba(numeric), linear.predict_proba(numeric), rtol=1e-6
+    )
+
+
+def test_a_teacher_pickled_before_max_cat_to_onehot_keeps_lightgbm_default():
+    from riskkd.teachers import LightGBMTeacher
+
+    teacher = LightGBMTeacher()
+    del teacher.max_cat_to_onehot  # as unpickled from before the parameter
+    assert teacher.get_params()["max_cat_to_onehot"] == 4
+    assert LightGBMTeacher().get_params()["max_cat_to_onehot"] == 16
 
 
 def test_teacher_without_native_format_is_left_out(tmp_path, data):

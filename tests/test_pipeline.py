@@ -366,11 +366,40 @@ def test_time_split_reads_a_text_column_in_one_date_order():
         test_rows(ambiguous, "2020-06-01")
     assert test_rows(ambiguous, "2020-06-01", dayfirst=True).tolist() == [3, 4, 5]
     assert test_rows(ambiguous, "2020-06-01", dayfirst=False).tolist() == [5]  # 12 Dec
+    # The first value reads only day first: pandas reads the column day first even when
+    # asked for month first, and the cutoff was then read month first (7 January).
+    assert test_rows([day_first[3], *day_first[:3], *day_first[4:]], "01/07/2020").tolist() == [
+        4,
+        5,
+    ]
+    with pytest.raises(ValueError, match=r"dates that do not all read month first"):
+        test_rows(day_first, "2020-06-01", dayfirst=False)
     iso = ["2020-01-01", "2020-02-01", "2020-03-01"] * 2
     with pytest.raises(ValueError, match=r"split\.cutoff: '01/07/2020' holds dates such as"):
         test_rows(iso, "01/07/2020")  # the cutoff alone reads both ways
     with pytest.raises(ValueError, match=r"split\.cutoff: 1996 is not a time"):
         test_rows(iso, 1996)  # not 1996 nanoseconds past 1970
+
+
+def test_dask_partitions_read_text_dates_in_one_order():
+    """Each partition decided alone: the one with only ambiguous dates was refused, and
+    partitions could read one file month first and another day first."""
+    import dask.dataframe as dd
+
+    from riskkd.pipeline._dask import _one_date_order
+
+    def order(*parts):
+        frame = pd.DataFrame({"when": [v for part in parts for v in part]})
+        divisions = np.cumsum([0, *map(len, parts)])
+        column = dd.from_pandas(frame, npartitions=len(parts), sort=False)["when"]
+        column = column.repartition(divisions=[*divisions[:-1], divisions[-1] - 1])
+        return _one_date_order(column, "01/05/2020")
+
+    assert order(["02/01/2020", "13/04/2020"], ["03/04/2020", "05/06/2020"]) is True
+    assert order(["04/13/2020"], ["03/04/2020"]) is False
+    assert order(["2020-04-13"], ["2020-04-03"]) is None  # ISO: one reading
+    with pytest.raises(ValueError, match=r"'when' holds dates that read month first in some"):
+        order(["13/04/2020"], ["04/13/2020"])
 
 
 def test_time_split_of_an_empty_partition_is_empty():

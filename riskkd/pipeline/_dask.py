@@ -24,6 +24,7 @@ from ._data import (
     _missing_column,
     check_groups,
     contract_schema,
+    date_orders,
     time_test_mask,
 )
 from ._data import resolve_contract as _resolve_contract
@@ -69,6 +70,28 @@ def _integers_as_integers(frame: Any) -> Any:
     whole = (frame[floats] % 1 == 0).all().compute()  # NaN is not whole: stays float
     columns = [c for c in floats if whole[c]]
     return frame.astype(dict.fromkeys(columns, "int64")) if columns else frame
+
+
+def _one_date_order(column: Any, cutoff: Any) -> bool | None:
+    """The date order all partitions of a text time column read in (None: any, or not text).
+
+    Each partition decided alone would read one file's dates month first and another's
+    day first, or refuse a file whose dates all read both ways.
+    """
+    orders = column.map_partitions(
+        lambda part: pd.Series([date_orders(part, cutoff)], dtype=object), meta=(None, object)
+    ).compute()
+    common = {False, True}
+    for found in orders:
+        if found and found != (None,):
+            common &= set(found)
+    if not common:
+        raise ValueError(
+            f"split.column: {column.name!r} holds dates that read month first in some "
+            "partitions (files) and day first in others; write them in one format, ideally "
+            "ISO (2020-07-01)."
+        )
+    return common.pop() if len(common) == 1 else None
 
 
 def _checked_rows(part: pd.DataFrame, contract: Any, partition_info=None) -> pd.Series:
@@ -229,8 +252,11 @@ class DaskPipelineRunner(PipelineRunner):
         frame = dataset.frame[names]
         frame = frame.map_partitions(_same_rows, meta=frame._meta)
         if split.kind == "time":
+            dayfirst = split.dayfirst
+            if dayfirst is None:
+                dayfirst = _one_date_order(frame[split_name], split.cutoff)
             is_test = frame[split_name].map_partitions(
-                time_test_mask, split.cutoff, split.dayfirst, meta=(None, bool)
+                time_test_mask, split.cutoff, dayfirst, meta=(None, bool)
             )
         elif split.kind == "group":
             is_test = frame[split_name].map_partitions(

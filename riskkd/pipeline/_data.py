@@ -298,11 +298,11 @@ def text_as_times(
     """Dates written as text, read in one format for the whole column.
 
     ISO 8601 (``2020-07-01``, ``20200701``, with or without a time) is read as such.
-    Otherwise one format is inferred for all values, month first or day first as
-    ``dayfirst`` says; with ``dayfirst=None`` the column decides, and a column that reads
-    both ways with different dates (``03/04/2020`` and no day past 12) is refused rather
-    than guessed. Reading each value on its own would take ``13/04/2020`` day first and
-    ``03/04/2020`` month first in the same column.
+    Otherwise the format pandas infers from the first value is used for every value, read
+    month first or day first as ``dayfirst`` says; with ``dayfirst=None`` the column decides,
+    and a column that reads both ways with different dates (``03/04/2020`` and no day past
+    12) is refused rather than guessed. Reading each value on its own would take
+    ``13/04/2020`` day first and ``03/04/2020`` month first in the same column.
 
     Parameters
     ----------
@@ -315,29 +315,28 @@ def text_as_times(
     -------
     times : Series of datetime64
     dayfirst : bool or None
-        The order the text was read in, for reading a column's cutoff alike (``dayfirst``
-        as given for ISO 8601, which has one order).
+        The order the text was read in (None where it does not matter: ISO 8601, month
+        names), for reading a column's cutoff alike.
     """
     try:
         return pd.to_datetime(text, format="ISO8601"), dayfirst
     except (ValueError, TypeError):
         pass
-    readings: dict[bool, pd.Series] = {}
-    for order in (False, True) if dayfirst is None else (dayfirst,):
-        try:
-            with warnings.catch_warnings():  # pandas warns when a format ignores dayfirst
-                warnings.simplefilter("ignore", UserWarning)
-                readings[order] = pd.to_datetime(text, dayfirst=order)
-        except (ValueError, TypeError):
-            pass
+    readings = _date_readings(text, (False, True) if dayfirst is None else (dayfirst,))
     if not readings:
         unread = pd.to_datetime(text, format="mixed", errors="coerce").isna().to_numpy()
-        shown = text.iloc[np.argmax(unread)] if unread.any() else text.iloc[0]
+        if unread.any():
+            problem = f"text that is neither a number nor a date ({text.iloc[np.argmax(unread)]!r})"
+        elif dayfirst is not None:
+            order = "day" if dayfirst else "month"
+            problem = (
+                f"dates that do not all read {order} first in one format (e.g. {text.iloc[0]!r})"
+            )
+        else:
+            problem = f"dates in more than one format (e.g. {text.iloc[0]!r})"
         raise ValueError(
-            f"{what} holds text that is neither a number nor a date"
-            f"{f' ({shown!r})' if unread.any() else ''}, or dates in more than one format "
-            f"(e.g. {text.iloc[0]!r} and others). Write numbers (e.g. the year) or dates in "
-            "one format, ideally ISO (2020-07-01)."
+            f"{what} holds {problem}. Write numbers (e.g. the year) or dates in one format, "
+            "ideally ISO (2020-07-01)."
         )
     if len(readings) == 2:
         differ = np.flatnonzero((readings[False] != readings[True]).to_numpy())
@@ -349,8 +348,62 @@ def text_as_times(
                 f"{readings[True].iloc[i]:%Y-%m-%d} day first. Set split.dayfirst (true or "
                 "false) or write the dates as ISO (2020-07-01)."
             )
+        return readings[False], None
     order = next(iter(readings))
     return readings[order], order
+
+
+def date_orders(column: pd.Series, cutoff: Any) -> tuple[bool | None, ...]:
+    """The date orders a time column's text reads in (False: month first, True: day first).
+
+    ``(None,)`` where the order does not matter (numbers, datetimes, ISO 8601, no text,
+    month names); ``()`` where no order reads it. The Dask runner intersects the orders of
+    all partitions, so that every partition reads the column one way.
+    """
+    if column.isna().any() or not len(column):
+        return (None,)  # refused, or no rows, in time_test_mask
+    if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_datetime64_any_dtype(
+        column.dtype
+    ):
+        return (None,)
+    text = column.astype("string")
+    if pd.to_numeric(text, errors="coerce").notna().all() and _is_number(cutoff):
+        return (None,)
+    try:
+        pd.to_datetime(text, format="ISO8601")
+        return (None,)
+    except (ValueError, TypeError):
+        pass
+    readings = _date_readings(text, (False, True))
+    if len(readings) == 2 and readings[False].equals(readings[True]):
+        return (None,)
+    return tuple(readings)
+
+
+def _date_readings(text: pd.Series, orders: tuple[bool, ...]) -> dict[bool, pd.Series]:
+    """``text`` read in the format inferred from its first value, per date order that
+    format keeps (pandas falls back to the other order when the first value needs it)."""
+    from pandas.tseries.api import guess_datetime_format
+
+    readings = {}
+    for order in orders:
+        with warnings.catch_warnings():  # pandas warns when it falls back to the other order
+            warnings.simplefilter("ignore", UserWarning)
+            written = guess_datetime_format(str(text.iloc[0]), dayfirst=order)
+        if written is None or _day_first(written) not in (None, order):
+            continue
+        try:
+            readings[order] = pd.to_datetime(text, format=written)
+        except (ValueError, TypeError):
+            continue
+    return readings
+
+
+def _day_first(written: str) -> bool | None:
+    """Whether a strptime format puts the day before the month (None: not both numbers)."""
+    if "%d" in written and "%m" in written:
+        return written.index("%d") < written.index("%m")
+    return None
 
 
 def _is_number(value: Any) -> bool:

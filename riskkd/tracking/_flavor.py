@@ -339,7 +339,9 @@ def log_model(
     include_decision : bool, default=False
         Add a ``decision`` column to the pyfunc output.
     log_teacher_model : bool, default=True
-        Log the teacher too.
+        Log the teacher too. With False the model and version carry no teacher link (the
+        run's teacher tags may be another model's); pass ``riskkd.teacher_model_uri`` in
+        ``tags`` when the run's teacher is this model's.
     student_only : bool, default=False
         Leave the teacher out of this model's folder (:func:`riskkd.save`): the logged and
         registered model is then only what scoring needs, and the teacher stays reachable

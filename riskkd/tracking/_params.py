@@ -153,7 +153,8 @@ def hash_training_data(X: Any) -> str:
 
     Rows are hashed with :func:`pandas.util.hash_pandas_object` (index excluded), so the
     digest identifies the data whatever its index, and changes with any value, column name,
-    dtype or row order.
+    dtype or row order. pandas hashes an ``object`` column's values as text: there ``1``
+    and ``"1"`` hash alike.
 
     Parameters
     ----------
