@@ -315,8 +315,8 @@ def text_as_times(
     -------
     times : Series of datetime64
     dayfirst : bool or None
-        The order the text was read in (None where it does not matter: ISO 8601, month
-        names), for reading a column's cutoff alike.
+        The order the text was read in, for reading a column's cutoff alike; ``dayfirst``
+        as given for ISO 8601, and None for text that reads alike both ways (month names).
     """
     try:
         return pd.to_datetime(text, format="ISO8601"), dayfirst

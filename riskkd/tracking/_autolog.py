@@ -87,11 +87,11 @@ def autolog(disable: bool = False, *, log_models: bool = True) -> None:
     """Log every :meth:`~riskkd.DistilledClassifier.fit` to MLflow (opt-in).
 
     After each successful ``fit``, into the active run (a child of it when it already
-    holds a fit) or a new one: the params and
-    training-data hash (as :func:`log_distillation` does), the per-epoch ``history_`` as
-    step metrics, the fidelity report *on the training data* as metrics prefixed
-    ``train_`` (``train_auc_retention``, ``train_student_roc_auc`` ...; no validation data
-    is seen at fit, so these measure fit, not generalisation) with the artifact
+    holds a fit) or a new one: the params and training-data hash (as
+    :func:`log_distillation` does), the per-epoch ``history_`` as step metrics, the
+    fidelity report *on the training data* as metrics prefixed ``train_``
+    (``train_auc_retention``, ``train_student_roc_auc`` ...; no validation data is seen at
+    fit, so these measure fit, not generalisation) with the artifact
     ``train_fidelity_report.json``, and, with ``log_models=True``, the teacher and the
     model (:func:`log_model`). A logging failure is reported as a warning and never
     fails the fit. Fits made inside a fit, in any thread (a multi-stage assistant's
