@@ -105,15 +105,27 @@ ModelOption = Annotated[
 ThresholdOption = Annotated[
     float,
     typer.Option(
-        "--threshold", min=0.0, max=1.0, help="Decision threshold of the binary decision agreement."
+        "--threshold",
+        callback=lambda value: _inside_unit_interval("--threshold", value),
+        help="Decision threshold of the binary decision agreement, between 0 and 1 (a "
+        "multi-class model compares top classes).",
     ),
 ]
+
+
+def _inside_unit_interval(flag: str, value: float) -> float:
+    """Refuse 0 and 1 too: every decision alike, the agreement would be 1 by construction."""
+    if not 0.0 < value < 1.0:
+        raise typer.BadParameter(f"{flag} {value:g} must be strictly between 0 and 1.")
+    return value
 
 
 # ---------------------------------------------------------------------- output helpers
 def _consoles(quiet: bool) -> tuple[Console, Console]:
     """(stdout console for results, stderr console for progress and errors)."""
-    return Console(quiet=quiet, soft_wrap=True), Console(stderr=True, soft_wrap=True)
+    # Piped or redirected, rich would cut tables to 80 columns: results keep every cell.
+    width = None if sys.stdout.isatty() else 240
+    return Console(quiet=quiet, soft_wrap=True, width=width), Console(stderr=True, soft_wrap=True)
 
 
 def _fail(err: Console, message: str, code: int) -> typer.Exit:
@@ -276,6 +288,14 @@ def _data(dataset: str | None, data: Path | None, target: str | None, drop: list
         dataset=dataset, path=None if data is None else str(data), target=target, drop=drop or []
     )
     loaded = load_data(config, StratifiedSplit(kind="stratified"), seed=0)
+    if len(loaded.y) == 0:
+        raise ValueError(f"{loaded.source} holds no rows to evaluate on.")
+    if loaded.y.nunique() < 2:
+        raise ValueError(
+            f"{loaded.y.name!r} holds one class ({loaded.y.iloc[:1].tolist()}) in these rows; "
+            "ROC-AUC, KS and the other fidelity figures compare classes. Evaluate on rows with "
+            "at least two."
+        )
     return loaded.X, loaded.y, loaded.source
 
 
@@ -325,11 +345,9 @@ def run(
     with _errors(err), _silenced(quiet):
         loaded = load_config(config, set_)
         if require_promotion and not loaded.mlflow.enabled:
-            raise _fail(
-                err,
+            raise typer.BadParameter(  # (printed once --quiet's redirection has ended)
                 "--require-promotion needs the MLflow registry, but mlflow.enabled is false in "
-                "the config; enable it or drop --require-promotion.",
-                EXIT_USAGE,
+                "the config; enable it or drop --require-promotion."
             )
         steps = dict(STEPS)
         if not loaded.mlflow.enabled:
@@ -342,7 +360,8 @@ def run(
         _fidelity_table(result.fidelity, f"Fidelity on the test split ({result.n_test:,} rows)")
     )
     out.print(f"model folder: {result.model_dir}", highlight=False)
-    out.print(f"report: {result.report_path}", highlight=False)
+    if result.report_path is not None:
+        out.print(f"report: {result.report_path}", highlight=False)
     if result.run_id is not None:
         out.print(f"MLflow run {result.run_id} ({result.tracking_uri})", highlight=False)
         name, version, alias = result.registered_model_name, result.version, result.alias
@@ -355,6 +374,9 @@ def run(
             for failure in result.gate_failures:
                 out.print(f"  - {failure}", highlight=False)
             if require_promotion:
+                if quiet:  # the reason, on stderr: --quiet prints errors only
+                    failures = "; ".join(result.gate_failures)
+                    err.print(f"error: {name} version {version} NOT promoted: {failures}")
                 raise typer.Exit(EXIT_GATES)
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime
 import numbers
+import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -346,16 +347,17 @@ class InputSchema:
         """A DataFrame in training column order with native pandas categoricals.
 
         This is what riskkd hands to XGBoost, LightGBM and HistGradientBoosting teachers
-        that it fits itself: unseen levels become missing, the category sets are fixed.
+        that it fits itself: unseen levels become missing, the category sets are fixed, and
+        columns are named as those libraries accept (:func:`booster_names`).
         """
         data: dict[str, Any] = {}
-        for name in self.names:
+        for name, column in zip(self.names, booster_names(self.names)):
             is_cat, j = self._slot[name]
             if is_cat:
                 codes = np.maximum(encoded.cat[:, j], MISSING)
-                data[name] = pd.Categorical.from_codes(codes, categories=self._categories(name))
+                data[column] = pd.Categorical.from_codes(codes, categories=self._categories(name))
             else:
-                data[name] = encoded.num[:, j]
+                data[column] = encoded.num[:, j]
         return pd.DataFrame(data, copy=False)
 
     def decode(self, encoded: Encoded) -> Any:
@@ -717,6 +719,27 @@ def _to_list(values: Any) -> list[Any]:
     if arrow is not None:
         return arrow.to_pylist()
     return values.tolist() if hasattr(values, "tolist") else list(values)
+
+
+#: Characters LightGBM (JSON's) and XGBoost refuse in feature names.
+_BOOSTER_UNSAFE = re.compile(r'[\[\]{}":,<]')
+
+
+def booster_names(names: list[str]) -> list[str]:
+    """Column names the GBDT libraries accept: each character LightGBM (``"`` ``,`` ``:``
+    ``[`` ``]`` ``{`` ``}``) or XGBoost (``[`` ``]`` ``<``) refuses becomes ``_``, and a
+    name that then repeats another gets a number (``Unnamed: 0`` -> ``Unnamed_ 0``)."""
+    taken = set(names)
+    out = []
+    for name in names:
+        safe = _BOOSTER_UNSAFE.sub("_", name)
+        if safe != name:
+            base, k = safe, 1
+            while safe in taken:
+                safe, k = f"{base}_{k}", k + 1
+            taken.add(safe)
+        out.append(safe)
+    return out
 
 
 _TEMPORAL_ARRAYS = frozenset(

@@ -111,11 +111,13 @@ def test_no_arguments_shows_help_and_unknown_options_are_usage_errors():
 
 # ---------------------------------------------------------------------- datasets
 def test_datasets_lists_every_bundled_dataset():
-    result = invoke("datasets")
+    result = invoke("datasets")  # not a terminal, as when piped: rich cut cells to fit 80
     assert result.exit_code == 0
     for name in DATASETS:
         assert name in result.output
     assert "4,454" in result.output and "Status" in result.output  # credit rows and target
+    assert "…" not in result.output
+    assert "A / B / C / D / E / F / G" in result.output and "time (Year)" in result.output
 
 
 # ---------------------------------------------------------------------- run
@@ -150,7 +152,9 @@ def test_run_exits_3_when_the_gates_refuse_a_required_promotion(tmp_path):
     )  # fmt: skip
     assert result.exit_code == 3
     assert result.stdout == ""  # --quiet: nothing but errors
-    assert result.stderr == ""  # nor MLflow's registry notes
+    # The reason, and not MLflow's registry notes ("Created version ...").
+    assert result.stderr.startswith("error: credit-scoring version 1 NOT promoted: auc_retention")
+    assert "Created version" not in result.stderr
     # Without --require-promotion a refused promotion is reported, and the run succeeded.
     result = invoke("run", CREDIT, *small(tmp_path / "lenient", gates, "report.path=null"))
     assert result.exit_code == 0
@@ -160,9 +164,10 @@ def test_run_exits_3_when_the_gates_refuse_a_required_promotion(tmp_path):
 
 def test_require_promotion_without_mlflow_is_a_usage_error(tmp_path):
     args = small(tmp_path / "off", "mlflow.enabled=false")
-    result = invoke("run", CREDIT, "--require-promotion", *args)
-    assert result.exit_code == 2  # before training: nothing could ever be promoted
-    assert "--require-promotion needs the MLflow registry" in result.stderr
+    for quiet in ([], ["--quiet"]):  # --quiet swallowed the message
+        result = invoke("run", CREDIT, "--require-promotion", *args, *quiet)
+        assert result.exit_code == 2  # before training: nothing could ever be promoted
+        assert "--require-promotion needs the MLflow registry" in result.stderr
     assert not (tmp_path / "off" / "artifacts").exists()
 
 
@@ -239,6 +244,30 @@ def test_evaluate_errors(model_dir, holdout, tmp_path):
     assert wrong.exit_code == 1 and "Seniority" in wrong.output
     no_target = invoke("evaluate", "--model", model_dir, "--data", holdout)
     assert no_target.exit_code == 2 and "needs --target COLUMN" in no_target.output
+
+
+def test_evaluate_refuses_data_it_cannot_judge(model_dir, holdout, tmp_path):
+    frame = pd.read_csv(holdout)
+    frame[frame["Status"] == 0].to_csv(tmp_path / "good.csv", index=False)
+    one = invoke("evaluate", "--model", model_dir, "--data", tmp_path / "good.csv",
+                 "--target", "Status", "--drop", "application_id")  # fmt: skip
+    assert one.exit_code == 1 and "'Status' holds one class ([0])" in one.output
+    for threshold in ("0", "1"):  # every decision alike: agreement 1.0 by construction
+        edge = invoke("evaluate", "--model", model_dir, "--dataset", "credit_data_belanche",
+                      "--threshold", threshold)  # fmt: skip
+        assert edge.exit_code == 2
+    # A repeated column: pandas renamed the second "Amount.1" and the model used the first.
+    text = holdout.read_text().splitlines()
+    (tmp_path / "twice.csv").write_text(
+        "\n".join([text[0] + ",Amount", *(line + ",1" for line in text[1:])])
+    )
+    twice = invoke("evaluate", "--model", model_dir, "--data", tmp_path / "twice.csv",
+                   "--target", "Status", "--drop", "application_id")  # fmt: skip
+    assert twice.exit_code == 1 and "['Amount'] more than once" in twice.output
+    frame.to_csv(tmp_path / "semi.csv", index=False, sep=";")
+    semi = invoke("evaluate", "--model", model_dir, "--data", tmp_path / "semi.csv",
+                  "--target", "Status")  # fmt: skip
+    assert semi.exit_code == 1 and "looks ';'-separated" in semi.output
 
 
 def test_report_writes_a_self_contained_page(model_dir, holdout, tmp_path):

@@ -19,7 +19,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from riskkd import DistilledClassifier, fidelity_report
+from riskkd import DistilledClassifier, fidelity_report, load, save
 from riskkd.teachers import LightGBMTeacher, correct_prior
 
 from .conftest import fast_mlp, fast_teacher, fast_tree, make_risk_frame
@@ -270,6 +270,22 @@ def test_balanced_weights_count_weighted_rows_where_the_teacher_does():
     np.testing.assert_allclose(
         np.average(model.soft_targets_, axis=0, weights=w), shares, atol=0.01
     )
+
+
+@pytest.mark.parametrize("teacher", ["lightgbm", "xgboost"])
+def test_column_names_the_gbdt_libraries_refuse(teacher, tmp_path):
+    """A CSV written with its index has "Unnamed: 0"; LightGBM refused JSON's characters
+    and XGBoost [, ] and < in feature names, naming no column."""
+    X, y = make_risk_frame(300, seed=3)
+    X = X.rename(columns={"income": "Unnamed: 0", "age": "age[years]", "job": "x<y"})
+    X["x_y"] = 1.0  # what "x<y" becomes: the teacher's name for it must differ
+    model = {"lightgbm": fast_teacher(), "xgboost": xgb.XGBClassifier(n_estimators=20)}[teacher]
+    model = DistilledClassifier(model, fast_tree(), cv=2, random_state=0).fit(X, y)
+    loaded = load(save(model, tmp_path / "m"))
+    np.testing.assert_allclose(
+        loaded.teacher_.predict_proba(X), model.teacher_.predict_proba(X), rtol=1e-6
+    )
+    assert list(model.feature_names_in_) == list(X.columns)  # the user's names, unchanged
 
 
 def test_lightgbm_teacher_without_refit_keeps_a_class_of_one_row():

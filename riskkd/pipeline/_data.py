@@ -103,11 +103,36 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if path.is_dir() or name.endswith((".parquet", ".pq")):
         return pd.read_parquet(path)
     if name.endswith((".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".txt")):
-        return pd.read_csv(path)
+        return _read_csv(path)
     raise ValueError(
         f"data.path: {str(path)!r} is neither a CSV (.csv, .csv.gz) nor a parquet file "
         "(.parquet) nor a folder of parquet files."
     )
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A comma-separated file; a header naming a column twice is refused (pandas renames
+    the second ``x.1``, so a model would be fitted on both and score neither file)."""
+    try:
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0].tolist()
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"data.path: {str(path)!r} cannot be read as comma-separated CSV ({error}). riskkd "
+            "reads ',' as the separator: re-export with ',' (or as parquet)."
+        ) from None
+    twice = sorted({str(c) for c in header if header.count(c) > 1})
+    if twice:
+        raise ValueError(
+            f"data.path: {str(path)!r} has column(s) {twice} more than once; which one to read "
+            "is ambiguous. Give each column one name."
+        )
+    if len(header) == 1 and ";" in str(header[0]):
+        raise ValueError(
+            f"data.path: {str(path)!r} reads as one column {header[0]!r}: it looks "
+            "';'-separated. riskkd reads ',' as the separator: re-export with ',' (or as parquet)."
+        )
+    return frame
 
 
 def load_data(data_config: Any, split_config: Any, seed: int) -> Dataset:
