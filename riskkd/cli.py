@@ -405,7 +405,12 @@ def distill(
         ),
     ] = None,
     teacher: Annotated[
-        str, typer.Option(help="lightgbm | xgboost | hist_gradient_boosting (early-stopped).")
+        str,
+        typer.Option(
+            help="lightgbm | xgboost | hist_gradient_boosting (early-stopped). A "
+            "hist_gradient_boosting teacher has no pickle-free format: the folder keeps only "
+            "the student, which scores, but `riskkd evaluate` and `report` need the teacher."
+        ),
     ] = "lightgbm",
     student: Annotated[
         str, typer.Option(help="mlp | tree | scorecard (riskkd.students.STUDENTS).")

@@ -470,8 +470,9 @@ def split_data(dataset: Dataset, split_config: Any, seed: int) -> TrainTestSplit
         counts = y.value_counts()
         if counts.min() < 2:
             raise ValueError(
-                f"split: class {counts.idxmin()!r} has {counts.min()} row(s); a stratified split "
-                "needs at least 2 per class. Use more rows (data.n_rows) or merge rare classes."
+                f"split: class {counts.index[-1:].tolist()[0]!r} has {counts.min()} row(s); a "
+                "stratified split needs at least 2 per class. Use more rows (data.n_rows) or "
+                "merge rare classes."
             )
         train, test = train_test_split(
             np.arange(len(y)), test_size=split_config.test_size, random_state=seed, stratify=y
