@@ -414,6 +414,10 @@ def test_unreadable_or_mistyped_files_stop_before_writing(model, frame, tmp_path
     (tmp_path / "empty.csv").write_bytes(b"")
     with pytest.raises(ValueError, match=r"empty\.csv cannot be read as CSV"):
         score_files(model, tmp_path / "empty.csv", tmp_path / "out")
+    (tmp_path / "hive" / "day=1").mkdir(parents=True)  # a Hive-partitioned folder
+    X.to_parquet(tmp_path / "hive" / "day=1" / "part.parquet")
+    with pytest.raises(ValueError, match=r"Its subfolders \(day=1 \.\.\.\) are not read"):
+        score_files(model, tmp_path / "hive", tmp_path / "out")
     assert not (tmp_path / "out").exists()
     # predict_proba refuses them too, rather than reading durations as nanoseconds.
     with pytest.raises(ValueError, match=r"Column 'age' holds dates or durations"):

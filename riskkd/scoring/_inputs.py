@@ -154,9 +154,16 @@ def discover(source: str | os.PathLike) -> list[InputFile]:
     files = [(p, _kind(p)) for p in candidates]
     files = [(p, k) for p, k in files if k is not None]
     if not files:
+        nested = sorted(p.name for p in path.iterdir() if p.is_dir())[:3]
+        hint = (
+            f" Its subfolders ({', '.join(nested)} ...) are not read, such as a Hive-partitioned "
+            "dataset's key=value folders: score each one, or write the files into one folder."
+            if nested
+            else ""
+        )
         raise ValueError(
             f"input={str(source)!r} is a folder without CSV or parquet files; point it at the "
-            "files to score."
+            f"files to score.{hint}"
         )
     kinds = {k for _, k in files}
     if len(kinds) > 1:
