@@ -12,9 +12,10 @@ def holdout_split(
     """Indices ``(fit, validation)``; stratified by ``y`` whenever every class allows it.
 
     Every class has a row on the fit side (a class of one row is not held out: a model
-    early-stopped without it could not predict it), unless no row would be left to hold out. With ``groups``, each group goes whole
-    to one side: ``fraction`` of the groups, split by the label of each group's first row
-    (a training row before its synthetic copies).
+    early-stopped without it could not predict it), unless no row would be left to hold
+    out. With ``groups``, each group goes whole to one side: ``fraction`` of the groups,
+    split by the label of each group's first row (a training row before its synthetic
+    copies).
     """
     y = np.asarray(y)
     if groups is not None:

@@ -143,8 +143,9 @@ def promote(
 
     The version's figures are its ``riskkd.*`` tags, the fidelity its run had logged when
     it was registered (falling back to the run's metrics for others): metrics logged to the
-    run after registration, such as a later evaluation, do not change them. A version whose run ended ``FAILED`` or ``KILLED`` is never
-    promoted, whatever the gates. Registry *aliases* are used, never the deprecated stages.
+    run after registration, such as a later evaluation, do not change them. A version whose
+    run ended ``FAILED`` or ``KILLED`` is never promoted, whatever the gates. Registry
+    *aliases* are used, never the deprecated stages.
 
     Parameters
     ----------
