@@ -277,18 +277,9 @@ def time_test_mask(column: pd.Series, cutoff: Any, dayfirst: bool | None = None)
             f"split.column: {name!r} has {n_missing} missing value(s), which a time split "
             "cannot place on either side; drop those rows or fill them."
         )
-    values = column
-    if not (
-        pd.api.types.is_numeric_dtype(column.dtype)
-        or pd.api.types.is_datetime64_any_dtype(column.dtype)
-    ):
-        text = column.astype("string")
-        numbers = pd.to_numeric(text, errors="coerce")
-        # Numbers when the cutoff is one too ("1996"); "20190715" against "2020-07-01": dates.
-        if numbers.notna().all() and _is_number(cutoff):
-            values = numbers
-        else:
-            values, dayfirst = text_as_times(text, dayfirst, f"split.column: {name!r}")
+    values = _comparable(column, cutoff)
+    if pd.api.types.is_string_dtype(values.dtype):
+        values, dayfirst = text_as_times(values, dayfirst, f"split.column: {name!r}")
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         if isinstance(cutoff, str):  # read as the column is (e.g. day first)
             written = pd.Series([cutoff], dtype="string")
@@ -315,6 +306,19 @@ def time_test_mask(column: pd.Series, cutoff: Any, dayfirst: bool | None = None)
                 "give a number (e.g. 1996)."
             ) from None
     return values >= bound
+
+
+def _comparable(column: pd.Series, cutoff: Any) -> pd.Series:
+    """A time column as it compares with ``cutoff``: as it is (numbers, datetimes), as
+    numbers (text that is all numbers, when the cutoff is a number too: ``"1996"``), or as
+    text (dates still to read: ``"20190715"`` against ``"2020-07-01"``)."""
+    if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_datetime64_any_dtype(
+        column.dtype
+    ):
+        return column
+    text = column.astype("string")
+    numbers = pd.to_numeric(text, errors="coerce")
+    return numbers if numbers.notna().all() and _is_number(cutoff) else text
 
 
 def text_as_times(
@@ -387,12 +391,8 @@ def date_orders(column: pd.Series, cutoff: Any) -> tuple[bool | None, ...]:
     """
     if column.isna().any() or not len(column):
         return (None,)  # refused, or no rows, in time_test_mask
-    if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_datetime64_any_dtype(
-        column.dtype
-    ):
-        return (None,)
-    text = column.astype("string")
-    if pd.to_numeric(text, errors="coerce").notna().all() and _is_number(cutoff):
+    text = _comparable(column, cutoff)
+    if not pd.api.types.is_string_dtype(text.dtype):
         return (None,)
     try:
         pd.to_datetime(text, format="ISO8601")
