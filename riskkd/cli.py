@@ -12,9 +12,9 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.console import Console
@@ -261,8 +261,6 @@ def _load_model(spec: str) -> Any:
 
 def _check_source(dataset: str | None, data: Path | None, target: str | None) -> None:
     """Usage errors of --dataset / --data / --target, named by their flags."""
-    import difflib
-
     from .datasets import DATASETS
 
     if (dataset is None) == (data is None):
@@ -271,12 +269,19 @@ def _check_source(dataset: str | None, data: Path | None, target: str | None) ->
         )
     if data is not None and target is None:
         raise typer.BadParameter(f"--data {str(data)!r} needs --target COLUMN (the label column).")
-    if dataset is not None and dataset not in DATASETS:
-        close = difflib.get_close_matches(dataset, DATASETS, n=1)
+    if dataset is not None:
+        _check_choice("--dataset", dataset, DATASETS)
+
+
+def _check_choice(flag: str, value: str, choices: Iterable[str]) -> None:
+    """A usage error naming ``flag`` when ``value`` is not one of ``choices``."""
+    import difflib
+
+    choices = list(choices)
+    if value not in choices:
+        close = difflib.get_close_matches(value, choices, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise typer.BadParameter(
-            f"--dataset {dataset!r} is not one of {', '.join(DATASETS)}.{hint}"
-        )
+        raise typer.BadParameter(f"{flag} {value!r} is not one of {', '.join(choices)}.{hint}")
 
 
 def _data(dataset: str | None, data: Path | None, target: str | None, drop: list[str] | None):
@@ -432,7 +437,9 @@ def distill(
     Splits off --test-size of the rows (stratified), cross-fits the teacher, distils the student, prints the fidelity table on the held-out rows and saves the model folder (`riskkd score --model FOLDER` scores with it). For time or group splits, MLflow and a report, write a pipeline YAML and use `riskkd run`.
     """
     from .persistence import save
-    from .pipeline import TrainTestSplit, load_config, runner_for
+    from .pipeline import TeacherConfig, TrainTestSplit, load_config, runner_for
+    from .pipeline._data import resolve_contract
+    from .students import STUDENTS
 
     out, err = _consoles(quiet)
     with _errors(err), _silenced(quiet):
@@ -445,6 +452,13 @@ def distill(
                 "another path."
             )
         _check_source(dataset, data, target)
+        _check_choice("--teacher", teacher, get_args(TeacherConfig.model_fields["kind"].annotation))
+        _check_choice("--student", student, STUDENTS)
+        if contract is not None:
+            try:
+                resolve_contract(contract)
+            except (ValueError, FileNotFoundError) as error:
+                raise typer.BadParameter(f"--{error}") from None
         has_test = test_size > 0
         config = load_config(
             {

@@ -210,7 +210,15 @@ def test_distill_prints_the_table_and_refuses_an_existing_folder(model_dir, tmp_
     assert typo.exit_code == 2 and "Did you mean 'german_credit'?" in typo.output
     teacher = invoke("distill", "--dataset", "german_credit", "--teacher", "catboost",
                      "--output", tmp_path / "x")  # fmt: skip
-    assert teacher.exit_code == 2 and "teacher.kind: 'catboost' is not one of" in teacher.output
+    assert teacher.exit_code == 2 and "--teacher 'catboost' is not one of" in teacher.output
+    # Usage errors name the flag the user typed, not the pipeline-config key behind it.
+    student = invoke("distill", "--dataset", "german_credit", "--student", "trees",
+                     "--output", tmp_path / "x")  # fmt: skip
+    assert student.exit_code == 2 and "--student 'trees' is not one of" in student.output
+    assert "Did you mean 'tree'?" in student.output
+    contract = invoke("distill", "--dataset", "german_credit", "--contract", "credit",
+                      "--output", tmp_path / "x")  # fmt: skip
+    assert contract.exit_code == 2 and "--contract: 'credit' is neither" in contract.output
     assert not (tmp_path / "x").exists()
     (tmp_path / "notes.txt").write_text("a file")  # refused before training, not after
     under_file = invoke("distill", "--dataset", "german_credit", "--output",
