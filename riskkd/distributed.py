@@ -21,10 +21,13 @@ read works on a frame persisted on the workers.
    schema into the teacher's native frame (float64 numerics, pandas categoricals with the
    fixed level set) plus label index, weight and **fold**, and persisted, each partition on
    one worker (sorted addresses): alike partitions round robin, else largest first to the
-   worker holding fewest rows, and no worker with fewer than ``MIN_WORKER_ROWS`` rows. Folds are stratified and deterministic from
-   ``random_state``: within each class, rows get folds round-robin in a random order,
-   continuing across partitions from per-class offsets known from pass 1, so fold sizes per
-   class differ by at most one. Cluster memory: the encoded data (8 bytes per numeric cell,
+   worker holding fewest rows, and no worker with fewer than ``MIN_WORKER_ROWS`` rows.
+   Folds are stratified and deterministic from ``random_state``: within each class, rows
+   get folds round-robin in a random order, continuing across partitions from per-class
+   offsets known from pass 1, so fold sizes per class differ by at most one. With
+   ``groups``, a row's fold is a seeded hash of its group instead (:func:`seeded_hash`), so
+   a group is in one fold whatever partitions hold its rows; class shares per fold then
+   match up to sampling noise, and pass 1 checks that every fold leaves each class to train on. Cluster memory: the encoded data (8 bytes per numeric cell,
    1-4 per categorical one, 17 per row for label, weight and fold).
 3. **Driver sample** (one pass over the persisted frame). A stratified sample of at most
    ``max_student_rows`` rows (1,000,000 when that is ``None``) fits the student preprocessing
@@ -95,7 +98,7 @@ from sklearn.utils.multiclass import type_of_target
 
 from ._dask_client import dask_client
 from .calibration import make_calibrator
-from .distill import DistilledClassifier, TransferRows
+from .distill import DistilledClassifier, TransferRows, _plain
 from .inputs import Encoded, InputSchema
 from .preprocessing import StudentPreprocessor
 from .teachers import (
@@ -136,6 +139,7 @@ def fit_distributed(
     scheduler: str | None = None,
     n_workers: int = 2,
     sample_weight: Any = None,
+    groups: Any = None,
     max_student_rows: int | None = None,
 ) -> DistilledClassifier:
     """Fit a :class:`~riskkd.DistilledClassifier` on Dask data with distributed teachers.
@@ -163,6 +167,11 @@ def fit_distributed(
         Workers of the local cluster.
     sample_weight : dask.dataframe.Series of shape (n_samples,), default=None
         Partitioned like ``X``.
+    groups : dask.dataframe.Series of shape (n_samples,), default=None
+        Partitioned like ``X``: the group of every row (a customer, an account). The
+        cross-fitting folds keep groups apart, so a row's soft target comes from teachers
+        that saw none of its group's rows, as :class:`~sklearn.model_selection.GroupKFold`
+        does in memory. No value may be missing.
     max_student_rows : int, default=None
         Train the student (and fit its preprocessing) on a stratified sample of about this
         many rows; None trains it on all rows.
@@ -193,10 +202,10 @@ def fit_distributed(
     The example is not run by the doctests (it starts a cluster);
     ``tests/test_distributed.py`` runs the same calls.
     """
-    _check_arguments(model, X, y, sample_weight, max_student_rows, n_workers)
+    _check_arguments(model, X, y, sample_weight, groups, max_student_rows, n_workers)
     with _connect(client, scheduler, n_workers) as active:
         work = clone(model)
-        _DaskDistillation(work, active, max_student_rows).fit(X, y, sample_weight)
+        _DaskDistillation(work, active, max_student_rows).fit(X, y, sample_weight, groups)
     for name in [k for k in vars(model) if k.endswith("_") and not k.startswith("__")]:
         delattr(model, name)
     for name, value in vars(work).items():
@@ -206,7 +215,7 @@ def fit_distributed(
 
 
 # ---------------------------------------------------------------------------- arguments
-def _check_arguments(model, X, y, sample_weight, max_student_rows, n_workers) -> None:
+def _check_arguments(model, X, y, sample_weight, groups, max_student_rows, n_workers) -> None:
     import dask.dataframe as dd
 
     if not isinstance(model, DistilledClassifier):
@@ -220,8 +229,8 @@ def _check_arguments(model, X, y, sample_weight, max_student_rows, n_workers) ->
             "For in-memory data use DistilledClassifier.fit; or wrap it with "
             "dask.dataframe.from_pandas(X, npartitions=...)."
         )
-    for name, series in (("y", y), ("sample_weight", sample_weight)):
-        if series is None and name == "sample_weight":
+    for name, series in (("y", y), ("sample_weight", sample_weight), ("groups", groups)):
+        if series is None and name != "y":
             continue
         if not isinstance(series, dd.Series):
             raise TypeError(
@@ -294,22 +303,30 @@ def _connect(client: Any, scheduler: str | None, n_workers: int) -> Iterator[Any
 
 
 # ---------------------------------------------------------------------------- per partition
-def _side_by_side(func, X, y, w, *, meta, **kwargs):
-    """``func(X_i, y_i[, w_i], **kwargs)`` per partition, as one Dask collection.
+def _side_by_side(func, X, y, w, g, *, meta, **kwargs):
+    """``func(X_i, y_i, w_i, g_i, **kwargs)`` per partition, as one Dask collection
+    (``w_i`` and ``g_i`` are None when ``w`` or ``g`` is).
 
-    One expression reads X, y and w together, so Dask's optimiser cannot partition them
+    One expression reads X, y, w and g together, so Dask's optimiser cannot partition them
     differently (``X.to_delayed()`` and ``y.to_delayed()`` optimised separately can: column
     projection on parquet merges small partitions).
     """
     import dask.dataframe as dd
 
-    args = (X, y) if w is None else (X, y, w)
     return dd.map_partitions(
-        func, *args, meta=meta, align_dataframes=False, enforce_metadata=False, **kwargs
+        func, X, y, w, g, meta=meta, align_dataframes=False, enforce_metadata=False, **kwargs
     )
 
 
-def _summary(x: pd.DataFrame, y: pd.Series, w: pd.Series | None = None) -> pd.Series:
+def _summary(
+    x: pd.DataFrame,
+    y: pd.Series,
+    w: pd.Series | None,
+    g: pd.Series | None,
+    *,
+    n_splits: int,
+    seed: int,
+) -> pd.Series:
     """What the driver needs from one partition to check it and record the schema (one cell)."""
     labels = pd.Series(np.asarray(y))  # empty partitions keep y's dtype (and classes' type)
     out = {
@@ -322,7 +339,14 @@ def _summary(x: pd.DataFrame, y: pd.Series, w: pd.Series | None = None) -> pd.Se
         # Same lengths are not enough: rows in another order would pair rows with other labels.
         "y_aligned": x.index.equals(y.index),
         "w_aligned": w is None or x.index.equals(w.index),
+        "n_groups": None if g is None else len(g),
+        "g_aligned": g is None or x.index.equals(g.index),
     }
+    if g is not None and len(g) == len(x):
+        out["n_missing_groups"] = int(g.isna().sum())
+        # Rows of each (fold, label): every fold must leave each class to its teacher.
+        folds = _group_folds(g, n_splits, seed)
+        out["fold_label_counts"] = labels.groupby([folds, labels.to_numpy()]).size()
     if w is not None:
         values = np.asarray(w, dtype=float)
         out["n_bad_weights"] = int((~(values >= 0) | ~np.isfinite(values)).sum())
@@ -345,7 +369,8 @@ def _fold_partition(
 def _teacher_partition(
     x: pd.DataFrame,
     y: pd.Series,
-    w: pd.Series | None = None,
+    w: pd.Series | None,
+    g: pd.Series | None,
     *,
     schema: InputSchema,
     classes: np.ndarray,
@@ -360,8 +385,44 @@ def _teacher_partition(
     y_index = np.searchsorted(classes, np.asarray(y)).astype(np.int64)
     frame[_LABEL] = y_index
     frame[_WEIGHT] = np.ones(len(frame)) if w is None else np.asarray(w, dtype=np.float64)
-    frame[_FOLD] = _fold_partition(y_index, n_splits, offsets[number], seed, number)
+    frame[_FOLD] = (
+        _fold_partition(y_index, n_splits, offsets[number], seed, number)
+        if g is None
+        else _group_folds(g, n_splits, seed)
+    )
     return frame
+
+
+def seeded_hash(part: pd.DataFrame | pd.Series, seed: int) -> np.ndarray:
+    """A seeded 64-bit hash of each row's values, the same whatever partition holds the row.
+
+    Numbers hash as float64 and other values as text, so a column that one file stores as
+    int64 and another as float64 (it has a NaN) gives a value the same hash in both. pandas
+    keys the hash of text only, so the row hashes are then mixed with the seed (SplitMix64's
+    finaliser): without that, numeric columns would hash alike for every seed.
+    """
+    frame = part.to_frame() if isinstance(part, pd.Series) else part
+    values = {
+        name: (
+            pd.to_numeric(column).to_numpy(dtype=np.float64, na_value=np.nan)
+            if pd.api.types.is_numeric_dtype(column.dtype)
+            else column.astype("string")
+        )
+        for name, column in frame.items()
+    }
+    normalised = pd.DataFrame(values, index=frame.index)
+    key = f"{seed:016d}"[-16:]
+    hashed = pd.util.hash_pandas_object(normalised, index=False, hash_key=key).to_numpy()
+    with np.errstate(over="ignore"):
+        z = hashed + np.uint64(seed % 2**64) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def _group_folds(groups: pd.Series, n_splits: int, seed: int) -> np.ndarray:
+    """The fold of each row: a seeded hash of its group, so a group has one fold."""
+    return (seeded_hash(groups, seed) % n_splits).astype(np.int8)
 
 
 def _training_rows(
@@ -481,14 +542,14 @@ class _DaskDistillation:
         self.max_student_rows = max_student_rows
         self.placement: list[str] = []  # worker address of each partition of the frame
 
-    def fit(self, X, y, sample_weight) -> DistilledClassifier:
+    def fit(self, X, y, sample_weight, groups) -> DistilledClassifier:
         model = self.model
         rng = check_random_state(model.random_state)
         seeds = (int(s) for s in rng.randint(0, 2**31 - 1, size=4))
         seed_teacher, seed_cv, seed_student, seed_augment = seeds
 
         with _step("summary"):
-            counts = self._summarise(X, y, sample_weight)  # (n_partitions, n_classes)
+            counts = self._summarise(X, y, sample_weight, groups, seed_cv)
         n_classes = len(model.classes_)
         schema = model.input_schema_
         model._check_student(seed_student)
@@ -504,7 +565,7 @@ class _DaskDistillation:
         with _step("teacher frame"):
             offsets = self._fold_offsets(counts, seed_cv)
             frame, futures = self._persist_frame(
-                X, y, sample_weight, offsets, seed_cv, counts.sum(axis=1)
+                X, y, sample_weight, groups, offsets, seed_cv, counts.sum(axis=1)
             )
         try:
             with _step("preprocessing sample"):
@@ -586,12 +647,22 @@ class _DaskDistillation:
         return model
 
     # ------------------------------------------------------------------ step 1
-    def _summarise(self, X, y, sample_weight) -> np.ndarray:
-        """Check the partitions, set ``classes_`` and ``input_schema_``; class counts per partition."""
+    def _summarise(self, X, y, sample_weight, groups, seed) -> np.ndarray:
+        """Check the partitions, set ``classes_`` and ``input_schema_``; class counts per
+        partition, of shape (n_partitions, n_classes)."""
 
         model = self.model
         meta_schema = InputSchema.from_data(X._meta)  # names, kinds, dtypes; dtype errors early
-        cells = _side_by_side(_summary, X, y, sample_weight, meta=pd.Series([], dtype=object))
+        cells = _side_by_side(
+            _summary,
+            X,
+            y,
+            sample_weight,
+            groups,
+            meta=pd.Series([], dtype=object),
+            n_splits=model.cv,
+            seed=seed,
+        )
         parts = self.client.gather(self.client.compute(cells.to_delayed()))
         summaries = [part.iloc[0] for part in parts]
         for number, s in enumerate(summaries):
@@ -600,13 +671,14 @@ class _DaskDistillation:
                     f"y is not aligned with X: partition {number} of X has {s['n_rows']} rows but "
                     f"y's has {s['n_labels']} labels. Take X and y from the same dask frame."
                 )
-            if s["n_weights"] is not None and s["n_weights"] != s["n_rows"]:
-                raise ValueError(
-                    f"sample_weight is not aligned with X: partition {number} of X has "
-                    f"{s['n_rows']} rows but sample_weight's has {s['n_weights']} values."
-                )
-            for name, aligned in (("y", s["y_aligned"]), ("sample_weight", s["w_aligned"])):
-                if not aligned:
+            for name, n_values in (("sample_weight", s["n_weights"]), ("groups", s["n_groups"])):
+                if n_values is not None and n_values != s["n_rows"]:
+                    raise ValueError(
+                        f"{name} is not aligned with X: partition {number} of X has "
+                        f"{s['n_rows']} rows but {name}'s has {n_values} values."
+                    )
+            for name, key in (("y", "y"), ("sample_weight", "w"), ("groups", "g")):
+                if not s[f"{key}_aligned"]:
                     raise ValueError(
                         f"{name} is not aligned with X: partition {number} of X and of {name} "
                         "have the same length but another row index (rows in another order?). "
@@ -654,11 +726,38 @@ class _DaskDistillation:
                 f"Class(es) {rare} have fewer members than cv={model.cv} folds; every fold needs "
                 "each class. Lower cv, merge rare classes, or gather more rows."
             )
+        if groups is not None:
+            self._check_group_folds(summaries, classes)
         model.classes_ = classes
         model.input_schema_ = _merge_schemas(meta_schema, [s["schema"] for s in summaries])
         model.n_features_in_ = model.input_schema_.n_features
         model.feature_names_in_ = np.asarray(model.input_schema_.names, dtype=object)
         return counts
+
+    def _check_group_folds(self, summaries: list, classes: np.ndarray) -> None:
+        """Refuse missing groups, and folds that leave a class out of a teacher's training."""
+        n_missing = sum(s["n_missing_groups"] for s in summaries)
+        if n_missing:
+            raise ValueError(
+                f"groups has {n_missing} missing value(s); keeping groups apart needs every "
+                "row's group. Drop those rows or fill their groups."
+            )
+        table = pd.concat([s["fold_label_counts"] for s in summaries]).groupby(level=[0, 1]).sum()
+        per_fold = table.unstack(fill_value=0).reindex(
+            index=range(self.model.cv), columns=classes, fill_value=0
+        )
+        training = per_fold.sum(axis=0).to_numpy() - per_fold.to_numpy()
+        for fold, label in zip(*np.nonzero(training == 0)):
+            raise ValueError(
+                f"groups: every row of class {_plain(classes[label])!r} is in fold {fold} of "
+                f"cv={self.model.cv} (folds follow the groups), so that fold's teacher could "
+                "not learn the class. Use fewer folds, or give the class more groups."
+            )
+        for fold in np.flatnonzero(per_fold.sum(axis=1).to_numpy() == 0):
+            raise ValueError(
+                f"groups: fold {fold} of cv={self.model.cv} holds no rows (too few groups for "
+                "the folds?). Use fewer folds, or pass finer groups."
+            )
 
     def _fold_offsets(self, counts: np.ndarray, seed: int) -> np.ndarray:
         """Per partition and class, where the round-robin fold numbering of that class resumes."""
@@ -666,7 +765,7 @@ class _DaskDistillation:
         return start + np.vstack([np.zeros(counts.shape[1], np.int64), counts.cumsum(axis=0)[:-1]])
 
     # ------------------------------------------------------------------ step 2
-    def _persist_frame(self, X, y, sample_weight, offsets, seed, rows):
+    def _persist_frame(self, X, y, sample_weight, groups, offsets, seed, rows):
         """The teacher frame, persisted, each partition on the worker :func:`_placement` picks
         from the partitions' ``rows``."""
         import dask.dataframe as dd
@@ -690,6 +789,7 @@ class _DaskDistillation:
             X,
             y,
             sample_weight,
+            groups,
             meta=meta,
             schema=schema,
             classes=model.classes_,

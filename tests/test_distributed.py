@@ -460,3 +460,62 @@ def test_error_in_a_partition_names_the_column(client, transactions):
     with pytest.raises(ValueError, match="Column 'amount' holds 1 infinite value"):
         fit_distributed(model, *_dask(X, y), client=client)
     assert not _fitted_names(model)
+
+
+def _memorable_groups(n_groups=150, size=20, seed=0):
+    """Rows whose label is their group's coin flip and whose ``code`` names the group: a
+    teacher that saw a group's rows knows their label, one that did not can only guess."""
+    rng = np.random.default_rng(seed)
+    group = np.repeat(np.arange(n_groups), size)
+    y = pd.Series(rng.integers(0, 2, n_groups)[group], name="y")
+    X = pd.DataFrame({"code": group.astype(float), "noise": rng.normal(size=len(group))})
+    return X, y, pd.Series(group, name="customer")
+
+
+def test_groups_keep_the_cross_fitting_folds_apart(client):
+    """With ``groups``, a row's soft target comes from a teacher that never saw its group."""
+    X, y, groups = _memorable_groups()
+    dX, dy = _dask(X, y)
+    teacher = fast_teacher(min_child_samples=5)
+    mixed = fit_distributed(_model(teacher=teacher), dX, dy, client=client)
+    kept = fit_distributed(
+        _model(teacher=teacher), dX, dy, groups=dd.from_pandas(groups, npartitions=4),
+        client=client,
+    )  # fmt: skip
+    # Soft targets are collected in row order. Folds that split groups leak each group's
+    # label into its out-of-fold prediction; folds by group cannot (150 coin flips: an AUC
+    # of 0.5 +- 0.05, so 0.7 is far outside chance, 0.95 far above it).
+    assert roc_auc_score(y, mixed.soft_targets_[:, 1]) > 0.95
+    assert roc_auc_score(y, kept.soft_targets_[:, 1]) < 0.7
+
+
+def test_group_folds_follow_the_group_alone():
+    from riskkd.distributed import _group_folds
+
+    groups = pd.Series(np.repeat(np.arange(300), 3))
+    folds = _group_folds(groups, 5, seed=1)
+    assert (pd.Series(folds).groupby(groups).nunique() == 1).all()
+    assert np.array_equal(folds[:450], _group_folds(groups.iloc[:450], 5, seed=1))  # any cut
+    assert np.array_equal(folds, _group_folds(groups.astype("float64"), 5, seed=1))
+    assert not np.array_equal(folds, _group_folds(groups, 5, seed=2))
+    # 300 groups over 5 folds: 60 each, +- 3 standard deviations (sqrt(300 * 0.2 * 0.8) = 7).
+    assert np.all(np.abs(np.bincount(folds[::3], minlength=5) - 60) < 21)
+
+
+def test_groups_are_checked_before_any_teacher(client):
+    X, y, groups = _memorable_groups(n_groups=40)
+    dX, dy = _dask(X, y)
+    model = _model()
+    missing = groups.astype("float64").where(groups != 3)
+    with pytest.raises(ValueError, match="groups has 20 missing value"):
+        fit_distributed(model, dX, dy, groups=dd.from_pandas(missing, npartitions=4), client=client)
+    assert not _fitted_names(model)
+    # Every fraud in one customer: the fold holding it would train a teacher without frauds.
+    one = y.where(groups == groups[y == 1].iloc[0], 0)
+    with pytest.raises(ValueError, match=r"every row of class 1 is in fold \d of cv=3"):
+        fit_distributed(
+            model, dX, dd.from_pandas(one, npartitions=4),
+            groups=dd.from_pandas(groups, npartitions=4), client=client,
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="groups is not aligned with X: it has 2 partitions"):
+        fit_distributed(model, dX, dy, groups=dd.from_pandas(groups, npartitions=2))

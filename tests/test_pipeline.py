@@ -781,6 +781,8 @@ def test_dask_splits_are_seeded_and_keep_groups_apart():
     mask = _hashed_test_mask(groups, seed=0, test_size=0.3)
     per_group = mask.groupby(groups).nunique()
     assert (per_group == 1).all()  # a group is wholly on one side
+    # Another seed draws other groups, numeric ones too (pandas keys only text hashes).
+    assert not mask.equals(_hashed_test_mask(groups, seed=1, test_size=0.3))
     # 500 groups, each in the test set with probability 0.3: 150 +- 3 standard deviations.
     assert abs(mask.groupby(groups).first().sum() - 150) < 31
     # A file storing the group column as float64 (it has a NaN) puts each group alike.
@@ -827,6 +829,31 @@ def test_dask_stratified_split_keeps_test_rows_out_of_training(tmp_path):
     both = train.merge(split.X_test, on=key, how="inner")
     assert len(both) == 0
     assert abs(len(split.X_test) / len(frame) - 0.3) < 0.05  # 1,000 draws: 3.5 sd is 0.05
+
+
+def test_dask_group_split_hands_the_training_groups_to_the_cross_fitting(tmp_path):
+    """The Dask runner's distill passes ``groups_train`` to fit_distributed, whose folds
+    keep groups apart (tests/test_distributed.py); here: the groups are the training rows'."""
+    pytest.importorskip("distributed")
+    from riskkd.datasets import load_german_credit
+    from riskkd.pipeline import runner_for
+
+    frame = load_german_credit().frame
+    frame["customer"] = np.random.default_rng(0).integers(0, 300, len(frame))
+    frame.to_parquet(tmp_path / "loans.parquet")
+    raw = {
+        "name": "loans",
+        "data": {"path": str(tmp_path / "loans.parquet"), "target": "creditability"},
+        "split": {"kind": "group", "column": "customer", "test_size": 0.3},
+        "training": {"engine": "dask"},
+        "mlflow": {"enabled": False},
+    }
+    runner = runner_for(load_config(raw))
+    split = runner.split(runner.load())
+    groups = split.groups_train.compute()
+    assert groups.index.equals(split.X_train.compute().index)
+    assert "customer" not in split.X_train.columns
+    assert not set(groups) & set(frame.loc[split.X_test.index, "customer"])
 
 
 def test_dask_engine_refuses_a_teacher_it_cannot_distribute_and_samples():

@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .._dask_client import dask_client
+from ..distributed import seeded_hash
 from ._build import build_model
 from ._data import (
     Dataset,
@@ -144,25 +144,12 @@ def _group_test_mask(part: pd.Series, seed: int, test_size: float) -> pd.Series:
 def _hashed_test_mask(part: pd.DataFrame | pd.Series, seed: int, test_size: float) -> pd.Series:
     """Whether each row goes to the test set: a seeded hash of its values below ``test_size``.
 
-    A function of the row's values alone, so every read of the data draws the same rows,
-    however Dask partitions it (projecting columns fuses small parquet files into fewer
-    partitions, and dropping partitions renumbers them: a draw seeded by partition number
-    put test rows into training). Numbers hash as float64 and other values as text, so a
-    column that one file stores as int64 and another as float64 (it has a NaN) still puts
-    a group on one side.
+    A function of the row's values alone (:func:`~riskkd.distributed.seeded_hash`), so every
+    read of the data draws the same rows, however Dask partitions it (projecting columns
+    fuses small parquet files into fewer partitions, and dropping partitions renumbers them:
+    a draw seeded by partition number put test rows into training).
     """
-    frame = part.to_frame() if isinstance(part, pd.Series) else part
-    values = {
-        name: (
-            pd.to_numeric(column).to_numpy(dtype=np.float64, na_value=np.nan)
-            if pd.api.types.is_numeric_dtype(column.dtype)
-            else column.astype("string")
-        )
-        for name, column in frame.items()
-    }
-    normalised = pd.DataFrame(values, index=frame.index)
-    key = f"{seed:016d}"[-16:]
-    hashed = pd.util.hash_pandas_object(normalised, index=False, hash_key=key)
+    hashed = pd.Series(seeded_hash(part, seed), index=part.index)
     return (hashed % 1_000_000) < int(test_size * 1_000_000)
 
 
@@ -173,7 +160,8 @@ class DaskPipelineRunner(PipelineRunner):
     into the test set with probability ``test_size`` by a seeded hash of its feature and
     target values (class shares match up to sampling noise; identical rows go to the same
     side); ``group`` hashes the group column, so a group is on one side whatever partition
-    holds it; XGBoost's rounds are early-stopped on a sample of at
+    holds it, and the cross-fitting folds keep groups apart too (by another seeded hash,
+    see :func:`~riskkd.distributed.fit_distributed`); XGBoost's rounds are early-stopped on a sample of at
     most 200,000 training rows; the report's PSI reference is such a sample and no hash of
     the training rows is logged. ``data.n_rows`` is not supported.
     """
@@ -280,8 +268,14 @@ class DaskPipelineRunner(PipelineRunner):
                     "test_size."
                 )
         features, target = dataset.features, dataset.target
+        groups = train[split_name] if split.kind == "group" else None
         return TrainTestSplit(
-            train[features], test[features], train[target], test[target], n_train=n_train
+            train[features],
+            test[features],
+            train[target],
+            test[target],
+            n_train=n_train,
+            groups_train=groups,
         )
 
     def _driver_sample(self, split: TrainTestSplit) -> tuple[pd.DataFrame, pd.Series]:
@@ -313,5 +307,6 @@ class DaskPipelineRunner(PipelineRunner):
             split.X_train,
             split.y_train,
             client=self.client,
+            groups=split.groups_train,
             max_student_rows=self.config.training.max_student_rows,
         )

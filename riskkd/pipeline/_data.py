@@ -68,7 +68,7 @@ class TrainTestSplit:
     With the Dask engine, ``X_train`` and ``y_train`` are Dask collections (read when the
     teacher trains) and ``n_train`` is counted once when splitting; the test rows are in
     memory. ``groups_train`` holds the group of every training row after a group split
-    (local engine), so that cross-fitting keeps groups apart too.
+    (a Dask series with the Dask engine), so that cross-fitting keeps groups apart too.
     """
 
     X_train: Any
