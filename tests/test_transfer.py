@@ -189,6 +189,17 @@ def test_prefit_teacher_labels_synthetic_rows_with_its_own_category_types():
     np.testing.assert_array_equal(decoded["grade"], X["grade"].iloc[:5])
 
 
+def test_munge_never_pairs_a_row_with_itself():
+    """Rows with the same numbers (ties at distance 0) still take a neighbour's levels: a
+    row paired with itself gives copies the in-sample teacher_ labels, undoing cross-fitting."""
+    num = np.repeat(np.arange(50.0), 2)[:, None]  # every value twice: all ties
+    cat = np.tile(np.array([[0], [1]], dtype=np.int32), (50, 1))  # the pair differs in level
+    synthetic, source = MUNGE(p=1.0).sample(
+        Encoded(num, cat), num, factor=1, random_state=np.random.default_rng(0)
+    )
+    assert (synthetic.cat[:, 0] != cat[source, 0]).all()
+
+
 def test_munge_on_categorical_columns_only():
     """Without numeric inputs MUNGE finds neighbours by Hamming distance on the levels (it
     used to fail in NearestNeighbors after every teacher fit, on the default path)."""
