@@ -148,6 +148,25 @@ def test_multiclass_writes_a_grade(tmp_path):
     np.testing.assert_array_equal(out["grade"], model.predict(X))
 
 
+@pytest.mark.parametrize(("n_classes", "column"), [(2, "decision"), (3, "grade")])
+def test_a_part_without_rows_keeps_the_label_type(tmp_path, n_classes, column):
+    """A chunk whose rows are all rejected writes a part whose decision (or grade) has the
+    type of the text labels, not Arrow's null type: the folder reads as one table."""
+    X, y = make_risk_frame(600, n_classes, seed=3)
+    if n_classes == 2:
+        y = y.map({0: "good", 1: "bad"})
+    model = DistilledClassifier(fast_teacher(), fast_tree(), cv=3, random_state=0).fit(X, y)
+    text = X.head(100).astype({"income": str})
+    text.loc[:49, "income"] = "12,5"  # the whole first chunk is rejected
+    text.to_parquet(tmp_path / "in.parquet")
+    summary = score_files(model, tmp_path / "in.parquet", tmp_path / "out", chunk_rows=50)
+    assert (summary.rows_scored, summary.rows_rejected, summary.parts_written) == (50, 50, 2)
+    parts = sorted((tmp_path / "out").glob("part-*.parquet"))
+    assert {pq.read_schema(p).field(column).type for p in parts} == {pa.string()}
+    scores = pd.read_parquet(tmp_path / "out")
+    np.testing.assert_array_equal(scores[column], model.predict(X.iloc[50:100]))
+
+
 def write_bad_csv(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     """``frame`` as CSV with four broken rows and one unseen level (which is not an error)."""
     text = frame.astype({"income": object, "age": object, "txn_id": object})

@@ -57,11 +57,25 @@ def output_frame(model: Any, checked: CheckedChunk, model_version: str) -> pd.Da
     return out
 
 
-def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+def decision_type(classes: np.ndarray) -> pa.DataType:
+    """Arrow type of the ``decision`` or ``grade`` column, the same in every part.
+
+    It comes from the classes, not from a chunk's values: a chunk whose rows are all
+    rejected has none, and text labels would then be written with Arrow's null type, which
+    readers of the folder cannot merge with the other parts' text.
+    """
+    return pa.array(classes).type
+
+
+def _parquet_bytes(frame: pd.DataFrame, types: dict[str, pa.DataType] | None = None) -> bytes:
+    """``frame`` as parquet, with the given columns cast to the given Arrow types."""
     buffer = io.BytesIO()
     # Without pandas' metadata the file's types are the arrow types alone: text read by
     # either engine (pandas "str" or "string") is written, and read back, identically.
     table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+    for name, type_ in (types or {}).items():
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, table.column(index).cast(type_))
     pq.write_table(table, buffer)
     return buffer.getvalue()
 
@@ -124,7 +138,10 @@ def score_chunk(
         raise ValueError(
             reject_message(input_file, chunk, row_start, int(first["row_in_chunk"]), first[REASON])
         )
-    scored = _parquet_bytes(output_frame(model, checked, model_version))
+    scored = _parquet_bytes(
+        output_frame(model, checked, model_version),
+        {decision_column(model.classes_): decision_type(model.classes_)},
+    )
     record: dict[str, Any] = {
         "part": part,
         "input": input_file,
