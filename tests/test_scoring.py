@@ -272,6 +272,22 @@ def test_refuses_a_non_empty_output_without_resume(model, frame, tmp_path):
     assert (again.parts_written, again.parts_skipped, again.rows_in) == (0, 3, 700)
 
 
+@pytest.mark.parametrize("resume", [False, True])
+def test_refuses_an_output_folder_holding_the_input(model, frame, tmp_path, resume):
+    """Input files named part-*.parquet (another job's scores) look like this job's own
+    parts: scoring them into their own folder would overwrite them."""
+    folder = tmp_path / "applications"
+    folder.mkdir()
+    frame.iloc[:300].to_parquet(folder / "part-00000.parquet")
+    frame.iloc[300:].to_parquet(folder / "part-00001.parquet")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    message = r"output='.*applications' holds \d file\(s\) of input='.*' \(.*part-0000\d\.parquet"
+    for source in (folder, folder / "part-00001.parquet"):
+        with pytest.raises(ValueError, match=message):
+            score_files(model, source, folder, chunk_rows=300, resume=resume)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
 def test_resume_rescores_an_altered_part(model, frame, tmp_path):
     frame.to_parquet(tmp_path / "in.parquet")
     score_files(model, tmp_path / "in.parquet", tmp_path / "out", chunk_rows=300)

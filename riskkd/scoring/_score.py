@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from ..outputs import output_columns
-from ._inputs import check_columns, discover
+from ._inputs import InputFile, check_columns, discover
 from ._job import Job
 from ._manifest import MANIFEST, REJECTS, Manifest, job_description, remove_temporary_files
 from ._model import resolve_model
@@ -137,6 +137,18 @@ def _check_column_names(model: Any, id_cols: tuple[str, ...]) -> None:
         )
 
 
+def _check_output_apart(input: str | os.PathLike, files: Sequence[InputFile], output: Path) -> None:
+    """Refuse an output folder that holds an input file, which a part could overwrite."""
+    inside = [str(f.path) for f in files if f.path.is_relative_to(output)]
+    if inside:
+        shown = ", ".join(inside[:3]) + (" ..." if len(inside) > 3 else "")
+        raise ValueError(
+            f"output={str(output)!r} holds {len(inside)} file(s) of input={str(input)!r} "
+            f"({shown}); the parts scored there (part-00000.parquet ...) could overwrite them. "
+            "Score into a folder outside the input. Nothing was written."
+        )
+
+
 def _prepare_output(output: Path, resume: bool) -> None:
     if output.exists() and not output.is_dir():
         raise NotADirectoryError(f"output={str(output)!r} is a file; give a folder.")
@@ -236,9 +248,9 @@ def score_files(
     Raises
     ------
     ValueError
-        A model input or id column is missing from an input file (before anything is
-        written), a row breaks the input contract with ``fail_fast=True``, or
-        ``resume=True`` meets another job's output.
+        A model input or id column is missing from an input file, or ``output`` holds an
+        input file (before anything is written), a row breaks the input contract with
+        ``fail_fast=True``, or ``resume=True`` meets another job's output.
     FileExistsError
         ``output`` is not empty and ``resume`` is False.
     ReconciliationError
@@ -260,6 +272,7 @@ def score_files(
     _check_column_names(model, id_cols)
     check_columns(files, schema.names, id_cols, schema.numeric_names)
     output = Path(output).resolve()
+    _check_output_apart(input, files, output)
     _prepare_output(output, resume)
     description = job_description(
         model_version=model_version,
