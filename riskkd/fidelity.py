@@ -59,7 +59,9 @@ def classification_metrics(
 ) -> dict[str, float]:
     """ROC-AUC, PR-AUC, KS, Gini, Brier, log loss and ECE of one model.
 
-    Multi-class figures are macro averages over one-vs-rest problems (ECE: top class).
+    Multi-class figures are macro averages over one-vs-rest problems (ECE: top class) of
+    the classes present: with weight above 0 and below the total weight (a class whose
+    rows all weigh 0 is absent, as if its rows were dropped).
     """
     n_classes = proba.shape[1]
     onehot = np.eye(n_classes)[y]
@@ -69,7 +71,10 @@ def classification_metrics(
         ks = _ks(y, proba[:, 1], sample_weight)
         brier = np.average((proba[:, 1] - y) ** 2, weights=sample_weight)
     else:
-        present = [k for k in range(n_classes) if 0 < onehot[:, k].sum() < len(y)]
+        # Rows of positive weight per class: counted, so no rounding of summed weights.
+        positive = y if sample_weight is None else y[np.asarray(sample_weight) > 0]
+        count = np.bincount(positive, minlength=n_classes)
+        present = [k for k in range(n_classes) if 0 < count[k] < count.sum()]
         auc = np.mean(
             [roc_auc_score(onehot[:, k], proba[:, k], sample_weight=sample_weight) for k in present]
         )

@@ -78,3 +78,20 @@ def test_agreement_metrics_honour_sample_weight():
     repeated = agreement_metrics(np.repeat(teacher, w, axis=0), np.repeat(student, w, axis=0))
     assert agreement_metrics(teacher, student, sample_weight=w) == pytest.approx(repeated)
     assert plain["rank_correlation"] == pytest.approx(spearmanr(p_teacher, p_student).statistic)
+
+
+def test_zero_weight_class_counts_as_absent():
+    """A class whose rows all weigh 0 (exclusions) drops out of the macro averages, as when
+    its rows are dropped; it used to make ROC-AUC, KS and Gini NaN and pull PR-AUC down."""
+    from riskkd.fidelity import classification_metrics
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    proba = rng.dirichlet(np.ones(3), 300) + 2 * np.eye(3)[y]  # informative scores
+    proba /= proba.sum(axis=1, keepdims=True)
+    weight = np.where(y == 2, 0.0, rng.uniform(0.5, 2.0, 300))
+    kept = weight > 0
+    weighted = classification_metrics(y, proba, weight)
+    dropped = classification_metrics(y[kept], proba[kept], weight[kept])
+    assert all(np.isfinite(list(weighted.values())))
+    assert weighted == pytest.approx(dropped, rel=1e-12)
