@@ -94,10 +94,14 @@ def test_parquet_round_trip_equals_predict_proba(model, frame, tmp_path):
     assert not (tmp_path / "out" / "_rejects").exists()
 
 
-@pytest.mark.parametrize("name", ["in.csv", "in.csv.gz"])
-def test_csv_round_trip_parses_text(model, frame, tmp_path, name):
-    """CSV cells are text: numbers, True/False booleans and empty cells (NaN) are parsed."""
-    frame.to_csv(tmp_path / name, index=False)
+@pytest.mark.parametrize(
+    ("name", "compression"),
+    [("in.csv", None), ("in.csv.gz", "gzip"), ("IN.CSV.GZ", "gzip"), ("In.Csv.Bz2", "bz2")],
+)
+def test_csv_round_trip_parses_text(model, frame, tmp_path, name, compression):
+    """CSV cells are text: numbers, True/False booleans and empty cells (NaN) are parsed.
+    A file is decompressed by its suffix, whatever its case."""
+    frame.to_csv(tmp_path / name, index=False, compression=compression)
     summary = score_files(model, tmp_path / name, tmp_path / "out", id_cols=["txn_id"])
     assert summary.rows_scored == 700 and summary.parts_written == 1
     out = read_parts(tmp_path / "out")

@@ -115,11 +115,11 @@ def test_dask_csv_equals_local_row_for_row(model, frame, tmp_path, cluster):
     pd.testing.assert_frame_equal(read_parts(tmp_path / "dask"), read_parts(tmp_path / "local"))
     rejects = pd.read_parquet(sorted((tmp_path / "dask" / "_rejects").glob("*.parquet")))
     assert rejects["txn_id"].tolist() == ["10", "2500"]
-    # A compressed CSV cannot be split: one partition, same rows.
-    frame.to_csv(tmp_path / "in.csv.gz", index=False)
+    # A compressed CSV cannot be split: one partition, same rows (its suffix in any case).
+    frame.to_csv(tmp_path / "IN.CSV.GZ", index=False, compression="gzip")
     gz = score_files(
         model,
-        tmp_path / "in.csv.gz",
+        tmp_path / "IN.CSV.GZ",
         tmp_path / "gz",
         id_cols=["txn_id"],
         engine="dask",

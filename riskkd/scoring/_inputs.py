@@ -23,6 +23,9 @@ import pyarrow.parquet as pq
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst")
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
+# Codec of each CSV suffix, which is matched ignoring case: pyarrow's own guess from the file
+# name is case-sensitive and would read "IN.CSV.GZ" without decompressing it.
+_CSV_CODECS = {".csv": None, ".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
 # Bytes pyarrow parses per CSV block; chunks are re-cut to exactly ``chunk_rows`` rows.
 _CSV_BLOCK_BYTES = 4 << 20
 # A quoted value may hold a line break (an address, a free-text note): blocks must not be
@@ -73,34 +76,41 @@ def _kind(path: Path) -> str | None:
     return None
 
 
+def _csv_stream(path: Path) -> pa.NativeFile:
+    """The text of a CSV file, decompressed according to its suffix."""
+    return pa.input_stream(path, compression=_CSV_CODECS[path.suffix.lower()])
+
+
 def _csv_header(path: Path) -> tuple[str, ...]:
+    problem = None
     for block in _HEADER_BLOCKS:
         try:
-            reader = pacsv.open_csv(
-                path, read_options=pacsv.ReadOptions(block_size=block), parse_options=_CSV_PARSE
-            )
-            break
+            with (
+                _csv_stream(path) as stream,
+                pacsv.open_csv(
+                    stream,
+                    read_options=pacsv.ReadOptions(block_size=block),
+                    parse_options=_CSV_PARSE,
+                ) as reader,
+            ):
+                return tuple(reader.schema.names)
         except pa.ArrowInvalid as error:
-            if "Empty CSV file or block" in str(error) and block < _HEADER_BLOCKS[-1]:
-                continue  # a header longer than the block: try a larger one
-            raise ValueError(
-                f"{path} cannot be read as CSV ({error}); fix or remove the file."
-            ) from None
-    try:
-        return tuple(reader.schema.names)
-    finally:
-        reader.close()
+            problem = error
+            if "Empty CSV file or block" not in str(error):
+                break
+            # else a header longer than the block: try a larger one
+    raise ValueError(f"{path} cannot be read as CSV ({problem}); fix or remove the file.")
 
 
 def has_rows(file: InputFile) -> bool:
     """Whether the file holds at least one data row (a CSV file may hold only its header)."""
     if file.n_rows is not None:
         return file.n_rows > 0
-    reader = pacsv.open_csv(file.path, parse_options=_CSV_PARSE)
-    try:
+    with (
+        _csv_stream(file.path) as stream,
+        pacsv.open_csv(stream, parse_options=_CSV_PARSE) as reader,
+    ):
         return any(batch.num_rows for batch in reader)
-    finally:
-        reader.close()
 
 
 def _describe(path: Path, kind: str) -> InputFile:
@@ -215,23 +225,27 @@ def check_columns(
 
 def _csv_batches(path: Path, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
     rows = 0
+    convert = pacsv.ConvertOptions(
+        include_columns=list(columns),
+        column_types={c: pa.string() for c in columns},
+        # Only an empty cell is null: "NA" may be a categorical level (the contract reads
+        # the other null markers as missing, except a column's own levels).
+        null_values=[""],
+        strings_can_be_null=True,
+    )
     try:
-        reader = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=list(columns),
-                column_types={c: pa.string() for c in columns},
-                # Only an empty cell is null: "NA" may be a categorical level (the contract
-                # reads the other null markers as missing, except a column's own levels).
-                null_values=[""],
-                strings_can_be_null=True,
-            ),
-            parse_options=_CSV_PARSE,
-        )
-        for batch in reader:
-            rows += batch.num_rows
-            yield batch
+        with (
+            _csv_stream(path) as stream,
+            pacsv.open_csv(
+                stream,
+                read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
+                convert_options=convert,
+                parse_options=_CSV_PARSE,
+            ) as reader,
+        ):
+            for batch in reader:
+                rows += batch.num_rows
+                yield batch
     except pa.ArrowInvalid as error:  # a malformed row past the header check
         raise ValueError(
             f"{path} cannot be read past its first {rows:,} data rows: {error}. Parts scored "
