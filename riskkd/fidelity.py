@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score, roc_curve
+from sklearn.utils.validation import _check_sample_weight
 
 #: Fidelity a student must keep to be promoted (``riskkd.mlflow.promote(gates=None)`` and a
 #: pipeline without ``mlflow.gates``): metric -> (">=" or "<=", threshold).
@@ -54,6 +55,12 @@ def _ks(y_binary: np.ndarray, score: np.ndarray, w) -> float:
     return float(np.max(tpr - fpr))
 
 
+def _positive_counts(y: np.ndarray, n_classes: int, sample_weight=None) -> np.ndarray:
+    """Rows of positive weight of each class (counted, so summed weights never round)."""
+    positive = y if sample_weight is None else y[np.asarray(sample_weight) > 0]
+    return np.bincount(positive, minlength=n_classes)
+
+
 def classification_metrics(
     y: np.ndarray, proba: np.ndarray, sample_weight=None
 ) -> dict[str, float]:
@@ -71,9 +78,7 @@ def classification_metrics(
         ks = _ks(y, proba[:, 1], sample_weight)
         brier = np.average((proba[:, 1] - y) ** 2, weights=sample_weight)
     else:
-        # Rows of positive weight per class: counted, so no rounding of summed weights.
-        positive = y if sample_weight is None else y[np.asarray(sample_weight) > 0]
-        count = np.bincount(positive, minlength=n_classes)
+        count = _positive_counts(y, n_classes, sample_weight)
         present = [k for k in range(n_classes) if 0 < count[k] < count.sum()]
         auc = np.mean(
             [roc_auc_score(onehot[:, k], proba[:, k], sample_weight=sample_weight) for k in present]
@@ -115,6 +120,22 @@ def label_index(classes: np.ndarray, y: Any) -> np.ndarray:
             f"classes are {np.asarray(classes).tolist()}. Give y in the model's labels."
         )
     return index
+
+
+def check_two_classes(classes: np.ndarray, y: np.ndarray, sample_weight=None) -> None:
+    """Raise unless ``y`` (class indices) holds two classes or more with positive weight.
+
+    ROC-AUC, PR-AUC, KS and the other figures compare classes: with one, they are undefined.
+    """
+    present = np.asarray(classes)[_positive_counts(y, len(classes), sample_weight) > 0]
+    if len(present) >= 2:
+        return
+    among = "" if sample_weight is None else " among the rows of positive sample_weight"
+    found = f"one class ({present.tolist()[0]!r})" if len(present) else "no labels"
+    raise ValueError(
+        f"y holds {found}{among}; ROC-AUC, KS and the other fidelity figures compare "
+        "classes. Evaluate on rows with at least two."
+    )
 
 
 def agreement_metrics(
@@ -199,12 +220,21 @@ def fidelity_report(
         ``auc_retention`` (student / teacher ROC-AUC), ``rank_correlation``,
         ``decision_agreement`` and ``size_ratio`` (teacher / student bytes), whose value is
         in the ``student`` column (``teacher`` is NaN).
+
+    Raises
+    ------
+    ValueError
+        When ``y`` holds labels not in ``model.classes_``, or fewer than two classes (of
+        positive ``sample_weight``).
     """
     from .persistence import check_distilled, student_size_bytes, teacher_size_bytes
 
     check_distilled(model, "fidelity_report")
     require_teacher(model, "a fidelity report")
     index = label_index(model.classes_, y)
+    if sample_weight is not None:
+        sample_weight = _check_sample_weight(sample_weight, index)
+    check_two_classes(model.classes_, index, sample_weight)
     p_teacher = model.teacher_.predict_proba(X)
     p_student = model.predict_proba(X)
     teacher = classification_metrics(index, p_teacher, sample_weight)

@@ -9,7 +9,22 @@ from sklearn.metrics import roc_auc_score
 from riskkd import DistilledClassifier, fidelity_report
 from riskkd.fidelity import expected_calibration_error
 
-from .conftest import fast_mlp, fast_teacher, make_risk_frame
+from .conftest import fast_mlp, fast_teacher, fast_tree, make_risk_frame
+
+
+def _fit(n_classes: int):
+    X, y = make_risk_frame(300, n_classes, seed=9)
+    return DistilledClassifier(fast_teacher(), fast_tree(), cv=2, random_state=0).fit(X, y), X, y
+
+
+@pytest.fixture(scope="module")
+def binary():
+    return _fit(2)
+
+
+@pytest.fixture(scope="module")
+def multiclass():
+    return _fit(3)
 
 
 def test_ece_of_perfect_and_constant_forecasts():
@@ -95,3 +110,16 @@ def test_zero_weight_class_counts_as_absent():
     dropped = classification_metrics(y[kept], proba[kept], weight[kept])
     assert all(np.isfinite(list(weighted.values())))
     assert weighted == pytest.approx(dropped, rel=1e-12)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_single_class_is_refused(request, n_classes):
+    """One class in y (or one of positive weight): ROC-AUC, KS and the rest are undefined;
+    they used to come out NaN, or as a made-up PR-AUC of 0 or 1."""
+    model, X, y = request.getfixturevalue("binary" if n_classes == 2 else "multiclass")
+    first = model.classes_.tolist()[0]
+    only = (y == first).to_numpy()
+    with pytest.raises(ValueError, match=rf"y holds one class \({first!r}\); .* at least two"):
+        fidelity_report(model, X[only], y[only])
+    with pytest.raises(ValueError, match=rf"one class \({first!r}\) among the rows of positive"):
+        fidelity_report(model, X, y, sample_weight=only.astype(float))

@@ -315,6 +315,15 @@ def test_bad_options(binary, tmp_path, kwargs, error, match):
     assert _only(tmp_path) == []
 
 
+def test_single_class_is_refused(binary, tmp_path):
+    """Rows of one class: no page (it used to be written with a blank AUC retention)."""
+    model, _, X_test, y_test = binary
+    only = (y_test == 0).to_numpy()
+    with pytest.raises(ValueError, match=r"y holds one class \(0\); .* at least two"):
+        write_report(model, X_test[only], y_test[only], tmp_path / "r.html", latency=False)
+    assert _only(tmp_path) == []
+
+
 def test_error_midway_leaves_nothing(binary, tmp_path):
     """A failure after the checks (here: the reference lacks a column) writes no file and
     creates no folder, and an existing report is left as it was."""

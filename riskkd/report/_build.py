@@ -488,8 +488,8 @@ def write_report(
     sklearn.exceptions.NotFittedError
         When ``model`` is not fitted.
     ValueError
-        When ``path`` does not end in ``.html``, ``X`` and ``y`` differ in length, or
-        ``threshold`` is outside (0, 1).
+        When ``path`` does not end in ``.html``, ``X`` and ``y`` differ in length, ``y``
+        holds one class, or ``threshold`` is outside (0, 1).
 
     Examples
     --------
