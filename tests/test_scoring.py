@@ -434,6 +434,17 @@ def test_files_as_other_tools_write_them(model, frame, tmp_path):
         assert_scores_equal(read_parts(tmp_path / name.split(".")[0]), model, rows)
 
 
+@pytest.mark.parametrize("end", ["\n", "\r\n", ""])
+def test_a_csv_header_alone_writes_no_part(model, frame, tmp_path, end):
+    """A CSV file of columns and no rows, with or without a final line break."""
+    (tmp_path / "in").mkdir()
+    frame.to_csv(tmp_path / "in" / "a.csv", index=False)
+    (tmp_path / "in" / "b.csv").write_text(",".join(frame.columns) + end)
+    summary = score_files(model, tmp_path / "in", tmp_path / "out", id_cols=["txn_id"])
+    assert (summary.rows_in, summary.parts_written, summary.reconciled) == (700, 1, True)
+    assert_scores_equal(read_parts(tmp_path / "out"), model, frame)
+
+
 def test_unreadable_or_mistyped_files_stop_before_writing(model, frame, tmp_path):
     X = frame.iloc[:50]
     X.assign(age=pd.to_timedelta(X["age"], unit="D")).to_parquet(tmp_path / "dur.parquet")

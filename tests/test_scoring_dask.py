@@ -163,12 +163,13 @@ def test_dask_skips_empty_files_and_names_a_csv_it_cannot_split(model, frame, tm
         )
         assert (summary.rows_in, summary.parts_written) == (10, 1)
     pd.testing.assert_frame_equal(read_parts(tmp_path / "dask"), read_parts(tmp_path / "local"))
-    (tmp_path / "header.csv").write_text(",".join(frame.columns) + "\n")
-    summary = score_files(
-        model, tmp_path / "header.csv", tmp_path / "header", engine="dask",
-        scheduler=cluster.scheduler_address,
-    )  # fmt: skip
-    assert (summary.rows_in, summary.parts_written) == (0, 0)
+    for end in ("\n", ""):  # columns and no rows, with or without a final line break
+        (tmp_path / "header.csv").write_text(",".join(frame.columns) + end)
+        summary = score_files(
+            model, tmp_path / "header.csv", tmp_path / f"header{len(end)}", engine="dask",
+            scheduler=cluster.scheduler_address,
+        )  # fmt: skip
+        assert (summary.rows_in, summary.parts_written) == (0, 0)
 
     # 20 line breaks per value: byte-range cuts land inside quoted values.
     noted = frame.assign(note=["\n".join(["line"] * 20) + str(k) for k in range(len(frame))])

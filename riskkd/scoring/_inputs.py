@@ -47,7 +47,8 @@ class InputFile:
         Bytes, recorded in the manifest so that a resumed job can tell the file changed.
     mtime_ns : int
     n_rows : int or None
-        Known for parquet (from the footer); None for CSV.
+        Known for parquet (from the footer) and for a CSV file of a header without a
+        final line break (0); None for other CSV files.
     columns : tuple of str
         Column names in the file.
     temporal : tuple of str
@@ -81,24 +82,35 @@ def _csv_stream(path: Path) -> pa.NativeFile:
     return pa.input_stream(path, compression=_CSV_CODECS[path.suffix.lower()])
 
 
-def _csv_header(path: Path) -> tuple[str, ...]:
+def _csv_header(path: Path) -> tuple[tuple[str, ...], int | None]:
+    """Column names of a CSV file, and its rows if known from the header alone (else None)."""
     problem = None
     for block in _HEADER_BLOCKS:
+        options = pacsv.ReadOptions(block_size=block)
         try:
             with (
                 _csv_stream(path) as stream,
-                pacsv.open_csv(
-                    stream,
-                    read_options=pacsv.ReadOptions(block_size=block),
-                    parse_options=_CSV_PARSE,
-                ) as reader,
+                pacsv.open_csv(stream, read_options=options, parse_options=_CSV_PARSE) as reader,
             ):
-                return tuple(reader.schema.names)
+                return tuple(reader.schema.names), None
         except pa.ArrowInvalid as error:
             problem = error
             if "Empty CSV file or block" not in str(error):
                 break
-            # else a header longer than the block: try a larger one
+        with _csv_stream(path) as stream:
+            text = stream.read(block + 1)
+        if len(text) > block:
+            continue  # a header longer than the block: try a larger one
+        # The whole file, and no line in it: empty, or a header without a final line break
+        # (columns and no rows), which pyarrow does not read as a line.
+        try:
+            header = pacsv.read_csv(
+                pa.BufferReader(text + b"\n"), read_options=options, parse_options=_CSV_PARSE
+            )
+        except pa.ArrowInvalid as error:
+            problem = error
+            break
+        return tuple(header.schema.names), 0
     raise ValueError(f"{path} cannot be read as CSV ({problem}); fix or remove the file.")
 
 
@@ -122,7 +134,7 @@ def _describe(path: Path, kind: str) -> InputFile:
         n_rows, columns = handle.metadata.num_rows, tuple(schema.names)
         temporal = tuple(f.name for f in schema if pa.types.is_temporal(f.type))
     else:
-        n_rows, columns = None, _csv_header(path)
+        columns, n_rows = _csv_header(path)
     return InputFile(
         path=path,
         kind=kind,
@@ -266,6 +278,8 @@ def iter_chunks(file: InputFile, columns: Sequence[str], chunk_rows: int) -> Ite
     Memory holds at most one chunk plus one reader block. The same file and ``chunk_rows``
     always give the same chunks, which is what lets a job resume.
     """
+    if file.n_rows == 0:
+        return  # (pyarrow cannot read a CSV header without a final line break)
     batches = (
         _csv_batches(file.path, columns)
         if file.kind == "csv"
