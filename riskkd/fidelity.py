@@ -122,6 +122,21 @@ def label_index(classes: np.ndarray, y: Any) -> np.ndarray:
     return index
 
 
+def check_threshold(threshold: Any) -> None:
+    """Raise unless ``threshold`` is a number in the open interval (0, 1).
+
+    At 0 or 1 and beyond (or NaN), teacher and student decide every row alike and the
+    decision agreement is 1 by construction.
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float | np.number):
+        raise TypeError(f"threshold must be a float in (0, 1); got {threshold!r}.")
+    if not 0 < float(threshold) < 1:
+        raise ValueError(
+            f"threshold must be in the open interval (0, 1); got {threshold!r}. Give the "
+            "decision threshold as a probability of class 1, e.g. 0.5."
+        )
+
+
 def check_two_classes(classes: np.ndarray, y: np.ndarray, sample_weight=None) -> None:
     """Raise unless ``y`` (class indices) holds two classes or more with positive weight.
 
@@ -209,7 +224,7 @@ def fidelity_report(
     y : array-like of shape (n_samples,)
         True labels (values of ``model.classes_``).
     threshold : float, default=0.5
-        Decision threshold on P(class 1) for the binary decision agreement.
+        Decision threshold on P(class 1) for the binary decision agreement, in (0, 1).
     sample_weight : array-like of shape (n_samples,), default=None
 
     Returns
@@ -224,13 +239,16 @@ def fidelity_report(
     Raises
     ------
     ValueError
-        When ``y`` holds labels not in ``model.classes_``, or fewer than two classes (of
-        positive ``sample_weight``).
+        When ``y`` holds labels not in ``model.classes_`` or fewer than two classes (of
+        positive ``sample_weight``), or ``threshold`` is outside (0, 1).
+    TypeError
+        When ``threshold`` is not a number.
     """
     from .persistence import check_distilled, student_size_bytes, teacher_size_bytes
 
     check_distilled(model, "fidelity_report")
     require_teacher(model, "a fidelity report")
+    check_threshold(threshold)
     index = label_index(model.classes_, y)
     if sample_weight is not None:
         sample_weight = _check_sample_weight(sample_weight, index)

@@ -123,3 +123,25 @@ def test_single_class_is_refused(request, n_classes):
         fidelity_report(model, X[only], y[only])
     with pytest.raises(ValueError, match=rf"one class \({first!r}\) among the rows of positive"):
         fidelity_report(model, X, y, sample_weight=only.astype(float))
+
+
+@pytest.mark.parametrize(
+    ("threshold", "error", "match"),
+    [
+        (
+            50,
+            ValueError,
+            r"threshold must be in the open interval \(0, 1\); got 50\. .* e\.g\. 0\.5",
+        ),
+        (-1, ValueError, r"open interval \(0, 1\); got -1\."),
+        (0.0, ValueError, r"open interval \(0, 1\); got 0\.0\."),
+        (float("nan"), ValueError, r"open interval \(0, 1\); got nan\."),
+        ("0.5", TypeError, r"threshold must be a float in \(0, 1\); got '0\.5'\."),
+    ],
+)
+def test_bad_threshold_is_refused(binary, threshold, error, match):
+    """A threshold outside (0, 1) makes every decision agree (it used to pass the
+    decision_agreement gate silently); the HTML report already refused it."""
+    model, X, y = binary
+    with pytest.raises(error, match=match):
+        fidelity_report(model, X, y, threshold=threshold)

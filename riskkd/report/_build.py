@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from ..fidelity import require_teacher
+from ..fidelity import check_threshold, require_teacher
 from . import _html
 from ._metrics import (
     FidelityEvaluation,
@@ -88,10 +88,7 @@ def _check_inputs(model: Any, X: Any, y: Any, threshold: Any, title: Any) -> Non
         )
     if n_X < 2:
         raise ValueError(f"X has {n_X} rows; the report needs at least 2 evaluation rows.")
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float | np.number):
-        raise TypeError(f"threshold must be a float in (0, 1); got {threshold!r}.")
-    if not 0 < float(threshold) < 1:
-        raise ValueError(f"threshold must be in the open interval (0, 1); got {threshold!r}.")
+    check_threshold(threshold)
     if title is not None and not isinstance(title, str):
         raise TypeError(f"title must be a str or None; got {type(title).__name__}.")
 
