@@ -315,6 +315,14 @@ def test_bad_options(binary, tmp_path, kwargs, error, match):
     assert _only(tmp_path) == []
 
 
+def test_empty_reference_is_refused(binary, tmp_path):
+    """The error names X_reference (it named the PSI's internal argument 'expected')."""
+    model, X, X_test, y_test = binary
+    with pytest.raises(ValueError, match=r"X_reference has 0 rows; .* or pass None"):
+        write_report(model, X_test, y_test, tmp_path / "r.html", X_reference=X.iloc[:0])
+    assert _only(tmp_path) == []
+
+
 def test_single_class_is_refused(binary, tmp_path):
     """Rows of one class: no page (it used to be written with a blank AUC retention)."""
     model, _, X_test, y_test = binary

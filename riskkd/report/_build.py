@@ -77,7 +77,7 @@ def _check_sections(sections: Any) -> list[tuple[str, pd.DataFrame | str]]:
     return checked
 
 
-def _check_inputs(model: Any, X: Any, y: Any, threshold: Any, title: Any) -> None:
+def _check_inputs(model: Any, X: Any, y: Any, threshold: Any, title: Any, X_reference: Any) -> None:
     check_is_fitted(model)
     require_teacher(model, "the report")
     n_X, n_y = _n_rows(X, "X"), _n_rows(y, "y")
@@ -89,6 +89,12 @@ def _check_inputs(model: Any, X: Any, y: Any, threshold: Any, title: Any) -> Non
     if n_X < 2:
         raise ValueError(f"X has {n_X} rows; the report needs at least 2 evaluation rows.")
     check_threshold(threshold)
+    if X_reference is not None and _n_rows(X_reference, "X_reference") == 0:
+        raise ValueError(
+            "X_reference has 0 rows; the PSI of the student's scores compares them on the "
+            "reference rows and on X. Pass reference rows (e.g. the training data), or pass "
+            "None to leave the reference out."
+        )
     if title is not None and not isinstance(title, str):
         raise TypeError(f"title must be a str or None; got {type(title).__name__}.")
 
@@ -345,7 +351,7 @@ def build_report(
     report : Report
     """
     _require_matplotlib()
-    _check_inputs(model, X, y, threshold, title)
+    _check_inputs(model, X, y, threshold, title, X_reference)
     extra = _check_sections(sections)
     evaluation = evaluate(model, X, y, threshold=threshold, latency=bool(latency))
     reference = None
