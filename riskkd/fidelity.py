@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score, roc_curve
-from sklearn.utils.validation import _check_sample_weight
+from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
 #: Fidelity a student must keep to be promoted (``riskkd.mlflow.promote(gates=None)`` and a
 #: pipeline without ``mlflow.gates``): metric -> (">=" or "<=", threshold).
@@ -108,9 +108,10 @@ def label_index(classes: np.ndarray, y: Any) -> np.ndarray:
     """Position of each label of ``y`` in ``classes``; an error for labels not among them.
 
     Labels of another type are not among them either (``"1"`` for class ``1``), as in
-    ``predict``'s output.
+    ``predict``'s output. A one-column ``y`` (DataFrame, or array of shape (n, 1)) is read
+    as its column, as scikit-learn's metrics read it.
     """
-    y = np.asarray(y)
+    y = column_or_1d(y)
     index = pd.Index(classes).get_indexer(y)  # -1: a label of another value or type
     unknown = index < 0
     if unknown.any():
@@ -221,7 +222,7 @@ def fidelity_report(
         A fitted model; its ``teacher_`` must be available.
     X : {array-like, DataFrame} of shape (n_samples, n_features)
         Evaluation rows, ideally not used for fitting.
-    y : array-like of shape (n_samples,)
+    y : array-like of shape (n_samples,) or (n_samples, 1)
         True labels (values of ``model.classes_``).
     threshold : float, default=0.5
         Decision threshold on P(class 1) for the binary decision agreement, in (0, 1).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
@@ -145,3 +146,14 @@ def test_bad_threshold_is_refused(binary, threshold, error, match):
     model, X, y = binary
     with pytest.raises(error, match=match):
         fidelity_report(model, X, y, threshold=threshold)
+
+
+def test_y_as_one_column(binary):
+    """y as a one-column DataFrame or an (n, 1) array is read as its column, as scikit-learn
+    metrics read it (it failed with 'Index data must be 1-dimensional')."""
+    model, X, y = binary
+    expected = fidelity_report(model, X, y)
+    pd.testing.assert_frame_equal(fidelity_report(model, X, y.to_frame()), expected)
+    pd.testing.assert_frame_equal(fidelity_report(model, X, y.to_numpy()[:, None]), expected)
+    with pytest.raises(ValueError, match=r"y should be a 1d array, got .* shape \(300, 2\)"):
+        fidelity_report(model, X, np.c_[y, y])

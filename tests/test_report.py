@@ -207,6 +207,14 @@ def test_multiclass_report(multiclass, tmp_path):
         assert "".join(f"<td>{v}</td>" for v in row) in page
 
 
+def test_y_as_one_column_dataframe(binary):
+    model, _, X_test, y_test = binary
+    report = build_report(model, X_test, y_test.to_frame(), latency=False)
+    expected = riskkd.fidelity_report(model, X_test, y_test)
+    pd.testing.assert_frame_equal(report.evaluation.report, expected)
+    np.testing.assert_array_equal(report.evaluation.y, y_test.to_numpy())
+
+
 def test_scatter_becomes_a_density_for_many_rows():
     rng = np.random.default_rng(0)
     p = rng.random(50_000)
