@@ -223,6 +223,27 @@ def test_scatter_becomes_a_density_for_many_rows():
     assert scatter_png(teacher, student, ["good", "bad"]).startswith(PNG)
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_dollar_signs_in_labels_are_plain_text(n_classes):
+    """Class labels are user data: '$' is no math-text delimiter (a label like
+    'loss $\\frac{$' raised matplotlib's ParseSyntaxException)."""
+    from riskkd.report import _plots
+
+    rng = np.random.default_rng(0)
+    y = np.arange(200) % n_classes
+    teacher = rng.dirichlet(np.ones(n_classes), 200)
+    student = rng.dirichlet(np.ones(n_classes), 200)
+    labels = ["ok $", r"loss $\frac{$", "$x$"][:n_classes]
+    pngs = [
+        _plots.reliability_png(y, teacher, "teacher", labels),
+        _plots.roc_png(y, teacher, student, labels),
+        _plots.pr_png(y, teacher, student, labels),
+        scatter_png(teacher, student, labels),
+        _plots.score_distribution_png(teacher, student, labels, [0.1] * len(labels)),
+    ]
+    assert all(png.startswith(PNG) for png in pngs)
+
+
 # ---------------------------------------------------------------------- PSI
 def test_psi_identical_distributions_is_zero():
     scores = np.random.default_rng(0).random(1000)
