@@ -133,6 +133,25 @@ def test_dask_csv_equals_local_row_for_row(model, frame, tmp_path, cluster):
     assert parts[-1]["rows"][1] == 3_000
 
 
+def test_dask_reads_a_csv_header_wider_than_its_sample(model, frame, tmp_path, cluster):
+    """A feature-store export whose header alone is longer than Dask's default sample of
+    256 kB scores as on the local engine."""
+    rows = frame.iloc[:20]
+    names = [f"feature_store_column_{k:05d}_with_a_long_name" for k in range(7_000)]
+    extra = pd.DataFrame(0, index=rows.index, columns=names)
+    pd.concat([extra, rows], axis=1).to_csv(tmp_path / "wide.csv", index=False)
+    assert len(",".join(names)) > 256_000
+    dask = score_files(
+        model, tmp_path / "wide.csv", tmp_path / "dask", id_cols=["txn_id"], engine="dask",
+        scheduler=cluster.scheduler_address,
+    )  # fmt: skip
+    local = score_files(model, tmp_path / "wide.csv", tmp_path / "local", id_cols=["txn_id"])
+    # Row 10 has an infinite age: rejected by both engines.
+    assert dask.reconciled and (dask.rows_in, dask.rows_scored, dask.rows_rejected) == (20, 19, 1)
+    assert (local.rows_scored, local.rows_rejected) == (19, 1)
+    pd.testing.assert_frame_equal(read_parts(tmp_path / "dask"), read_parts(tmp_path / "local"))
+
+
 def test_dask_resume_and_fail_fast(model, frame, tmp_path, cluster):
     frame.to_parquet(tmp_path / "in.parquet")
     options = dict(

@@ -71,9 +71,14 @@ def _csv_partitions(file: InputFile, columns: Sequence[str], chunk_rows: int) ->
         blocksize = max(int(chunk_rows * bytes_per_row), 1 << 16)
     else:
         blocksize = None  # a compressed file cannot be split: one partition per file
+    # Dask infers the partitions' columns from a sample of the file's first bytes, which
+    # must hold the whole header (by default 256 kB, less than a feature-store export's):
+    # at most twice each name's bytes (quotes doubled), its quotes and a comma, then rows.
+    header_bytes = sum(2 * len(name.encode()) + 3 for name in file.columns)
     frame = dd.read_csv(
         str(file.path),
         blocksize=blocksize,
+        sample=header_bytes + _SAMPLE_BYTES,
         usecols=list(columns),
         dtype=dict.fromkeys(columns, "str"),
         keep_default_na=False,  # only an empty cell is null, as the local engine reads it

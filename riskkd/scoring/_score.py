@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -273,6 +274,7 @@ def score_files(
     check_columns(files, schema.names, id_cols, schema.numeric_names)
     output = Path(output).resolve()
     _check_output_apart(input, files, output)
+    created = not output.exists()
     _prepare_output(output, resume)
     description = job_description(
         model_version=model_version,
@@ -304,7 +306,13 @@ def score_files(
 
             rows_read, written, skipped = score_dask(job, scheduler=scheduler, n_workers=n_workers)
     except BaseException:
-        manifest.write()  # record the parts finished before the error (fail_fast, Ctrl-C)
+        if manifest.parts:
+            manifest.write()  # record the parts finished before the error (fail_fast, Ctrl-C)
+        elif created:
+            # Nothing scored: leave no folder that a plain rerun would refuse as not empty
+            # (unless a part was written but not recorded, which resume=True picks up).
+            with contextlib.suppress(OSError):
+                output.rmdir()
         raise
 
     totals = manifest.totals()
