@@ -133,46 +133,52 @@ class TreeStudent(Student):
     ):
         self._validate_params()
         target = self.targets(soft_proba, y, loss)
+        split_target = self.split_targets(target)
+        sign = self._design_signs(monotone, Xn.shape[1] + Xc.shape[1], target.shape[1])
+        data = target, split_target, sample_weight, sign
+        if self.leaves == "auto":
+            self.leaves_ = self._choose_leaves(Xn, Xc, n_embeddings, *data, groups=groups)
+        else:
+            self.leaves_ = self.leaves
+        self.level_scores_ = self._level_scores(Xc, target, sample_weight, n_embeddings)
+        self._grow(self._design(Xn, Xc), *data, self.leaves_)
+        self.history_ = []
+        return self
+
+    def _level_scores(self, Xc, target, weight, n_embeddings):
+        """The ordering value of every embedding row (``level_scores_``) from these rows."""
         # One ordering score per sample: P(class 1), or the expected class index.
         score = target[:, 0] if target.shape[1] == 1 else target @ np.arange(target.shape[1])
-        sums = np.bincount(Xc.ravel(), np.repeat(score * sample_weight, Xc.shape[1]), n_embeddings)
-        weights = np.bincount(Xc.ravel(), np.repeat(sample_weight, Xc.shape[1]), n_embeddings)
-        overall = np.average(score, weights=sample_weight)
+        sums = np.bincount(Xc.ravel(), np.repeat(score * weight, Xc.shape[1]), n_embeddings)
+        weights = np.bincount(Xc.ravel(), np.repeat(weight, Xc.shape[1]), n_embeddings)
+        overall = np.average(score, weights=weight)
         level_scores = np.where(weights > 0, sums / np.maximum(weights, 1e-12), overall)
         if target.shape[1] == 1:
             # Log-odds: the same order for splits, the natural scale for linear leaves.
             level_scores = logit(np.clip(level_scores, _EPS, 1 - _EPS))
-        self.level_scores_ = level_scores.astype(np.float32)
+        return level_scores.astype(np.float32)
 
-        design = self._design(Xn, Xc)
-        split_target = self.split_targets(target)
-        sign = self._design_signs(monotone, design.shape[1], target.shape[1])
-        data = design, target, split_target, sample_weight, sign
-        if self.leaves == "auto":
-            self.leaves_ = self._choose_leaves(*data, groups=groups)
-        else:
-            self.leaves_ = self.leaves
-        self._grow(*data, self.leaves_)
-        self.history_ = []
-        return self
-
-    def _choose_leaves(self, design, target, split_target, weight, sign, groups=None):
+    def _choose_leaves(self, Xn, Xc, n_embeddings, target, split_target, weight, sign, groups=None):
         """``"linear"`` or ``"constant"``: whichever matches the targets of held-out rows better.
 
         Both trees are grown on a random 80% of the rows (of the ``groups``, with synthetic
         rows) and compared by the weighted soft cross-entropy of their probabilities against
-        the targets of the other 20%. With too few rows (or no weight) on either side to
-        compare, the classic constant tree.
+        the targets of the other 20%. The level scores of the categorical columns come from
+        the 80% too: scores that had seen the held-out rows' own targets would flatter the
+        linear leaves, which use them as inputs. With too few rows (or no weight) on either
+        side to compare, the classic constant tree.
         """
         random = check_random_state(self.random_state)
         if groups is None:
-            holdout = random.random_sample(len(design)) < 0.2
+            holdout = random.random_sample(len(Xn)) < 0.2
         else:
             _, group_of_row = np.unique(groups, return_inverse=True)
             holdout = (random.random_sample(group_of_row.max() + 1) < 0.2)[group_of_row]
         fit, held = ~holdout, holdout
         if min(fit.sum(), held.sum()) < 20 or weight[held].sum() <= 0 or weight[fit].sum() <= 0:
             return "constant"
+        self.level_scores_ = self._level_scores(Xc[fit], target[fit], weight[fit], n_embeddings)
+        design = self._design(Xn, Xc)
         full = np.column_stack([1 - target, target]) if target.shape[1] == 1 else target
         losses = {}
         for kind in ("constant", "linear"):
