@@ -856,6 +856,24 @@ def test_dask_group_split_hands_the_training_groups_to_the_cross_fitting(tmp_pat
     assert not set(groups) & set(frame.loc[split.X_test.index, "customer"])
 
 
+def test_an_unusable_tracking_store_fails_before_training(tmp_path):
+    """A store whose driver is missing (or a server that is down) is found before the
+    teacher trains, not after: nothing is loaded, trained or written."""
+    from riskkd.pipeline import runner_for
+
+    raw = {
+        "name": "loans",
+        "data": {"dataset": "german_credit"},
+        "output": str(tmp_path / "runs"),
+        "mlflow": {"tracking_uri": "unknownscheme://127.0.0.1:1/db"},
+    }
+    runner = runner_for(load_config(raw))
+    with pytest.raises(RuntimeError, match=r"mlflow\.tracking_uri: the tracking store "
+                       r"'unknownscheme://127\.0\.0\.1:1/db' cannot be opened"):  # fmt: skip
+        runner.run()
+    assert runner.timings == {} and not (tmp_path / "runs").exists()
+
+
 def test_dask_engine_refuses_a_teacher_it_cannot_distribute_and_samples():
     (line,) = problems(
         base(training={"engine": "dask"}, teacher={"kind": "hist_gradient_boosting"})

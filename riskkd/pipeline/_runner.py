@@ -8,6 +8,7 @@ register, and promote only if the fidelity gates pass.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -253,6 +254,31 @@ class PipelineRunner:
         rows.update({f"seconds: {step}": f"{s:.1f}" for step, s in self.timings.items()})
         return pd.DataFrame({"value": list(rows.values())}, index=pd.Index(rows, name="setting"))
 
+    def check_tracking_store(self) -> None:
+        """Fail before training when the tracking store cannot be opened (a wrong URI, a
+        store whose driver is not installed, a server that is down), not after it."""
+        from mlflow import MlflowClient
+
+        from .. import tracking
+
+        uri = self.config.mlflow.tracking_uri or tracking.default_tracking_uri()
+        # MLflow retries a refused connection for about four minutes; two quick retries
+        # tell a server that is down (the user's own settings win).
+        quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+        quick = {k: v for k, v in quick.items() if k not in os.environ}
+        try:
+            os.environ.update(quick)
+            MlflowClient(uri).search_experiments(max_results=1)
+        except Exception as error:
+            raise RuntimeError(
+                f"mlflow.tracking_uri: the tracking store {uri!r} cannot be opened "
+                f"({type(error).__name__}: {error}). Fix the URI (or MLFLOW_TRACKING_URI), "
+                "install the store's driver or start its server, or set mlflow.enabled: false."
+            ) from error
+        finally:
+            for name in quick:
+                os.environ.pop(name, None)
+
     def log_to_mlflow(
         self,
         model: Any,
@@ -355,6 +381,8 @@ class PipelineRunner:
         """
         config = self.config
         self.timings = {}
+        if config.mlflow.enabled:
+            self.check_tracking_store()
         dataset = self.step("load", self.load)
         self.step("validate", self.validate, dataset)
         split = self.step("split", self.split, dataset)
