@@ -10,11 +10,12 @@ The graph's interface:
 
 * **Inputs**: one per raw column the model was fitted on, named after the column, of
   shape ``[N, 1]``. A numeric column is ``tensor(double)`` with NaN for missing values
-  (double, not float: amounts keep every digit, and the tree student's split thresholds
-  are compared exactly as in Python). A categorical column is ``tensor(string)``: the
-  level as ``str(level)``, and :data:`MISSING_CATEGORY` (the empty string) for a missing
-  value. A level not seen at fit is scored as "unknown", exactly as ``predict_proba``
-  does. A model fitted on a numpy array has inputs ``x0``, ``x1``, ...
+  (double, not float: amounts keep every digit, and the tree student compares them with
+  split thresholds in raw units that decide exactly as in Python). A categorical column
+  is ``tensor(string)``: the level as ``str(level)``, and :data:`MISSING_CATEGORY` (the
+  empty string) for a missing value. A level not seen at fit is scored as "unknown",
+  exactly as ``predict_proba`` does. A model fitted on a numpy array has inputs ``x0``,
+  ``x1``, ...
 * **Outputs**: ``probabilities``, ``tensor(float)`` of shape ``[N, n_classes]`` in the
   order of ``classes_``, and ``label``, shape ``[N]``, the most probable class (int64,
   double, bool or string, following ``classes_``).
@@ -51,7 +52,7 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
 
 from .inputs import _numeric_column
 from .persistence import check_distilled
-from .preprocessing import MISSING_ROW
+from .preprocessing import MISSING_ROW, StudentPreprocessor
 from .students import MLPStudent, ScorecardStudent, Student, TreeStudent
 
 __all__ = ["MISSING_CATEGORY", "OnnxGraph", "export_onnx", "onnx_inputs", "student_graph"]
@@ -75,10 +76,23 @@ class OnnxGraph:
     ----------
     opset : int
         The default-domain opset the graph targets.
+    preprocessor : StudentPreprocessor, default=None
+        The model's fitted preprocessing (:mod:`riskkd.preprocessing`).
+
+    Attributes
+    ----------
+    raw_numeric : str or None
+        The double ``[N, n_numeric]`` raw numeric inputs (NaN for missing values), ``None``
+        when there are none. ``xn`` is computed from them with this runtime's ``asinh``,
+        which may round a value one float32 step away from ``predict_proba``'s. A piece
+        whose output jumps at a threshold on ``xn`` compares these raw values against
+        ``preprocessor.raw_bounds(j, thresholds)`` instead, as the tree student does.
     """
 
-    def __init__(self, opset: int):
+    def __init__(self, opset: int, preprocessor: StudentPreprocessor | None = None):
         self.opset = opset
+        self.preprocessor = preprocessor
+        self.raw_numeric: str | None = None
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self._count = 0
@@ -177,21 +191,39 @@ def _tree_graph(student: TreeStudent, graph: OnnxGraph, xn: str | None, xc: str 
         scores = graph.const(student.level_scores_, "level_scores", np.float32)
         parts.append(graph.op("Gather", scores, xc, axis=0))
     X = parts[0] if len(parts) == 1 else graph.op("Concat", *parts, axis=1)
+    X = graph.op("Cast", X, to=TensorProto.DOUBLE)
+    # A split on a scaled numeric column compares the raw value against the largest raw
+    # value the preprocessing puts at or below the threshold: it decides exactly as
+    # predict_proba, whose float32 arcsinh can round xn one step away from this graph's. A
+    # missing value is compared as the column's centre, which is scaled to 0, the imputed xn.
+    prep, threshold = graph.preprocessor, student.threshold_.copy()
+    n_numeric = prep.center_.size
+    for j in range(n_numeric):
+        nodes = np.flatnonzero((student.feature_ == j) & np.isfinite(threshold))
+        threshold[nodes] = prep.raw_bounds(j, threshold[nodes])
+    design = X
+    if n_numeric:
+        raw = graph.raw_numeric
+        center = graph.const(prep.center_, "center", np.float64)
+        design = graph.op("Where", graph.op("IsNaN", raw), center, raw)
+        n_columns = prep.n_numeric_out + (0 if xc is None else prep.category_sizes_.size)
+        if n_columns > n_numeric:  # missing indicators and categorical level scores
+            ends = (graph.const([k], dtype=np.int64) for k in (n_numeric, n_columns, 1))
+            design = graph.op("Concat", design, graph.op("Slice", X, *ends), axis=1)
     # node: [N, 1] int64 zeros, then one step down the tree per level, as TreeStudent.apply:
-    # compare in double against the float64 thresholds (leaves: +inf, children = itself).
+    # compare in double (leaves: threshold +inf, children = itself).
     n_rows = graph.op("Slice", graph.op("Shape", X), *(graph.const([k]) for k in (0, 1)))
     shape = graph.op("Concat", n_rows, graph.const([1], dtype=np.int64), axis=0)
     node = graph.op(
         "ConstantOfShape", shape, value=helper.make_tensor("zero", TensorProto.INT64, [1], [0])
     )
     feature = graph.const(student.feature_, "feature", np.int64)
-    threshold = graph.const(student.threshold_, "threshold", np.float64)
+    threshold = graph.const(threshold, "threshold", np.float64)
     children = graph.const(student.children_.ravel(), "children", np.int64)
     two = graph.const(2, dtype=np.int64)
     for _ in range(student.depth_):
         column = graph.op("Gather", feature, node, axis=0)
-        value = graph.op("GatherElements", X, column, axis=1)
-        value = graph.op("Cast", value, to=TensorProto.DOUBLE)
+        value = graph.op("GatherElements", design, column, axis=1)
         right = graph.op("Greater", value, graph.op("Gather", threshold, node, axis=0))
         index = graph.op("Add", graph.op("Mul", node, two), graph.op("Cast", right, to=7))
         node = graph.op("Gather", children, index, axis=0, hint="node")
@@ -205,7 +237,7 @@ def _tree_graph(student: TreeStudent, graph: OnnxGraph, xn: str | None, xc: str 
     slot = graph.op("Gather", graph.const(student.leaf_slot_, "leaf_slot", np.int64), leaf, axis=0)
     coef = graph.op("Gather", graph.const(coef, "leaf_coef", np.float64), slot, axis=0)
     axis = graph.const([1], dtype=np.int64)
-    rows = graph.op("Unsqueeze", graph.op("Cast", X, to=TensorProto.DOUBLE), axis)
+    rows = graph.op("Unsqueeze", X, axis)
     linear = graph.op("Squeeze", graph.op("MatMul", rows, coef), axis)  # [N,1,d]@[N,d,k]
     return graph.op("Add", logits, linear, hint="logits")
 
@@ -218,10 +250,12 @@ def _numeric_graph(model: Any, graph: OnnxGraph) -> str | None:
     if not names:
         return None
     num = names[0] if len(names) == 1 else graph.op("Concat", *names, axis=1)
+    graph.raw_numeric = num
     z = graph.op("Sub", num, graph.const(prep.center_, "center", np.float64))
     z = graph.op("Div", z, graph.const(prep.scale_, "scale", np.float64))
     # arcsinh(z) = sign(z) log(|z| + sqrt(z^2 + 1)), in double (ONNX Runtime's Asinh is
-    # float-only); rounding to float32 afterwards matches numpy's float64 arcsinh.
+    # float-only), then rounded to float32: a value may differ from predict_proba's float32
+    # arcsinh by one float32 step (see OnnxGraph.raw_numeric for thresholds on them).
     a = graph.op("Abs", z)
     root = graph.op("Sqrt", graph.op("Add", graph.op("Mul", a, a), graph.const(1.0)))
     asinh = graph.op("Mul", graph.op("Sign", z), graph.op("Log", graph.op("Add", a, root)))
@@ -363,7 +397,7 @@ def _build(model: Any, opset: int) -> onnx.ModelProto:
             f"Column(s) {clash} cannot be ONNX input names: the outputs are named {_OUTPUTS} "
             "and intermediate tensors start with 'riskkd/'. Rename the column(s) and refit."
         )
-    graph = OnnxGraph(opset)
+    graph = OnnxGraph(opset, model.preprocessor_)
     if isinstance(model.student_, ScorecardStudent):
         logits = _scorecard_graph(model, graph)
     else:

@@ -151,6 +151,48 @@ class StudentPreprocessor:
         if self.indicator_columns_.size:
             out[:, d:] = missing[:, self.indicator_columns_]
 
+    def scaled_column(self, j: int, raw: np.ndarray) -> np.ndarray:
+        """Column ``j`` of ``Xn`` for raw values ``raw`` of numeric column ``j`` (float64)."""
+        num = np.zeros((raw.size, self.center_.size))
+        num[:, j] = raw
+        empty = np.zeros((raw.size, 0), dtype=np.int32)
+        return self.transform(Encoded(num, empty))[0][:, j].astype(np.float64)
+
+    def raw_bounds(self, j: int, thresholds: np.ndarray) -> np.ndarray:
+        """For every threshold ``t``, the largest raw value ``x`` of numeric column ``j``
+        whose ``Xn`` value is ``<= t``.
+
+        ``Xn`` is non-decreasing in ``x`` (float64 scaling, rounding to float32 and float32
+        ``arcsinh`` all are); an exact bisection on float64 values around the analytic
+        inverse ``center + scale * sinh(t)`` finds the bound, so that raw ``x <= bound``
+        holds exactly when this preprocessing puts ``x`` at or below ``t``. Another runtime
+        compares raw values against the bounds in double and decides as ``predict_proba``
+        does, whatever its own ``asinh`` rounds to.
+        """
+        thresholds = np.asarray(thresholds, dtype=np.float64)
+        if thresholds.size == 0:
+            return np.zeros(0)
+        guess = self.center_[j] + self.scale_[j] * np.sinh(thresholds)
+        step = np.maximum(np.abs(guess), self.scale_[j]) * 1e-6
+        lo, hi = guess - step, guess + step
+        for _ in range(200):  # widen until lo maps <= t and hi maps > t
+            low_bad = self.scaled_column(j, lo) > thresholds
+            high_bad = self.scaled_column(j, hi) <= thresholds
+            if not (low_bad.any() or high_bad.any()):
+                break
+            step = step * 4
+            lo = np.where(low_bad, lo - step, lo)
+            hi = np.where(high_bad, hi + step, hi)
+        for _ in range(2100):  # bisection down to adjacent floats
+            mid = lo + (hi - lo) / 2
+            open_ = (mid > lo) & (mid < hi)
+            if not open_.any():
+                break
+            left = self.scaled_column(j, mid) <= thresholds
+            lo = np.where(open_ & left, mid, lo)
+            hi = np.where(open_ & ~left, mid, hi)
+        return lo
+
     def pruned(self) -> tuple[StudentPreprocessor, list[np.ndarray]]:
         """A copy that indexes only the levels with their own embedding row, and their codes.
 

@@ -37,7 +37,6 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from .inputs import Encoded
 from .preprocessing import MISSING_ROW, UNKNOWN_ROW, StudentPreprocessor
 from .students import ScorecardStudent
 
@@ -180,7 +179,7 @@ def _numeric_rows(model: Any, name: str, j: int) -> list[dict[str, Any]]:
     student, pre, schema = model.student_, model.preprocessor_, model.input_schema_
     n_numeric = len(schema.numeric_names)
     edges, points = student.edges_[j], student.numeric_points_[j]
-    bounds = _raw_thresholds(pre, j, n_numeric, len(schema.categorical_names), edges)
+    bounds = pre.raw_bounds(j, edges)
     lower = np.concatenate([[-np.inf], bounds])
     upper = np.concatenate([bounds, [np.inf]])
     present = absent = 0
@@ -191,7 +190,7 @@ def _numeric_rows(model: Any, name: str, j: int) -> list[dict[str, Any]]:
         present = int(student.numeric_points_[column][_bin(student.edges_[column], 0.0)])
         absent = int(student.numeric_points_[column][_bin(student.edges_[column], 1.0)])
     values = getattr(student, "edge_values_", student.edges_)[j]  # pickled before: on values
-    shown = _short_bounds(pre, j, n_numeric, len(schema.categorical_names), bounds, edges, values)
+    shown = _short_bounds(pre, j, bounds, edges, values)
     labels = [f"({lo}, {hi}]" for lo, hi in zip(["-inf", *shown], [*shown, "inf"])]
     rows = [
         _row(name, "numeric", label, lo, hi, None, int(p) + present)
@@ -258,8 +257,6 @@ def _bin(edges: np.ndarray, value: float) -> int:
 def _short_bounds(
     pre: StudentPreprocessor,
     j: int,
-    n_num: int,
-    n_cat: int,
     bounds: np.ndarray,
     edges: np.ndarray,
     values: np.ndarray,
@@ -286,7 +283,7 @@ def _short_bounds(
         candidates = np.array(
             [float(f"{np.floor(b * scale) / scale:.{max(decimals, 0)}f}") for b in bounds]
         )
-        scaled = _scaled(pre, j, n_num, n_cat, candidates)
+        scaled = pre.scaled_column(j, candidates)
         same = (candidates <= bounds) & (scaled <= edges) & (scaled >= lowest)
         for k in np.flatnonzero(same & pending):
             shown[k] = f"{candidates[k]:.{max(decimals, 0)}f}"
@@ -294,46 +291,3 @@ def _short_bounds(
         if not pending.any():
             break
     return shown
-
-
-def _scaled(
-    pre: StudentPreprocessor, j: int, n_num: int, n_cat: int, raw: np.ndarray
-) -> np.ndarray:
-    """Column ``j`` of the student's input for raw values ``raw`` (the student's own code path)."""
-    num = np.zeros((raw.size, n_num))
-    num[:, j] = raw
-    cat = np.full((raw.size, n_cat), -1, dtype=np.int32)
-    return pre.transform(Encoded(num, cat))[0][:, j].astype(np.float64)
-
-
-def _raw_thresholds(
-    pre: StudentPreprocessor, j: int, n_num: int, n_cat: int, edges: np.ndarray
-) -> np.ndarray:
-    """For every edge ``e``, the largest raw value ``x`` whose preprocessed value is <= e.
-
-    The preprocessing is non-decreasing in ``x``; an exact bisection on float64 values
-    around the analytic inverse ``center + scale * sinh(e)`` finds the bound, so that raw
-    ``x <= bound`` holds exactly when the student puts ``x`` at or left of ``e``.
-    """
-    if edges.size == 0:
-        return np.zeros(0)
-    guess = pre.center_[j] + pre.scale_[j] * np.sinh(edges)
-    step = np.maximum(np.abs(guess), pre.scale_[j]) * 1e-6
-    lo, hi = guess - step, guess + step
-    for _ in range(200):  # widen until lo maps <= e and hi maps > e
-        low_bad = _scaled(pre, j, n_num, n_cat, lo) > edges
-        high_bad = _scaled(pre, j, n_num, n_cat, hi) <= edges
-        if not (low_bad.any() or high_bad.any()):
-            break
-        step = step * 4
-        lo = np.where(low_bad, lo - step, lo)
-        hi = np.where(high_bad, hi + step, hi)
-    for _ in range(2100):  # bisection down to adjacent floats
-        mid = lo + (hi - lo) / 2
-        open_ = (mid > lo) & (mid < hi)
-        if not open_.any():
-            break
-        left = _scaled(pre, j, n_num, n_cat, mid) <= edges
-        lo = np.where(open_ & left, mid, lo)
-        hi = np.where(open_ & ~left, mid, hi)
-    return lo
