@@ -321,22 +321,21 @@ def _scorecard_graph(model: Any, graph: OnnxGraph) -> str:
 
     A scorecard's numeric bin edges sit a few float32 steps above observed values; another
     runtime's float32 preprocessing (its own ``asinh``) need not compute the same steps.
-    The exact raw-unit bounds of :func:`riskkd.scorecard.points_table` avoid the question:
-    each numeric column is compared in double against them, and each level maps to its
-    points directly, so ONNX Runtime adds the same integer points as ``predict_proba``.
+    The exact raw-unit bounds of the numeric bins of :func:`riskkd.scorecard.points_table`
+    avoid the question: each numeric column is compared in double against them, and each
+    level maps to its points directly (level keys, not the table's labels, which a level
+    may share), so ONNX Runtime adds the same integer points as ``predict_proba``.
     """
-    from .scorecard import MISSING_LABEL, points_table
+    from .scorecard import _numeric_rows
 
-    table = points_table(model)
     student, schema, prep = model.student_, model.input_schema_, model.preprocessor_
     total = graph.const(np.asarray([student.base_points_], dtype=np.int64), "base")
     for name in schema.names:
         if name in schema.numeric_names:
-            rows = table[table["feature"] == name]
-            binned = rows[rows["bin"] != MISSING_LABEL]
-            missing = int(rows.loc[rows["bin"] == MISSING_LABEL, "points"].iloc[0])
-            points = graph.const(binned["points"].to_numpy(np.int64), "points")
-            bounds = binned["upper"].to_numpy()[:-1]  # the last bin reaches +inf
+            # The bins from -inf to +inf, then the missing bin.
+            *binned, missing = _numeric_rows(model, name, schema.numeric_names.index(name))
+            points = graph.const([row["points"] for row in binned], "points", np.int64)
+            bounds = np.asarray([row["upper"] for row in binned[:-1]])  # the last reaches +inf
             if bounds.size:
                 above = graph.op("Greater", name, graph.const(bounds[None, :], "bounds"))
                 above = graph.op("Cast", above, to=TensorProto.INT64)
@@ -345,7 +344,7 @@ def _scorecard_graph(model: Any, graph: OnnxGraph) -> str:
                 bin_ = graph.const(np.zeros(1, dtype=np.int64))
             value = graph.op("Gather", points, bin_, axis=0)
             nan = graph.op("Squeeze", graph.op("IsNaN", name), graph.const([1]))
-            value = graph.op("Where", nan, graph.const(np.int64(missing)), value)
+            value = graph.op("Where", nan, graph.const(np.int64(missing["points"])), value)
         else:
             # Every level the student embeds, then rare, unseen and missing values, as
             # predict_proba maps them (the lookup of riskkd.preprocessing).

@@ -106,7 +106,9 @@ def points_table(
     largest training value of the bin, so a bound sits a few millionths above that value);
     ``bin`` shows that value rounded, e.g. ``(25, 30]`` for an integer column.
     Categorical bins list their levels; ``(other)`` holds levels too rare to be embedded
-    and levels not seen at fit, ``(missing)`` missing values.
+    and levels not seen at fit, ``(missing)`` missing values. A column with a real level
+    spelled ``(other)`` or ``(missing)`` is refused (``ValueError``): the table could not
+    tell it from the marker.
 
     Parameters
     ----------
@@ -204,6 +206,17 @@ def _numeric_rows(model: Any, name: str, j: int) -> list[dict[str, Any]]:
 def _categorical_rows(model: Any, name: str, j: int) -> list[dict[str, Any]]:
     """Bins of categorical column ``name`` (input ``j``), each listing its levels."""
     student, pre = model.student_, model.preprocessor_
+    markers = (OTHER_LEVELS, MISSING_LABEL)
+    levels = model.input_schema_.levels[name]
+    clash = [level for level in levels if isinstance(level, str) and level in markers]
+    if clash:
+        raise ValueError(
+            f"Column {name!r} has the level(s) {clash}, which the points table uses as "
+            f"labels: {OTHER_LEVELS!r} for rare and unseen levels, {MISSING_LABEL!r} for "
+            "missing values, so the table could not tell them apart. Recode the level(s), "
+            "e.g. to 'missing' or 'other', and refit; predict_proba, score_points and "
+            "export_onnx are not affected."
+        )
     start = int(pre.lut_offsets_[j])
     lut = pre.lut_[start : start + int(pre.lut_max_code_[j]) + 3]
     first = int(lut[0]) - UNKNOWN_ROW  # position 0 of a column's lut is code -2 (unseen)
@@ -211,7 +224,7 @@ def _categorical_rows(model: Any, name: str, j: int) -> list[dict[str, Any]]:
     points: dict[int, int] = {}
     labelled = [
         (int(lut[code + 2]), level)
-        for code, level in enumerate(model.input_schema_.levels[name])
+        for code, level in enumerate(levels)
         if int(lut[code + 2]) != first + UNKNOWN_ROW
     ]
     labelled += [(first + UNKNOWN_ROW, OTHER_LEVELS), (first + MISSING_ROW, MISSING_LABEL)]

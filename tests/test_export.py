@@ -189,6 +189,18 @@ def test_onnx_inputs_read_levels_as_predict_proba_does(tmp_path):
     np.testing.assert_allclose(proba, model.predict_proba(batch), rtol=0, atol=ATOL)
 
 
+def test_scorecard_with_a_level_spelled_like_a_table_marker_exports(tmp_path):
+    """points_table refuses a level "(missing)" (it would read as its missing-value label);
+    the graph maps levels by key, not by the table's labels, and still scores exactly."""
+    X, y = make_risk_frame(600, seed=6)
+    X["home"] = X["home"].astype(object).where(X.index % 7 != 0, "(missing)")
+    X.loc[X.index % 11 == 0, "home"] = None
+    model = DistilledClassifier(fast_teacher(), "scorecard", cv=2, random_state=0).fit(X, y)
+    session = _session(export_onnx(model, tmp_path / "m.onnx"))
+    proba, _ = session.run(None, onnx_inputs(model, X))
+    np.testing.assert_allclose(proba, model.predict_proba(X), rtol=0, atol=ATOL)
+
+
 @pytest.fixture(scope="module")
 def risk_model():
     X, y = make_risk_frame(400, 3, seed=2)

@@ -172,6 +172,21 @@ def test_labels_of_an_integer_column_read_as_integers(model, column):
     assert labels.str.fullmatch(r"\((-inf|\d+), (\d+|inf)\]").all(), labels.tolist()
 
 
+def test_levels_spelled_like_the_table_markers_are_refused():
+    """A real level "(missing)" (blanks filled upstream) or "(other)" would share the
+    table's marker: a person scoring with the table could not tell it from a missing or
+    rare value (the probe's table scored such rows 2 points off)."""
+    X, y = make_risk_frame(600, seed=6)
+    X["home"] = X["home"].astype(object).where(X.index % 7 != 0, MISSING_LABEL)
+    model = fit_scorecard(X, y)
+    with pytest.raises(ValueError, match=r"Column 'home' has the level\(s\) \['\(missing\)'\]"):
+        points_table(model)
+    X["home"] = X["home"].replace(MISSING_LABEL, OTHER_LEVELS)
+    model = fit_scorecard(X, y)
+    with pytest.raises(ValueError, match=r"\['\(other\)'\].*Recode"):
+        points_table(model)
+
+
 def test_scaling_pdo_and_base_odds(model):
     student = model.student_
     odds = np.exp(-student.points_to_logits(np.array([600, 620, 640])))
