@@ -50,7 +50,7 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
         "(onnxruntime, in the same extra, scores the exported file)."
     ) from error
 
-from .inputs import _numeric_column
+from .inputs import _inf_message, _numeric_column
 from .persistence import check_distilled
 from .preprocessing import MISSING_ROW, StudentPreprocessor
 from .students import MLPStudent, ScorecardStudent, Student, TreeStudent
@@ -522,7 +522,8 @@ def onnx_inputs(model: Any, X: Any) -> dict[str, np.ndarray]:
     in an integer-level column is level ``1``, fed as ``"1"``), with
     :data:`MISSING_CATEGORY` for missing values and a string no level has for unseen ones.
     Columns are matched by name as in ``predict_proba`` (any order, extra columns ignored,
-    a missing column is an error).
+    a missing column is an error). A numeric value of +-inf is an error too, as in
+    ``predict_proba``.
 
     Parameters
     ----------
@@ -566,5 +567,8 @@ def onnx_inputs(model: Any, X: Any) -> dict[str, np.ndarray]:
             codes = np.asarray(schema._codes(name, values, n_rows), dtype=np.intp)
             feed[name] = text[codes].reshape(n_rows, 1)
         else:
-            feed[name] = np.ascontiguousarray(_numeric_column(name, values)).reshape(n_rows, 1)
+            column = np.ascontiguousarray(_numeric_column(name, values))
+            if np.isinf(column).any():  # refused as predict_proba refuses it
+                raise ValueError(_inf_message(name, column))
+            feed[name] = column.reshape(n_rows, 1)
     return {name: feed[name] for name in schema.names}

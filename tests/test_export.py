@@ -233,6 +233,16 @@ def test_onnx_inputs_marks_missing_and_reorders(risk_model):
         onnx_inputs(model, X.drop(columns="income"))
 
 
+def test_onnx_inputs_refuses_infinite_values_as_predict_proba_does(risk_model):
+    model, X = risk_model
+    rows = X.iloc[:3].assign(income=[np.inf, -np.inf, 5e4])
+    message = r"Column 'income' holds 2 infinite value\(s\).*X\.replace"
+    with pytest.raises(ValueError, match=message):
+        model.predict_proba(rows)
+    with pytest.raises(ValueError, match=message):
+        onnx_inputs(model, rows)
+
+
 def test_numpy_model_inputs_are_x0_x1(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 3))
