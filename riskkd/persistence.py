@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 FORMAT = "riskkd-model"
@@ -123,6 +124,12 @@ def check_distilled(model: Any, caller: str) -> None:
         raise TypeError(
             f"{caller} takes a DistilledClassifier; a MultiStageDistiller's deployable model is "
             f"its last stage: {caller}(model.final_, ...)."
+        )
+    if isinstance(model, Pipeline):
+        raise TypeError(
+            f"{caller} takes a DistilledClassifier, not a {type(model).__name__}. Pass the "
+            f"pipeline's last step, {caller}(pipe[-1], ...), and feed it pipe[:-1].transform(X): "
+            "it reads the columns the steps before it output."
         )
     check_is_fitted(model)
 

@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.utils.validation import check_is_fitted
 
+from .persistence import check_distilled
 from .preprocessing import MISSING_ROW, UNKNOWN_ROW, StudentPreprocessor
 from .students import ScorecardStudent
 
@@ -48,8 +48,8 @@ OTHER_LEVELS = "(other)"
 MISSING_LABEL = "(missing)"
 
 
-def _scorecard(model: Any) -> ScorecardStudent:
-    check_is_fitted(model)
+def _scorecard(model: Any, caller: str) -> ScorecardStudent:
+    check_distilled(model, caller)
     student = getattr(model, "student_", None)
     if not isinstance(student, ScorecardStudent):
         raise TypeError(
@@ -84,7 +84,7 @@ def score_points(model: Any, X: Any) -> np.ndarray:
     >>> score_points(model, X[:2]).shape
     (2,)
     """
-    student = _scorecard(model)
+    student = _scorecard(model, "score_points")
     Xn, Xc = model.preprocessor_.transform(model.input_schema_.encode(X))
     return student.total_points(Xn, Xc)
 
@@ -143,7 +143,7 @@ def points_table(
     >>> list(table.columns)
     ['feature', 'kind', 'bin', 'lower', 'upper', 'levels', 'points']
     """
-    student = _scorecard(model)
+    student = _scorecard(model, "points_table")
     for name, value in (("pdo", pdo), ("base_score", base_score), ("base_odds", base_odds)):
         fitted = getattr(student, name)
         if value is not None and float(value) != float(fitted):

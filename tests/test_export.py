@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from riskkd import DistilledClassifier
 from riskkd.datasets import DATASETS, load_dataset, train_test_split_recommended
@@ -259,6 +261,16 @@ def test_numpy_model_inputs_are_x0_x1(tmp_path):
 def test_unfitted_model_is_refused(tmp_path):
     with pytest.raises(NotFittedError):
         export_onnx(DistilledClassifier(), tmp_path / "m.onnx")
+    assert not list(tmp_path.iterdir())
+
+
+def test_pipeline_is_refused_with_its_last_step_named(risk_model, tmp_path):
+    pipe = make_pipeline(FunctionTransformer(feature_names_out="one-to-one"), risk_model[0])
+    message = r" takes a DistilledClassifier, not a Pipeline.*\(pipe\[-1\], \.\.\.\).*pipe\[:-1\]\.transform\(X\)"
+    with pytest.raises(TypeError, match=r"export_onnx" + message):
+        export_onnx(pipe, tmp_path / "m.onnx")
+    with pytest.raises(TypeError, match=r"onnx_inputs" + message):
+        onnx_inputs(pipe, risk_model[1])
     assert not list(tmp_path.iterdir())
 
 

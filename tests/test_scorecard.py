@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import expit
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 import riskkd
 from riskkd import DistilledClassifier
@@ -215,6 +217,15 @@ def test_non_scorecard_model_is_refused(data):
     model.fit(X, y)
     with pytest.raises(TypeError, match="student is a TreeStudent, not a ScorecardStudent"):
         points_table(model)
+
+
+def test_pipeline_is_refused_with_its_last_step_named(model, data):
+    pipe = make_pipeline(FunctionTransformer(feature_names_out="one-to-one"), model)
+    message = r" takes a DistilledClassifier, not a Pipeline.*\(pipe\[-1\], \.\.\.\).*pipe\[:-1\]\.transform\(X\)"
+    with pytest.raises(TypeError, match=r"points_table" + message):
+        points_table(pipe)
+    with pytest.raises(TypeError, match=r"score_points" + message):
+        score_points(pipe, data[0])
 
 
 def _student_inputs(model, X):
