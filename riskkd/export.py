@@ -34,6 +34,7 @@ registers one function that maps the preprocessed inputs to logits. See
 from __future__ import annotations
 
 import functools
+import numbers
 import os
 import uuid
 from pathlib import Path
@@ -445,6 +446,21 @@ def _build(model: Any, opset: int) -> onnx.ModelProto:
     return onnx_model
 
 
+def _check_opset(opset: Any) -> int:
+    """``opset`` as an int, ``DEFAULT_OPSET`` for None, or an error saying what is accepted."""
+    if opset is None:
+        return DEFAULT_OPSET
+    highest = onnx.defs.onnx_opset_version()
+    integer = isinstance(opset, numbers.Integral) and not isinstance(opset, bool)
+    if not (integer and _MIN_OPSET <= opset <= highest):
+        raise ValueError(
+            f"opset must be an integer from {_MIN_OPSET} (Softmax over one axis and Squeeze "
+            f"with axes as input) to {highest} (the newest the installed onnx "
+            f"{onnx.__version__} knows), got {opset!r}. Pass opset=None for {DEFAULT_OPSET}."
+        )
+    return int(opset)
+
+
 def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None) -> Path:
     """Write a fitted model's student, preprocessing included, as one ONNX graph.
 
@@ -456,7 +472,8 @@ def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None
     path : str or path-like
         The ``.onnx`` file to write. It is written whole or not at all.
     opset : int, default=None
-        The ONNX opset (``ai.onnx`` domain), at least 13. ``None`` is 17.
+        The ONNX opset (``ai.onnx`` domain), from 13 to the newest the installed onnx
+        package knows (``onnx.defs.onnx_opset_version()``). ``None`` is 17.
 
     Returns
     -------
@@ -469,6 +486,8 @@ def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None
         If ``model`` is not fitted.
     TypeError
         If the student has no registered graph piece.
+    ValueError
+        If ``opset`` is not an integer in that range.
 
     Notes
     -----
@@ -494,13 +513,7 @@ def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None
     True
     """
     check_distilled(model, "export_onnx")
-    opset = DEFAULT_OPSET if opset is None else int(opset)
-    if opset < _MIN_OPSET:
-        raise ValueError(
-            f"opset must be at least {_MIN_OPSET} (Softmax over one axis and Squeeze with "
-            f"axes as input), got {opset}. Pass opset=None for {DEFAULT_OPSET}."
-        )
-    onnx_model = _build(model, opset)
+    onnx_model = _build(model, _check_opset(opset))
     path = Path(path)
     # A plain exclusive create (not tempfile's private 0600): usual file permissions.
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"

@@ -274,9 +274,13 @@ def test_pipeline_is_refused_with_its_last_step_named(risk_model, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_bad_opset_is_refused(risk_model, tmp_path):
-    with pytest.raises(ValueError, match="opset must be at least 13"):
-        export_onnx(risk_model[0], tmp_path / "m.onnx", opset=11)
+@pytest.mark.parametrize("opset", [11, onnx.defs.onnx_opset_version() + 1, 99, "seventeen", 17.5])
+def test_bad_opset_is_refused(risk_model, tmp_path, opset):
+    highest = onnx.defs.onnx_opset_version()
+    message = rf"opset must be an integer from 13 .* to {highest} .*got {opset!r}.*opset=None"
+    with pytest.raises(ValueError, match=message):
+        export_onnx(risk_model[0], tmp_path / "m.onnx", opset=opset)
+    assert not list(tmp_path.iterdir())
 
 
 def test_column_named_like_an_output_is_refused(tmp_path):
