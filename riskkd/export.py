@@ -303,12 +303,20 @@ def _level_table(name: str, levels: list[Any], prep: Any, j: int) -> tuple[list[
     """
     lut = prep.lut_[prep.lut_offsets_[j] :]
     keys = [str(level) for level in levels]
-    if MISSING_CATEGORY in keys or len(set(keys)) != len(keys):
-        clash = MISSING_CATEGORY if MISSING_CATEGORY in keys else "two levels with one text"
+    by_key: dict[str, list[Any]] = {}
+    for key, level in zip(keys, levels):
+        by_key.setdefault(key, []).append(level)
+    clashes = [
+        f"{' and '.join(map(repr, group))} read{'s' if len(group) == 1 else ''} {key!r}"
+        for key, group in by_key.items()
+        if len(group) > 1 or key == MISSING_CATEGORY
+    ]
+    if clashes:
         raise ValueError(
-            f"Column {name!r} cannot be exported to ONNX: its levels as strings are not unique "
-            f"or include the missing-value marker {MISSING_CATEGORY!r} ({clash!r}). Recode "
-            "the column's levels to distinct non-empty strings and refit."
+            f"Column {name!r} cannot be exported to ONNX: its input holds each level as "
+            f"str(level), and {MISSING_CATEGORY!r} for a missing value, so the levels' "
+            f"strings must be distinct and non-empty; {'; '.join(clashes)}. Recode the "
+            "column's levels to distinct non-empty strings and refit."
         )
     # lut[code + 2]: -2 (unseen) at 0, -1 (missing) at 1, level k at k + 2.
     unknown = int(lut[0])

@@ -292,6 +292,21 @@ def test_column_named_like_an_output_is_refused(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_levels_with_one_text_are_refused_by_name(tmp_path):
+    X, y = make_risk_frame(300, 2, seed=3)
+    X["branch"] = pd.Series([1 if i % 2 else "1" for i in range(len(X))], dtype=object)
+    with pytest.warns(UserWarning, match="mixes text"):
+        model = DistilledClassifier(fast_teacher(), fast_tree(), cv=2, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match=r"Column 'branch'.*1 and '1' read '1'.*Recode"):
+        export_onnx(model, tmp_path / "m.onnx")
+    X["branch"] = X["branch"].astype(str)
+    X["note"] = X["note"].fillna("")  # the text of a missing value
+    model = DistilledClassifier(fast_teacher(), fast_tree(), cv=2, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match=r"Column 'note'.*'' reads ''.*Recode"):
+        export_onnx(model, tmp_path / "m.onnx")
+    assert not list(tmp_path.iterdir())
+
+
 class RidgeLogitStudent(Student):
     """A real, minimal student: ridge regression of the soft-target log-odds on ``Xn``."""
 
