@@ -193,6 +193,27 @@ def _tree_graph(student: TreeStudent, graph: OnnxGraph, xn: str | None, xc: str 
         parts.append(graph.op("Gather", scores, xc, axis=0))
     X = parts[0] if len(parts) == 1 else graph.op("Concat", *parts, axis=1)
     X = graph.op("Cast", X, to=TensorProto.DOUBLE)
+    leaf = _tree_leaf(student, graph, X, xc)
+    logits = graph.const(student.leaf_logits_, "leaf_logits", np.float64)
+    logits = graph.op("Gather", logits, leaf, axis=0, hint="logits")
+    coef = getattr(student, "leaf_coef_", None)
+    if coef is None:
+        return logits
+    # Linear leaves: logits += X @ leaf_coef_[leaf_slot_[leaf]], row by row in double.
+    slot = graph.op("Gather", graph.const(student.leaf_slot_, "leaf_slot", np.int64), leaf, axis=0)
+    coef = graph.op("Gather", graph.const(coef, "leaf_coef", np.float64), slot, axis=0)
+    axis = graph.const([1], dtype=np.int64)
+    rows = graph.op("Unsqueeze", X, axis)
+    linear = graph.op("Squeeze", graph.op("MatMul", rows, coef), axis)  # [N,1,d]@[N,d,k]
+    return graph.op("Add", logits, linear, hint="logits")
+
+
+def _tree_leaf(student: TreeStudent, graph: OnnxGraph, X: str, xc: str | None) -> str:
+    """The ``[N]`` int64 leaf of every row of the double inputs ``X``, as ``TreeStudent.apply``."""
+    zero = helper.make_tensor("zero", TensorProto.INT64, [1], [0])
+    n_rows = graph.op("Slice", graph.op("Shape", X), *(graph.const([k]) for k in (0, 1)))
+    if not student.depth_:  # the root is the only leaf
+        return graph.op("ConstantOfShape", n_rows, value=zero, hint="leaf")
     # A split on a scaled numeric column compares the raw value against the largest raw
     # value the preprocessing puts at or below the threshold: it decides exactly as
     # predict_proba, whose float32 arcsinh can round xn one step away from this graph's. A
@@ -213,11 +234,8 @@ def _tree_graph(student: TreeStudent, graph: OnnxGraph, xn: str | None, xc: str 
             design = graph.op("Concat", design, graph.op("Slice", X, *ends), axis=1)
     # node: [N, 1] int64 zeros, then one step down the tree per level, as TreeStudent.apply:
     # compare in double (leaves: threshold +inf, children = itself).
-    n_rows = graph.op("Slice", graph.op("Shape", X), *(graph.const([k]) for k in (0, 1)))
     shape = graph.op("Concat", n_rows, graph.const([1], dtype=np.int64), axis=0)
-    node = graph.op(
-        "ConstantOfShape", shape, value=helper.make_tensor("zero", TensorProto.INT64, [1], [0])
-    )
+    node = graph.op("ConstantOfShape", shape, value=zero)
     feature = graph.const(student.feature_, "feature", np.int64)
     threshold = graph.const(threshold, "threshold", np.float64)
     children = graph.const(student.children_.ravel(), "children", np.int64)
@@ -228,19 +246,7 @@ def _tree_graph(student: TreeStudent, graph: OnnxGraph, xn: str | None, xc: str 
         right = graph.op("Greater", value, graph.op("Gather", threshold, node, axis=0))
         index = graph.op("Add", graph.op("Mul", node, two), graph.op("Cast", right, to=7))
         node = graph.op("Gather", children, index, axis=0, hint="node")
-    leaf = graph.op("Squeeze", node, graph.const([1], dtype=np.int64))
-    logits = graph.const(student.leaf_logits_, "leaf_logits", np.float64)
-    logits = graph.op("Gather", logits, leaf, axis=0, hint="logits")
-    coef = getattr(student, "leaf_coef_", None)
-    if coef is None:
-        return logits
-    # Linear leaves: logits += X @ leaf_coef_[leaf_slot_[leaf]], row by row in double.
-    slot = graph.op("Gather", graph.const(student.leaf_slot_, "leaf_slot", np.int64), leaf, axis=0)
-    coef = graph.op("Gather", graph.const(coef, "leaf_coef", np.float64), slot, axis=0)
-    axis = graph.const([1], dtype=np.int64)
-    rows = graph.op("Unsqueeze", X, axis)
-    linear = graph.op("Squeeze", graph.op("MatMul", rows, coef), axis)  # [N,1,d]@[N,d,k]
-    return graph.op("Add", logits, linear, hint="logits")
+    return graph.op("Squeeze", node, graph.const([1], dtype=np.int64), hint="leaf")
 
 
 # ---------------------------------------------------------------------- preprocessing

@@ -177,6 +177,18 @@ def test_tree_splits_next_to_thresholds_decide_as_predict_proba(leaves, tmp_path
     np.testing.assert_allclose(proba, model.predict_proba(rows), rtol=0, atol=ATOL)
 
 
+def test_one_leaf_tree_has_no_unused_initializers(tmp_path):
+    X, y = make_risk_frame(300, seed=3)
+    student = fast_tree(min_samples_leaf=1000)  # more than the rows: the root is the leaf
+    model = DistilledClassifier(fast_teacher(), student, cv=2, random_state=0).fit(X, y)
+    assert model.student_.depth_ == 0
+    graph = onnx.load(export_onnx(model, tmp_path / "m.onnx")).graph
+    used = {name for node in graph.node for name in node.input}
+    assert [t.name for t in graph.initializer if t.name not in used] == []  # ORT warns on these
+    proba, _ = _session(tmp_path / "m.onnx").run(None, onnx_inputs(model, X))
+    np.testing.assert_allclose(proba, model.predict_proba(X), rtol=0, atol=ATOL)
+
+
 def test_onnx_inputs_read_levels_as_predict_proba_does(tmp_path):
     """Integer levels arrive as floats once a batch has a NaN; the feed still names level 1."""
     X, y = make_risk_frame(600, seed=4)
