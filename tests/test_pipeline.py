@@ -872,6 +872,9 @@ def test_an_unusable_tracking_store_fails_before_training(tmp_path):
                        r"'unknownscheme://127\.0\.0\.1:1/db' cannot be opened"):  # fmt: skip
         runner.run()
     assert runner.timings == {} and not (tmp_path / "runs").exists()
+    raw["mlflow"]["tracking_uri"] = "http://127.0.0.1:9"  # nothing listens: refused at once
+    with pytest.raises(RuntimeError, match=r"'http://127\.0\.0\.1:9' cannot be opened"):
+        runner_for(load_config(raw)).run()
 
 
 def test_dask_engine_refuses_a_teacher_it_cannot_distribute_and_samples():

@@ -8,7 +8,6 @@ register, and promote only if the fidelity gates pass.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -256,28 +255,33 @@ class PipelineRunner:
 
     def check_tracking_store(self) -> None:
         """Fail before training when the tracking store cannot be opened (a wrong URI, a
-        store whose driver is not installed, a server that is down), not after it."""
-        from mlflow import MlflowClient
+        store whose driver is not installed, a server that is down), not after it.
+
+        A server is asked once for its ``/health`` (MLflow itself retries a refused
+        connection for minutes); a database store is opened; a local SQLite file or folder
+        is left to be created when the run logs, so a run that fails earlier leaves none.
+        """
+        from urllib.parse import urlparse
 
         from .. import tracking
 
         uri = self.config.mlflow.tracking_uri or tracking.default_tracking_uri()
-        # MLflow retries a refused connection for about four minutes; two quick retries
-        # tell a server that is down (the user's own settings win).
-        quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
-        quick = {k: v for k, v in quick.items() if k not in os.environ}
+        scheme = urlparse(uri).scheme
         try:
-            os.environ.update(quick)
-            MlflowClient(uri).search_experiments(max_results=1)
+            if scheme in ("http", "https"):
+                import requests
+
+                requests.get(f"{uri.rstrip('/')}/health", timeout=10)
+            elif scheme not in ("", "file", "sqlite"):
+                from mlflow import MlflowClient
+
+                MlflowClient(uri).search_experiments(max_results=1)
         except Exception as error:
             raise RuntimeError(
                 f"mlflow.tracking_uri: the tracking store {uri!r} cannot be opened "
                 f"({type(error).__name__}: {error}). Fix the URI (or MLFLOW_TRACKING_URI), "
                 "install the store's driver or start its server, or set mlflow.enabled: false."
             ) from error
-        finally:
-            for name in quick:
-                os.environ.pop(name, None)
 
     def log_to_mlflow(
         self,
