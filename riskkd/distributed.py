@@ -27,8 +27,9 @@ read works on a frame persisted on the workers.
    offsets known from pass 1, so fold sizes per class differ by at most one. With
    ``groups``, a row's fold is a seeded hash of its group instead (:func:`seeded_hash`), so
    a group is in one fold whatever partitions hold its rows; class shares per fold then
-   match up to sampling noise, and pass 1 checks that every fold leaves each class to train on. Cluster memory: the encoded data (8 bytes per numeric cell,
-   1-4 per categorical one, 17 per row for label, weight and fold).
+   match up to sampling noise, and pass 1 checks that every fold leaves each class to
+   train on. Cluster memory: the encoded data (8 bytes per numeric cell, 1-4 per
+   categorical one, 17 per row for label, weight and fold).
 3. **Driver sample** (one pass over the persisted frame). A stratified sample of at most
    ``max_student_rows`` rows (1,000,000 when that is ``None``) fits the student preprocessing
    (``preprocessor_``: medians, quartiles, level frequencies) on the driver. With fewer rows
@@ -342,7 +343,7 @@ def _summary(
         "n_groups": None if g is None else len(g),
         "g_aligned": g is None or x.index.equals(g.index),
     }
-    if g is not None and len(g) == len(x):
+    if g is not None and len(g) == len(x) == len(labels):  # else: refused as misaligned
         out["n_missing_groups"] = int(g.isna().sum())
         # Rows of each (fold, label): every fold must leave each class to its teacher.
         folds = _group_folds(g, n_splits, seed)
@@ -723,8 +724,8 @@ class _DaskDistillation:
         rare = [(c, int(n)) for c, n in zip(classes.tolist(), totals) if n < model.cv]
         if rare:
             raise ValueError(
-                f"Class(es) {rare} have fewer members than cv={model.cv} folds; every fold needs "
-                "each class. Lower cv, merge rare classes, or gather more rows."
+                f"Class(es) {rare} have fewer members than cv={model.cv} folds; every fold's "
+                "teacher needs each class. Lower cv, merge rare classes, or gather more rows."
             )
         if groups is not None:
             self._check_group_folds(summaries, classes)
@@ -747,16 +748,19 @@ class _DaskDistillation:
             index=range(self.model.cv), columns=classes, fill_value=0
         )
         training = per_fold.sum(axis=0).to_numpy() - per_fold.to_numpy()
-        for fold, label in zip(*np.nonzero(training == 0)):
+        lacking = np.argwhere(training == 0)
+        if len(lacking):
+            fold, label = lacking[0]
             raise ValueError(
                 f"groups: every row of class {_plain(classes[label])!r} is in fold {fold} of "
                 f"cv={self.model.cv} (folds follow the groups), so that fold's teacher could "
                 "not learn the class. Use fewer folds, or give the class more groups."
             )
-        for fold in np.flatnonzero(per_fold.sum(axis=1).to_numpy() == 0):
+        empty = np.flatnonzero(per_fold.sum(axis=1).to_numpy() == 0)
+        if len(empty):
             raise ValueError(
-                f"groups: fold {fold} of cv={self.model.cv} holds no rows (too few groups for "
-                "the folds?). Use fewer folds, or pass finer groups."
+                f"groups: fold {empty[0]} of cv={self.model.cv} holds no rows (too few groups "
+                "for the folds?). Use fewer folds, or pass finer groups."
             )
 
     def _fold_offsets(self, counts: np.ndarray, seed: int) -> np.ndarray:
@@ -801,8 +805,8 @@ class _DaskDistillation:
         if len(parts) != len(offsets):
             raise RuntimeError(
                 f"Dask split the data into {len(parts)} partitions for encoding but "
-                f"{len(offsets)} for the summary; persist X, y and sample_weight "
-                "(or read them from one frame) and retry."
+                f"{len(offsets)} for the summary; persist X, y, sample_weight "
+                "and groups (or read them from one frame) and retry."
             )
         self.placement = [workers[k] for k in _placement(rows, len(workers))]
         futures = [

@@ -519,3 +519,10 @@ def test_groups_are_checked_before_any_teacher(client):
         )  # fmt: skip
     with pytest.raises(ValueError, match="groups is not aligned with X: it has 2 partitions"):
         fit_distributed(model, dX, dy, groups=dd.from_pandas(groups, npartitions=2))
+    # A y of other lengths is named as such, with groups too (not a pandas grouper error).
+    shifted = dd.from_pandas(y.iloc[:600], npartitions=4).clear_divisions()
+    with pytest.raises(ValueError, match=r"partition 0 of X has \d+ rows but y's has \d+"):
+        fit_distributed(
+            model, dX.clear_divisions(), shifted,
+            groups=dd.from_pandas(groups, npartitions=4).clear_divisions(), client=client,
+        )  # fmt: skip
