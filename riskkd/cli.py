@@ -456,9 +456,9 @@ def distill(
         _check_choice("--student", student, STUDENTS)
         if contract is not None:
             try:
-                resolve_contract(contract)
+                resolve_contract(contract, key="--contract")
             except (ValueError, FileNotFoundError) as error:
-                raise typer.BadParameter(f"--{error}") from None
+                raise typer.BadParameter(str(error)) from None
         has_test = test_size > 0
         config = load_config(
             {

@@ -252,7 +252,7 @@ def fidelity_report(
     check_threshold(threshold)
     index = label_index(model.classes_, y)
     if sample_weight is not None:
-        sample_weight = _check_sample_weight(sample_weight, index)
+        sample_weight = _check_sample_weight(sample_weight, index, ensure_non_negative=True)
     check_two_classes(model.classes_, index, sample_weight)
     p_teacher = model.teacher_.predict_proba(X)
     p_student = model.predict_proba(X)

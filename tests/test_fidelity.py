@@ -124,6 +124,8 @@ def test_single_class_is_refused(request, n_classes):
         fidelity_report(model, X[only], y[only])
     with pytest.raises(ValueError, match=rf"one class \({first!r}\) among the rows of positive"):
         fidelity_report(model, X, y, sample_weight=only.astype(float))
+    with pytest.raises(ValueError, match="Negative values in data passed to `sample_weight`"):
+        fidelity_report(model, X, y, sample_weight=np.where(only, 1.0, -1.0))
 
 
 @pytest.mark.parametrize(

@@ -198,7 +198,7 @@ def load_data(data_config: Any, split_config: Any, seed: int) -> Dataset:
     )
 
 
-def resolve_contract(contract: str, base: Path | None = None) -> str | Path:
+def resolve_contract(contract: str, base: Path | None = None, key: str = "contract") -> str | Path:
     """A contract name of :data:`riskkd.schemas.SCHEMAS`, or the path of a pandera YAML file.
 
     A value ending in ``.yaml`` / ``.yml`` is a file path, looked for as given (relative to
@@ -207,6 +207,7 @@ def resolve_contract(contract: str, base: Path | None = None) -> str | Path:
     when that file is not found, falls back to the bundled contract, so a pipeline also
     runs from an installed package without the ``data_schemas/`` folder; any other missing
     file is an error (a team's own contract misspelt must not check the bundled one).
+    Errors name ``key``: the config key or command-line flag the value came from.
     """
     from ..schemas import SCHEMAS
 
@@ -215,7 +216,7 @@ def resolve_contract(contract: str, base: Path | None = None) -> str | Path:
             close = difflib.get_close_matches(contract, list(SCHEMAS), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(
-                f"contract: {contract!r} is neither a YAML file nor one of "
+                f"{key}: {contract!r} is neither a YAML file nor one of "
                 f"{', '.join(map(repr, SCHEMAS))}.{hint}"
             )
         return contract
@@ -229,7 +230,7 @@ def resolve_contract(contract: str, base: Path | None = None) -> str | Path:
     if path.stem in SCHEMAS and path.as_posix() == f"data_schemas/{path.name}":
         return path.stem
     raise FileNotFoundError(
-        f"contract: {contract!r} was not found (looked in {', '.join(map(str, candidates))}); "
+        f"{key}: {contract!r} was not found (looked in {', '.join(map(str, candidates))}); "
         f"give a pandera YAML file or one of {', '.join(map(repr, SCHEMAS))}."
     )
 

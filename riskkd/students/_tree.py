@@ -177,8 +177,8 @@ class TreeStudent(Student):
         fit, held = ~holdout, holdout
         if min(fit.sum(), held.sum()) < 20 or weight[held].sum() <= 0 or weight[fit].sum() <= 0:
             return "constant"
-        self.level_scores_ = self._level_scores(Xc[fit], target[fit], weight[fit], n_embeddings)
-        design = self._design(Xn, Xc)
+        scores = self._level_scores(Xc[fit], target[fit], weight[fit], n_embeddings)
+        design = self._design(Xn, Xc, scores)
         full = np.column_stack([1 - target, target]) if target.shape[1] == 1 else target
         losses = {}
         for kind in ("constant", "linear"):
@@ -318,8 +318,11 @@ class TreeStudent(Student):
             ).x
         return theta[:k], theta[k:].reshape(d, k)
 
-    def _design(self, Xn, Xc):
-        return np.hstack([Xn, np.take(self.level_scores_, Xc)]).astype(np.float32, copy=False)
+    def _design(self, Xn, Xc, level_scores=None):
+        """The numeric inputs beside each categorical input's level score (by default
+        ``level_scores_``): what the splits and linear leaves see."""
+        scores = self.level_scores_ if level_scores is None else level_scores
+        return np.hstack([Xn, np.take(scores, Xc)]).astype(np.float32, copy=False)
 
     def apply(self, Xn, Xc):
         """Leaf index of every sample."""
