@@ -225,12 +225,14 @@ def test_fail_fast_stops_at_the_first_bad_row(model, frame, tmp_path):
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert files == ["_manifest.json", "part-00000.parquet"]
     assert [p["part"] for p in read_manifest(tmp_path / "out")["parts"]] == ["part-00000.parquet"]
-    # Stopped before its first part, a job leaves no output folder: a plain rerun may use it.
+    # Stopped before its first part, a job leaves none of the folders it created: a plain
+    # rerun may use them.
     with pytest.raises(ValueError, match=r"row 5 "):
         score_files(
-            model, tmp_path / "in.csv", tmp_path / "new", id_cols=["txn_id"], fail_fast=True
-        )
-    assert not (tmp_path / "new").exists()
+            model, tmp_path / "in.csv", tmp_path / "new" / "deep" / "scores", id_cols=["txn_id"],
+            fail_fast=True,
+        )  # fmt: skip
+    assert not (tmp_path / "new").exists() and tmp_path.is_dir()
     summary = score_files(model, tmp_path / "in.csv", tmp_path / "new", id_cols=["txn_id"])
     assert (summary.rows_scored, summary.rows_rejected) == (696, 4)
 

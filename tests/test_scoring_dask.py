@@ -152,6 +152,26 @@ def test_dask_reads_a_csv_header_wider_than_its_sample(model, frame, tmp_path, c
     pd.testing.assert_frame_equal(read_parts(tmp_path / "dask"), read_parts(tmp_path / "local"))
 
 
+def test_dask_csv_partitions_follow_chunk_rows_past_a_header_of_megabytes(tmp_path):
+    """The bytes per row are estimated from the rows after the header, however long it is
+    (a header longer than the 1 MiB sample was taken for a row: one partition of all rows)."""
+    from riskkd.scoring._dask import _csv_partitions
+    from riskkd.scoring._inputs import discover
+
+    names = [f"feature_store_column_{k:05d}_with_a_long_name" for k in range(30_000)]
+    rows = pd.DataFrame(np.arange(40)[:, None] % 10, columns=["first"]).reindex(
+        columns=["first", *names], fill_value=0
+    )
+    rows.to_csv(tmp_path / "wide.csv", index=False)
+    assert len(",".join(names)) > 1 << 20
+    (file,) = discover(tmp_path / "wide.csv")
+    frame, _ = _csv_partitions(file, ["first"], chunk_rows=10)
+    # Blocks of 10 rows' bytes (600 kB) over the 1.4 MB header and 40 rows of 60 kB: 6
+    # (it was 1: blocks of 10 "rows" of 1 MiB).
+    assert 4 <= frame.npartitions <= 7
+    assert frame["first"].compute().astype(int).tolist() == (np.arange(40) % 10).tolist()
+
+
 def test_dask_resume_and_fail_fast(model, frame, tmp_path, cluster):
     frame.to_parquet(tmp_path / "in.parquet")
     options = dict(

@@ -63,18 +63,18 @@ def _parquet_partitions(file: InputFile, columns: Sequence[str], chunk_rows: int
 def _csv_partitions(file: InputFile, columns: Sequence[str], chunk_rows: int) -> Any:
     import dask.dataframe as dd
 
+    # Dask infers the partitions' columns from a sample of the file's first bytes, which
+    # must hold the whole header (by default 256 kB, less than a feature-store export's):
+    # at most twice each name's bytes (quotes doubled), its quotes and a comma, then rows.
+    header_bytes = sum(2 * len(name.encode()) + 3 for name in file.columns)
     if file.path.name.lower().endswith(".csv"):
         with open(file.path, "rb") as handle:
-            sample = handle.read(_SAMPLE_BYTES).split(b"\n")
+            sample = handle.read(header_bytes + _SAMPLE_BYTES).split(b"\n")
         lines = sample[1:-1] or sample[:1]  # header excluded, last (maybe partial) line too
         bytes_per_row = max(1.0, sum(len(line) + 1 for line in lines) / max(len(lines), 1))
         blocksize = max(int(chunk_rows * bytes_per_row), 1 << 16)
     else:
         blocksize = None  # a compressed file cannot be split: one partition per file
-    # Dask infers the partitions' columns from a sample of the file's first bytes, which
-    # must hold the whole header (by default 256 kB, less than a feature-store export's):
-    # at most twice each name's bytes (quotes doubled), its quotes and a comma, then rows.
-    header_bytes = sum(2 * len(name.encode()) + 3 for name in file.columns)
     frame = dd.read_csv(
         str(file.path),
         blocksize=blocksize,

@@ -274,7 +274,7 @@ def score_files(
     check_columns(files, schema.names, id_cols, schema.numeric_names)
     output = Path(output).resolve()
     _check_output_apart(input, files, output)
-    created = not output.exists()
+    created = [f for f in (output, *output.parents) if not f.exists()]  # deepest first
     _prepare_output(output, resume)
     description = job_description(
         model_version=model_version,
@@ -308,11 +308,13 @@ def score_files(
     except BaseException:
         if manifest.parts:
             manifest.write()  # record the parts finished before the error (fail_fast, Ctrl-C)
-        elif created:
-            # Nothing scored: leave no folder that a plain rerun would refuse as not empty
-            # (unless a part was written but not recorded, which resume=True picks up).
+        else:
+            # Nothing scored: leave none of the folders this job created, so that a plain
+            # rerun is not refused as not empty (rmdir keeps a folder holding anything: a
+            # part written but not recorded, which resume=True picks up).
             with contextlib.suppress(OSError):
-                output.rmdir()
+                for folder in created:
+                    folder.rmdir()
         raise
 
     totals = manifest.totals()
