@@ -134,7 +134,10 @@ def student_graph(student: Student, graph: OnnxGraph, xn: str | None, xc: str | 
     (``None`` when there are none), as :meth:`riskkd.students.Student.decision_logits`
     receives them. The logits must have the shape ``decision_logits`` returns: ``[N, 1]``
     (log-odds of the second class) for binary models, ``[N, n_classes]`` otherwise, any
-    floating type.
+    floating type. A piece that compares numeric inputs with thresholds (as the tree
+    student's does) compares the raw values ``graph.raw_numeric`` with raw-unit thresholds
+    from ``graph.preprocessor`` instead (see :class:`OnnxGraph`), since ``xn`` can differ
+    from the Python preprocessing by one float32 step.
 
     A new student registers its own piece, e.g. for a linear student with
     ``coef_`` of shape ``(n_numeric, n_logits)`` and ``intercept_`` of shape
