@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import numbers
 import time
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -344,6 +345,22 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             student.set_params(random_state=seed)
         return student
 
+    def _warn_identifying_columns(self, schema: InputSchema, n_rows: int) -> None:
+        """Warn about categorical columns with a level for most rows (at least 100 levels
+        over half the rows): ids, text dates or free text read as categories, which tell
+        rows apart instead of grouping them; the teacher fits them as noise."""
+        for name in schema.categorical_names:
+            n_levels = len(schema.levels[name])
+            if n_levels >= 100 and n_levels > n_rows / 2:
+                warnings.warn(
+                    f"Column {name!r} has {n_levels:,} distinct values in {n_rows:,} rows; as a "
+                    "categorical feature it tells rows apart rather than grouping them (an id, "
+                    "a date read as text, free text?). Drop it, or derive features from it "
+                    "(a date's month or age in days), or parse it as numbers.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+
     def _check_student(self, seed: int) -> None:
         """Fail on the student's settings (e.g. ``max_depth=0``) and on a target it cannot
         learn before any teacher is fitted, not after the cross-fitting."""
@@ -411,6 +428,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         seed_teacher, seed_cv, seed_student, seed_augment = seeds
 
         schema = InputSchema.from_data(X)
+        self._warn_identifying_columns(schema, len(y_index))
         encoded = schema.encode(X)
         # Every setting is checked before the first fitted attribute is set.
         unlabeled = (

@@ -575,3 +575,15 @@ def test_all_missing_column_fits_without_numpy_warnings(binary_data):
         model.fit(X.assign(unused_feed=np.nan), y)
     column = model.input_schema_.numeric_names.index("unused_feed")
     assert model.preprocessor_.center_[column] == 0 and model.preprocessor_.scale_[column] == 1
+
+
+def test_a_categorical_column_with_a_level_per_row_is_warned_about():
+    """A CSV's text dates (or an id) read as a category tell rows apart; fit says so."""
+    X, y = make_risk_frame(400, 2, seed=3)
+    dates = pd.Series(pd.date_range("2020-01-01", periods=400, freq="h").strftime("%d/%m/%Y %H:%M"))
+    model = DistilledClassifier(fast_teacher(), fast_tree(), cv=2, random_state=0)
+    with pytest.warns(UserWarning, match=r"Column 'applied' has 400 distinct values in 400 rows"):
+        model.fit(X.assign(applied=dates.to_numpy()), y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # the usual columns: no warning
+        clone(model).fit(X, y)
