@@ -86,7 +86,8 @@ def _csv_header(path: Path) -> tuple[tuple[str, ...], int | None]:
     """Column names of a CSV file, and its rows if known from the header alone (else None)."""
     problem = None
     for block in _HEADER_BLOCKS:
-        options = pacsv.ReadOptions(block_size=block)
+        # One thread: the header is parsed from the first block alone, whatever the load.
+        options = pacsv.ReadOptions(block_size=block, use_threads=False)
         try:
             with (
                 _csv_stream(path) as stream,
@@ -95,12 +96,12 @@ def _csv_header(path: Path) -> tuple[tuple[str, ...], int | None]:
                 return tuple(reader.schema.names), None
         except pa.ArrowInvalid as error:
             problem = error
-            if "Empty CSV file or block" not in str(error):
-                break
         with _csv_stream(path) as stream:
             text = stream.read(block + 1)
-        if len(text) > block:
+        if len(text) > block and b"\n" not in text[:block]:
             continue  # a header longer than the block: try a larger one
+        if "Empty CSV file or block" not in str(problem):
+            break  # a malformed file, not a block too small for its header
         # The whole file, and no line in it: empty, or a header without a final line break
         # (columns and no rows), which pyarrow does not read as a line.
         try:
