@@ -25,7 +25,7 @@ read works on a frame persisted on the workers.
    Folds are stratified and deterministic from ``random_state``: within each class, rows
    get folds round-robin in a random order, continuing across partitions from per-class
    offsets known from pass 1, so fold sizes per class differ by at most one. With
-   ``groups``, a row's fold is a seeded hash of its group instead (:func:`seeded_hash`), so
+   ``groups``, a row's fold is a seeded hash of its group instead (``_seeded_hash``), so
    a group is in one fold whatever partitions hold its rows; class shares per fold then
    match up to sampling noise, and pass 1 checks that every fold leaves each class to
    train on. Cluster memory: the encoded data (8 bytes per numeric cell, 1-4 per
@@ -394,7 +394,7 @@ def _teacher_partition(
     return frame
 
 
-def seeded_hash(part: pd.DataFrame | pd.Series, seed: int) -> np.ndarray:
+def _seeded_hash(part: pd.DataFrame | pd.Series, seed: int) -> np.ndarray:
     """A seeded 64-bit hash of each row's values, the same whatever partition holds the row.
 
     Numbers hash as float64 and other values as text, so a column that one file stores as
@@ -423,7 +423,7 @@ def seeded_hash(part: pd.DataFrame | pd.Series, seed: int) -> np.ndarray:
 
 def _group_folds(groups: pd.Series, n_splits: int, seed: int) -> np.ndarray:
     """The fold of each row: a seeded hash of its group, so a group has one fold."""
-    return (seeded_hash(groups, seed) % n_splits).astype(np.int8)
+    return (_seeded_hash(groups, seed) % n_splits).astype(np.int8)
 
 
 def _training_rows(

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from .._dask_client import dask_client
-from ..distributed import seeded_hash
+from ..distributed import _seeded_hash
 from ._build import build_model
 from ._data import (
     Dataset,
@@ -144,12 +144,12 @@ def _group_test_mask(part: pd.Series, seed: int, test_size: float) -> pd.Series:
 def _hashed_test_mask(part: pd.DataFrame | pd.Series, seed: int, test_size: float) -> pd.Series:
     """Whether each row goes to the test set: a seeded hash of its values below ``test_size``.
 
-    A function of the row's values alone (:func:`~riskkd.distributed.seeded_hash`), so every
+    A function of the row's values alone (``riskkd.distributed._seeded_hash``), so every
     read of the data draws the same rows, however Dask partitions it (projecting columns
     fuses small parquet files into fewer partitions, and dropping partitions renumbers them:
     a draw seeded by partition number put test rows into training).
     """
-    hashed = pd.Series(seeded_hash(part, seed), index=part.index)
+    hashed = pd.Series(_seeded_hash(part, seed), index=part.index)
     return (hashed % 1_000_000) < int(test_size * 1_000_000)
 
 
