@@ -162,8 +162,8 @@ class DaskPipelineRunner(PipelineRunner):
     side); ``group`` hashes the group column, so a group is on one side whatever partition
     holds it, and the cross-fitting folds keep groups apart too (by another seeded hash,
     see :func:`~riskkd.distributed.fit_distributed`); XGBoost's rounds are early-stopped on
-    a sample of at most 200,000 training rows; the report's PSI reference is such a sample and no hash of
-    the training rows is logged. ``data.n_rows`` is not supported.
+    a sample of at most 200,000 training rows; the report's PSI reference is such a sample
+    and no hash of the training rows is logged. ``data.n_rows`` is not supported.
     """
 
     hash_training_rows = False
