@@ -528,6 +528,34 @@ def test_munge_rows_stay_in_the_data_domain(binary_data):
     assert 0.4 < unchanged.mean() < 0.9
 
 
+def test_text_codes_are_the_same_for_every_storage_of_text():
+    """Arrow text columns take their own lookup (InputSchema._arrow_text_codes); every
+    storage of the same text, in batches past the one-row path, gets the same codes."""
+    import pyarrow as pa
+
+    from riskkd.inputs import MISSING, UNSEEN, InputSchema
+
+    rng = np.random.default_rng(0)
+    fitted = ["a", "b", "1", "", "é"]
+    schema = InputSchema.from_data(pd.DataFrame({"c": pd.array(fitted, dtype="str")}))
+    levels = schema.levels["c"]  # sorted
+    values = rng.choice(np.array([*fitted, "new", "01", None], dtype=object), 500)
+    expected = np.array(
+        [MISSING if v is None else levels.index(v) if v in levels else UNSEEN for v in values]
+    )
+    chunked = pa.chunked_array([values[:200].tolist(), values[200:].tolist()], pa.large_string())
+    storages = {
+        "object": pd.array(values, dtype=object),
+        "str (pyarrow)": pd.array(values, dtype="str"),
+        "string[pyarrow]": pd.array(values, dtype="string[pyarrow]"),
+        "string[python]": pd.array(values, dtype="string[python]"),
+        "large_string, two chunks": pd.array(chunked, dtype=pd.ArrowDtype(pa.large_string())),
+    }
+    for storage, column in storages.items():
+        codes = schema.encode(pd.DataFrame({"c": column})).cat[:, 0]
+        np.testing.assert_array_equal(codes, expected, err_msg=storage)
+
+
 def test_max_categories_caps_identifier_like_columns():
     rng = np.random.default_rng(0)
     X = pd.DataFrame(
