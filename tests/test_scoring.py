@@ -567,6 +567,23 @@ def test_a_malformed_csv_row_names_the_file(model, frame, tmp_path, monkeypatch)
     assert not manifest["complete"] and len(manifest["parts"]) >= 1
 
 
+def test_a_csv_not_compressed_as_its_name_says_names_the_file(model, frame, tmp_path):
+    """A plain CSV named .gz and a gzip file cut short get a ValueError naming the file and
+    the codec (pyarrow raises a bare OSError such as "zlib inflate failed"); nothing is
+    written."""
+    frame.to_csv(tmp_path / "plain.csv.gz", index=False, compression=None)
+    with pytest.raises(ValueError, match=r"plain\.csv\.gz cannot be read .*says gzip"):
+        score_files(model, tmp_path / "plain.csv.gz", tmp_path / "out", id_cols=["txn_id"])
+    assert not (tmp_path / "out").exists()
+
+    rows = pd.concat([frame] * 20, ignore_index=True).assign(txn_id=np.arange(20 * len(frame)))
+    rows.to_csv(tmp_path / "whole.csv.gz", index=False, compression="gzip")
+    data = (tmp_path / "whole.csv.gz").read_bytes()
+    (tmp_path / "cut.csv.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut\.csv\.gz cannot be read"):
+        score_files(model, tmp_path / "cut.csv.gz", tmp_path / "out2", id_cols=["txn_id"])
+
+
 def test_csv_null_markers_are_missing_values(model, frame, tmp_path):
     """pyarrow's CSV null markers are missing values, not rejects ("#NA" and "1.#IND" were
     rejected as "not a number" when riskkd first read CSV text itself)."""

@@ -82,6 +82,18 @@ def _csv_stream(path: Path) -> pa.NativeFile:
     return pa.input_stream(path, compression=_CSV_CODECS[path.suffix.lower()])
 
 
+def _unreadable(path: Path, error: OSError) -> ValueError:
+    """The error for a CSV file that cannot be read or decompressed (``error``)."""
+    codec = _CSV_CODECS[path.suffix.lower()]
+    advice = (
+        f"its name says {codec}: check that it is complete and {codec}-compressed, or "
+        "rename it to what it holds"
+        if codec
+        else "check that it is readable"
+    )
+    return ValueError(f"{path} cannot be read ({error}); {advice}.")
+
+
 def _csv_header(path: Path) -> tuple[tuple[str, ...], int | None]:
     """Column names of a CSV file, and its rows if known from the header alone (else None)."""
     problem = None
@@ -119,11 +131,14 @@ def has_rows(file: InputFile) -> bool:
     """Whether the file holds at least one data row (a CSV file may hold only its header)."""
     if file.n_rows is not None:
         return file.n_rows > 0
-    with (
-        _csv_stream(file.path) as stream,
-        pacsv.open_csv(stream, parse_options=_CSV_PARSE) as reader,
-    ):
-        return any(batch.num_rows for batch in reader)
+    try:
+        with (
+            _csv_stream(file.path) as stream,
+            pacsv.open_csv(stream, parse_options=_CSV_PARSE) as reader,
+        ):
+            return any(batch.num_rows for batch in reader)
+    except OSError as error:  # not compressed as its suffix says, or cut short
+        raise _unreadable(file.path, error) from error
 
 
 def _describe(path: Path, kind: str) -> InputFile:
@@ -135,7 +150,10 @@ def _describe(path: Path, kind: str) -> InputFile:
         n_rows, columns = handle.metadata.num_rows, tuple(schema.names)
         temporal = tuple(f.name for f in schema if pa.types.is_temporal(f.type))
     else:
-        columns, n_rows = _csv_header(path)
+        try:
+            columns, n_rows = _csv_header(path)
+        except OSError as error:  # not compressed as its suffix says, or cut short
+            raise _unreadable(path, error) from error
     return InputFile(
         path=path,
         kind=kind,
@@ -259,7 +277,7 @@ def _csv_batches(path: Path, columns: Sequence[str]) -> Iterator[pa.RecordBatch]
             for batch in reader:
                 rows += batch.num_rows
                 yield batch
-    except pa.ArrowInvalid as error:  # a malformed row past the header check
+    except (pa.ArrowInvalid, OSError) as error:  # a malformed row, or a file cut short
         raise ValueError(
             f"{path} cannot be read past its first {rows:,} data rows: {error}. Parts scored "
             "before it are kept and recorded as an incomplete job. Fix or re-export the "
