@@ -263,13 +263,15 @@ def _numeric_graph(model: Any, graph: OnnxGraph) -> str | None:
     graph.raw_numeric = num
     z = graph.op("Sub", num, graph.const(prep.center_, "center", np.float64))
     z = graph.op("Div", z, graph.const(prep.scale_, "scale", np.float64))
+    missing = graph.op("IsNaN", z)  # before Clip, whose NaN handling ONNX leaves open
+    bound = float(np.finfo(np.float32).max)  # as StudentPreprocessor._scale bounds them
+    z = graph.op("Clip", z, graph.const(-bound), graph.const(bound))
     # arcsinh(z) = sign(z) log(|z| + sqrt(z^2 + 1)), in double (ONNX Runtime's Asinh is
     # float-only), then rounded to float32: a value may differ from predict_proba's float32
     # arcsinh by one float32 step (see OnnxGraph.raw_numeric for thresholds on them).
     a = graph.op("Abs", z)
     root = graph.op("Sqrt", graph.op("Add", graph.op("Mul", a, a), graph.const(1.0)))
     asinh = graph.op("Mul", graph.op("Sign", z), graph.op("Log", graph.op("Add", a, root)))
-    missing = graph.op("IsNaN", z)
     imputed = graph.op("Where", missing, graph.const(0.0), asinh)
     xn = graph.op("Cast", imputed, to=TensorProto.FLOAT, hint="scaled")
     if prep.indicator_columns_.size:

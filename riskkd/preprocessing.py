@@ -33,6 +33,10 @@ UNKNOWN_ROW = 0
 MISSING_ROW = 1
 # Rows per block of StudentPreprocessor.transform: 16k rows x 30 columns of float64 is 4 MB.
 _BLOCK_ROWS = 16_384
+# Scaled values are bounded by float32's range before they are rounded to float32: beyond
+# it they would round to +-inf, and a student's zero weight times inf is NaN (a finite
+# 1e300 in a column that was constant at fit). arcsinh of the bound is 89.4.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass
@@ -141,6 +145,7 @@ class StudentPreprocessor:
         z = out[:, :d]
         scaled = np.subtract(num, self.center_)
         scaled /= self.scale_
+        np.clip(scaled, -_FLOAT32_MAX, _FLOAT32_MAX, out=scaled)
         # Centre and scale in float64 (amounts keep their digits), squash in float32, the
         # student's precision: float32 arcsinh runs about twice as fast.
         np.copyto(z, scaled, casting="same_kind")

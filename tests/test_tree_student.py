@@ -171,3 +171,19 @@ def test_auto_on_too_few_rows_is_the_constant_tree():
     )  # fmt: skip
     # 40 rows: about 8 held out, too few to compare the two kinds of leaves.
     assert student.leaves_ == "constant"
+
+
+def test_huge_finite_values_score_finitely():
+    """1e300 in a column that was constant at fit: its linear-leaf coefficient is 0, and
+    0 * inf gave NaN probabilities when the scaled value overflowed float32. Scaled values
+    are now bounded by float32's range, so 1e300 scores as 1e39 does (both beyond it)."""
+    X, y = make_risk_frame(n=600, seed=2)
+    X = X.assign(constant=1.0)
+    model = DistilledClassifier(
+        fast_teacher(), TreeStudent(leaves="linear"), cv=2, random_state=0
+    ).fit(X, y)
+    rows = X.iloc[[0, 0, 0, 1]].assign(constant=[1e300, -1e300, 1e39, 1.0])
+    rows.loc[rows.index[3], "income"] = 1e300
+    proba = model.predict_proba(rows)
+    assert np.isfinite(proba).all()
+    np.testing.assert_array_equal(proba[0], proba[2])
