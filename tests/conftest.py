@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from riskkd.students import MLPStudent, TreeStudent
@@ -89,3 +93,20 @@ RARE_CLASS_CHECKS = {
         "check_methods_subset_invariance",
     )
 }
+
+
+def decimal_and_date_ids(X: pd.DataFrame) -> pa.Table:
+    """``X`` as Arrow with two id columns pandas holds as Python objects: an Oracle-style
+    decimal loan number (small in the first 100 rows, long after) and a date."""
+    loan = [decimal.Decimal(i) for i in range(len(X))]
+    loan[100:] = [decimal.Decimal(10**17 + i) for i in range(100, len(X))]
+    ids = pa.table(
+        {
+            "loan_no": pa.array(loan, pa.decimal128(20, 0)),
+            "as_of": pa.array([datetime.date(2026, 1, 1)] * len(X), pa.date32()),
+        }
+    )
+    features = pa.Table.from_pandas(X, preserve_index=False).replace_schema_metadata(None)
+    for name in features.column_names:
+        ids = ids.append_column(name, features.column(name))
+    return ids

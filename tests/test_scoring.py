@@ -22,7 +22,7 @@ from riskkd import DistilledClassifier
 from riskkd.scoring import ReconciliationError, ScoringSummary, score_files
 from riskkd.scoring._model import model_fingerprint
 
-from .conftest import fast_teacher, fast_tree, make_risk_frame
+from .conftest import decimal_and_date_ids, fast_teacher, fast_tree, make_risk_frame
 
 # Subprocesses share 2 cores with the test process: one thread each.
 SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -169,6 +169,29 @@ def test_a_part_without_rows_keeps_the_label_type(tmp_path, n_classes, column):
     assert {pq.read_schema(p).field(column).type for p in parts} == {pa.string()}
     scores = pd.read_parquet(tmp_path / "out")
     np.testing.assert_array_equal(scores[column], model.predict(X.iloc[50:100]))
+
+
+def test_object_id_columns_keep_the_input_type_in_every_part(model, frame, tmp_path):
+    """Decimal and date ids are Python objects in pandas; every part writes them with the
+    input file's Arrow type, also a part whose rows are all rejected (Arrow's null type
+    before) and parts whose decimals need fewer digits (the precision was guessed per part)."""
+    X = frame.drop(columns="txn_id").head(150).astype({"income": str})
+    X.loc[:49, "income"] = "12,5"  # the whole first chunk is rejected
+    pq.write_table(decimal_and_date_ids(X), tmp_path / "in.parquet")
+    summary = score_files(
+        model,
+        tmp_path / "in.parquet",
+        tmp_path / "out",
+        id_cols=["loan_no", "as_of"],
+        chunk_rows=50,
+    )
+    assert (summary.rows_scored, summary.rows_rejected, summary.parts_written) == (100, 50, 3)
+    for part in sorted((tmp_path / "out").glob("part-*.parquet")):
+        schema = pq.read_schema(part)
+        assert schema.field("loan_no").type == pa.decimal128(20, 0), part.name
+        assert schema.field("as_of").type == pa.date32(), part.name
+    scores = pq.read_table(tmp_path / "out")  # the parts read as one table
+    assert scores.num_rows == 100 and scores["loan_no"][0].as_py() == 50
 
 
 def write_bad_csv(frame: pd.DataFrame, path: Path) -> pd.DataFrame:

@@ -13,12 +13,14 @@ pytest.importorskip("distributed")
 import numpy as np
 import pandas as pd
 import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
 from distributed import LocalCluster
 
 from riskkd import DistilledClassifier
 from riskkd.scoring import score_files
 
-from .conftest import fast_teacher, fast_tree, make_risk_frame
+from .conftest import decimal_and_date_ids, fast_teacher, fast_tree, make_risk_frame
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +220,31 @@ def test_dask_skips_empty_files_and_names_a_csv_it_cannot_split(model, frame, tm
             model, tmp_path / "noted.csv", tmp_path / "noted", chunk_rows=500, engine="dask",
             scheduler=cluster.scheduler_address,
         )  # fmt: skip
+
+
+def test_dask_keeps_the_input_type_of_object_ids(model, frame, tmp_path, cluster):
+    """Decimal and date ids keep the parquet file's types in every Dask part, as locally."""
+    X = frame.drop(columns="txn_id").head(150).astype({"income": str})
+    X.loc[:49, "income"] = "12,5"  # the whole first partition is rejected
+    pq.write_table(decimal_and_date_ids(X), tmp_path / "in.parquet")
+    dask = score_files(
+        model,
+        tmp_path / "in.parquet",
+        tmp_path / "dask",
+        id_cols=["loan_no", "as_of"],
+        chunk_rows=50,
+        engine="dask",
+        scheduler=cluster.scheduler_address,
+    )
+    assert (dask.rows_scored, dask.rows_rejected, dask.parts_written) == (100, 50, 3)
+    for part in sorted((tmp_path / "dask").glob("part-*.parquet")):
+        assert pq.read_schema(part).field("loan_no").type == pa.decimal128(20, 0), part.name
+    local = score_files(
+        model,
+        tmp_path / "in.parquet",
+        tmp_path / "local",
+        id_cols=["loan_no", "as_of"],
+        chunk_rows=50,
+    )
+    assert local.reconciled and dask.reconciled
+    assert pq.read_table(tmp_path / "dask").equals(pq.read_table(tmp_path / "local"))

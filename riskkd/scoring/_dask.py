@@ -95,6 +95,7 @@ def _score_partition(
     input_file: str,
     row_starts: list[int] | None,
     settings: dict[str, Any],
+    id_types: dict[str, pa.DataType] | None = None,
     partition_info: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     chunk = partition_info["number"]
@@ -105,6 +106,7 @@ def _score_partition(
         input_file=input_file,
         chunk=chunk,
         row_start=None if row_starts is None else row_starts[chunk],
+        id_types=id_types,
         **settings,
     )
     return pd.DataFrame({"record": [json.dumps(record)]})
@@ -124,9 +126,15 @@ def _fill_csv_row_ranges(job: Job) -> None:
 
 def score_dask(job: Job, *, scheduler: str | None, n_workers: int) -> tuple[int, int, int]:
     """Score every partition not already done; return ``(rows read, parts written, skipped)``."""
+    import dask
     from distributed import as_completed
 
-    with dask_client(scheduler, n_workers) as client:
+    # Partitions reach score_chunk as read, as the local engine's chunks do: Dask's default
+    # turns object columns (decimal or date ids) into text.
+    with (
+        dask.config.set({"dataframe.convert-string": False}),
+        dask_client(scheduler, n_workers) as client,
+    ):
         model = client.scatter(job.model, broadcast=True)
         settings = {
             "model_version": job.model_version,
@@ -140,6 +148,10 @@ def score_dask(job: Job, *, scheduler: str | None, n_workers: int) -> tuple[int,
                 continue
             read = _parquet_partitions if file.kind == "parquet" else _csv_partitions
             frame, row_starts = read(file, job.columns, job.chunk_rows)
+            id_types = None  # CSV ids are text, a type pandas keeps
+            if file.kind == "parquet":
+                schema = pq.read_schema(file.path)
+                id_types = {name: schema.field(name).type for name in job.id_cols}
             scored = frame.map_partitions(
                 _score_partition,
                 model,
@@ -147,6 +159,7 @@ def score_dask(job: Job, *, scheduler: str | None, n_workers: int) -> tuple[int,
                 input_file=str(file.path),
                 row_starts=row_starts,
                 settings=settings,
+                id_types=id_types,
                 meta=_META,
                 enforce_metadata=False,
                 align_dataframes=False,

@@ -67,6 +67,7 @@ def score_local(job: Job) -> tuple[int, int, int]:
                     chunk=chunk,
                     row_start=row_start,
                     fail_fast=job.fail_fast,
+                    id_types={name: table.schema.field(name).type for name in job.id_cols},
                 )
                 job.manifest.record(record)
                 written += 1

@@ -3,7 +3,8 @@
 Both engines call :func:`score_chunk` (the Dask engine on its workers), so their outputs
 have the same columns, types and values. A part holds, in input order,
 
-* the id columns, as read;
+* the id columns, as read (with the input's Arrow type where pandas holds them as Python
+  objects: decimals, dates);
 * ``proba_<class>`` for each class (the names of the MLflow pyfunc output,
   :func:`riskkd.outputs.output_columns`);
 * ``decision`` (binary) or ``grade`` (multi-class): the most probable class;
@@ -67,6 +68,23 @@ def decision_type(classes: np.ndarray) -> pa.DataType:
     return pa.array(classes).type
 
 
+def object_id_types(
+    ids: pd.DataFrame, input_types: dict[str, pa.DataType] | None
+) -> dict[str, pa.DataType]:
+    """The input's Arrow type of each id column that pandas holds as Python objects.
+
+    pandas reads decimals (an Oracle ``NUMBER`` id) and dates as ``object`` columns, which
+    carry no type: written back, each chunk's type would be guessed from its own values (a
+    decimal's precision from its largest id, Arrow's null type for a part with no rows), and
+    readers could not merge the parts.
+    """
+    return {
+        name: type_
+        for name, type_ in (input_types or {}).items()
+        if name in ids and ids[name].dtype == object
+    }
+
+
 def _parquet_bytes(frame: pd.DataFrame, types: dict[str, pa.DataType] | None = None) -> bytes:
     """``frame`` as parquet, with the given columns cast to the given Arrow types."""
     buffer = io.BytesIO()
@@ -103,6 +121,7 @@ def score_chunk(
     chunk: int,
     row_start: int | None,
     fail_fast: bool,
+    id_types: dict[str, pa.DataType] | None = None,
 ) -> dict[str, Any]:
     """Check, score and write one chunk; return its manifest record.
 
@@ -125,6 +144,8 @@ def score_chunk(
         partitions).
     fail_fast : bool
         Raise ``ValueError`` on the first rejected row instead of writing anything.
+    id_types : dict of str to pyarrow.DataType, optional
+        The Arrow type of each id column in the input file (see :func:`object_id_types`).
 
     Returns
     -------
@@ -138,10 +159,9 @@ def score_chunk(
         raise ValueError(
             reject_message(input_file, chunk, row_start, int(first["row_in_chunk"]), first[REASON])
         )
-    scored = _parquet_bytes(
-        output_frame(model, checked, model_version),
-        {decision_column(model.classes_): decision_type(model.classes_)},
-    )
+    types = object_id_types(checked.ids, id_types)
+    types[decision_column(model.classes_)] = decision_type(model.classes_)
+    scored = _parquet_bytes(output_frame(model, checked, model_version), types)
     record: dict[str, Any] = {
         "part": part,
         "input": input_file,
