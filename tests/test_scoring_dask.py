@@ -227,24 +227,17 @@ def test_dask_keeps_the_input_type_of_object_ids(model, frame, tmp_path, cluster
     X = frame.drop(columns="txn_id").head(150).astype({"income": str})
     X.loc[:49, "income"] = "12,5"  # the whole first partition is rejected
     pq.write_table(decimal_and_date_ids(X), tmp_path / "in.parquet")
-    dask = score_files(
-        model,
-        tmp_path / "in.parquet",
-        tmp_path / "dask",
-        id_cols=["loan_no", "as_of"],
-        chunk_rows=50,
-        engine="dask",
-        scheduler=cluster.scheduler_address,
-    )
+    engines = {"dask": {"engine": "dask", "scheduler": cluster.scheduler_address}, "local": {}}
+    summaries = {
+        name: score_files(
+            model, tmp_path / "in.parquet", tmp_path / name, id_cols=["loan_no", "as_of"],
+            chunk_rows=50, **settings,
+        )
+        for name, settings in engines.items()
+    }  # fmt: skip
+    dask = summaries["dask"]
     assert (dask.rows_scored, dask.rows_rejected, dask.parts_written) == (100, 50, 3)
     for part in sorted((tmp_path / "dask").glob("part-*.parquet")):
         assert pq.read_schema(part).field("loan_no").type == pa.decimal128(20, 0), part.name
-    local = score_files(
-        model,
-        tmp_path / "in.parquet",
-        tmp_path / "local",
-        id_cols=["loan_no", "as_of"],
-        chunk_rows=50,
-    )
-    assert local.reconciled and dask.reconciled
+    assert dask.reconciled and summaries["local"].reconciled
     assert pq.read_table(tmp_path / "dask").equals(pq.read_table(tmp_path / "local"))
