@@ -20,7 +20,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .calibration import make_calibrator
-from .inputs import Encoded, InputSchema, refuse_records
+from .inputs import Encoded, InputSchema, python_scalar, refuse_records
 from .preprocessing import StudentPreprocessor
 from .students import STUDENTS, Student
 from .students._base import logits_to_proba
@@ -325,7 +325,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             if not (key.endswith("class_weight") and isinstance(class_weight, dict)):
                 continue
             # Teachers are fitted on class indices (XGBoost requires them): re-key the weights.
-            index = {_plain(label): k for k, label in enumerate(self.classes_)}
+            index = {python_scalar(label): k for k, label in enumerate(self.classes_)}
             unknown = sorted(set(class_weight) - set(index), key=str)
             if unknown:
                 raise ValueError(
@@ -612,7 +612,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self.classes_, y_index = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(
-                f"y has only one class ({_plain(self.classes_[0])!r}); a classifier needs at least two. "
+                f"y has only one class ({python_scalar(self.classes_[0])!r}); a classifier needs at least two. "
                 "Check the target column and the filtering of the training data."
             )
         if sample_weight is not None:
@@ -640,7 +640,9 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         ):
             counts = np.bincount(y_index)
             rare = [
-                (_plain(self.classes_[k]), int(c)) for k, c in enumerate(counts) if c < n_splits
+                (python_scalar(self.classes_[k]), int(c))
+                for k, c in enumerate(counts)
+                if c < n_splits
             ]
             if rare:
                 raise ValueError(
@@ -763,8 +765,8 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         labels = getattr(teacher, "classes_", None)
         if labels is None:  # a Booster: columns are class indices
             return
-        labels = [_plain(c) for c in labels]
-        expected = [_plain(c) for c in self.classes_]
+        labels = [python_scalar(c) for c in labels]
+        expected = [python_scalar(c) for c in self.classes_]
         if labels != expected and labels != list(range(len(expected))):
             raise ValueError(
                 f"The prefit teacher was trained on classes {labels}, but y has classes "
@@ -913,8 +915,3 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.string = True
         tags.non_deterministic = False
         return tags
-
-
-def _plain(value):
-    """A numpy scalar as a plain Python value, for readable messages."""
-    return value.item() if isinstance(value, np.generic) else value

@@ -99,8 +99,8 @@ from sklearn.utils.multiclass import type_of_target
 
 from ._dask_client import dask_client
 from .calibration import make_calibrator
-from .distill import DistilledClassifier, TransferRows, _plain
-from .inputs import Encoded, InputSchema
+from .distill import DistilledClassifier, TransferRows
+from .inputs import Encoded, InputSchema, python_scalar
 from .preprocessing import StudentPreprocessor
 from .teachers import (
     BoosterClassifier,
@@ -752,7 +752,7 @@ class _DaskDistillation:
         if len(lacking):
             fold, label = lacking[0]
             raise ValueError(
-                f"groups: every row of class {_plain(classes[label])!r} is in fold {fold} of "
+                f"groups: every row of class {python_scalar(classes[label])!r} is in fold {fold} of "
                 f"cv={self.model.cv} (folds follow the groups), so that fold's teacher could "
                 "not learn the class. Use fewer folds, or give the class more groups."
             )

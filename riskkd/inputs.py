@@ -63,7 +63,7 @@ def _is_categorical_dtype(dtype: Any) -> bool:
     return not pd.api.types.is_numeric_dtype(dtype)
 
 
-def _python_scalar(value: Any) -> Any:
+def python_scalar(value: Any) -> Any:
     """A JSON-friendly Python scalar (numpy scalars become int/float/bool/str)."""
     return value.item() if isinstance(value, np.generic) else value
 
@@ -217,7 +217,7 @@ class InputSchema:
                     if (error := _unhashable_error(name, column)) is not None:
                         raise error from None
                     raise
-                scalars = [_python_scalar(v) for v in uniques]
+                scalars = [python_scalar(v) for v in uniques]
                 _check_level_types(name, scalars)
                 levels[name] = sorted(scalars, key=lambda v: (str(type(v)), v))
                 _warn_if_mixed(name, levels[name])
@@ -520,7 +520,7 @@ class InputSchema:
             values = pd.Categorical(values)
             alias = self._alias[name]
             table = np.array(
-                [_level_code(lookup, alias, _python_scalar(v)) for v in values.categories],
+                [_level_code(lookup, alias, python_scalar(v)) for v in values.categories],
                 dtype=np.int32,
             )
             codes = values.codes
@@ -546,7 +546,7 @@ class InputSchema:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         alias = self._alias[name]
         table = np.fromiter(
-            (_level_code(lookup, alias, _python_scalar(v)) for v in uniques),
+            (_level_code(lookup, alias, python_scalar(v)) for v in uniques),
             dtype=np.int32,
             count=len(uniques),
         )

@@ -13,8 +13,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from .distill import DistilledClassifier, _plain
+from .distill import DistilledClassifier
 from .fidelity import agreement_metrics, classification_metrics, label_index
+from .inputs import python_scalar
 from .students import STUDENTS, MLPStudent
 from .teachers import is_booster
 
@@ -277,7 +278,7 @@ class MultiStageDistiller(ClassifierMixin, BaseEstimator):
             for stage in range(n_stages, 1, -1):  # stage k cross-fits the chain before it
                 if rows < m:
                     raise ValueError(
-                        f"Class {_plain(label)!r} has {count} rows; with assistant_cv={m}, stage "
+                        f"Class {python_scalar(label)!r} has {count} rows; with assistant_cv={m}, stage "
                         f"{stage} cross-fits the stages before it on {m} folds of {rows} of "
                         "them, and every fold needs the class. Lower assistant_cv, pass "
                         "assistant_cv=None, or gather more rows of the class."
@@ -285,7 +286,7 @@ class MultiStageDistiller(ClassifierMixin, BaseEstimator):
                 rows -= -(-rows // m)  # the copies are fitted on the other folds
             if isinstance(cv, numbers.Integral) and not prefit and rows < cv:
                 raise ValueError(
-                    f"Class {_plain(label)!r} has {count} rows; with {n_stages} stages and "
+                    f"Class {python_scalar(label)!r} has {count} rows; with {n_stages} stages and "
                     f"assistant_cv={m}, copies of stage 1 are fitted on as few as {rows} of "
                     f"them, fewer than its cv={cv} folds. Lower cv or assistant_cv, pass "
                     "assistant_cv=None, or gather more rows of the class."

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .inputs import python_scalar
 from .persistence import check_distilled
 from .preprocessing import MISSING_ROW, UNKNOWN_ROW, StudentPreprocessor
 from .students import ScorecardStudent
@@ -171,7 +172,7 @@ def points_table(
         pdo=float(student.pdo),
         base_score=float(student.base_score),
         base_odds=float(student.base_odds),
-        positive_class=_plain(model.classes_[1]),
+        positive_class=python_scalar(model.classes_[1]),
     )
     return table
 
@@ -256,10 +257,6 @@ def _row(feature, kind, label, lower, upper, levels, points) -> dict[str, Any]:
         "levels": levels,
         "points": int(points),
     }
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _bin(edges: np.ndarray, value: float) -> int:

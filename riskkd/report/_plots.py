@@ -60,7 +60,7 @@ def _one_vs_rest(y: np.ndarray, n_classes: int) -> list[int]:
     return [k for k in range(n_classes) if 0 < np.sum(y == k) < len(y)]
 
 
-def _plain(labels: Sequence) -> list[str]:
+def _text_labels(labels: Sequence) -> list[str]:
     """Class labels as plain text: ``$`` escaped, so matplotlib never reads them as math."""
     return [str(label).replace("$", r"\$") for label in labels]
 
@@ -122,7 +122,7 @@ def reliability_png(
     png : bytes
     """
     n_classes = proba.shape[1]
-    labels = [str(k) for k in range(n_classes)] if labels is None else _plain(labels)
+    labels = [str(k) for k in range(n_classes)] if labels is None else _text_labels(labels)
     ece = expected_calibration_error(y, proba, n_bins=_N_BINS)
     figure = _figure(5.0, 5.0)
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[3, 1])
@@ -147,7 +147,7 @@ def reliability_png(
 
 def roc_png(y: np.ndarray, teacher: np.ndarray, student: np.ndarray, labels: Sequence) -> bytes:
     """ROC curves of teacher (dashed) and student (solid), one-vs-rest per class."""
-    labels = _plain(labels)
+    labels = _text_labels(labels)
     figure = _figure()
     axes = figure.subplots()
     axes.plot([0, 1], [0, 1], color="grey", linestyle=":")
@@ -170,7 +170,7 @@ def roc_png(y: np.ndarray, teacher: np.ndarray, student: np.ndarray, labels: Seq
 
 def pr_png(y: np.ndarray, teacher: np.ndarray, student: np.ndarray, labels: Sequence) -> bytes:
     """Precision-recall curves of teacher (dashed) and student (solid), one-vs-rest."""
-    labels = _plain(labels)
+    labels = _text_labels(labels)
     figure = _figure()
     axes = figure.subplots()
     for i, k in enumerate(_one_vs_rest(y, teacher.shape[1])):
@@ -206,7 +206,7 @@ def scatter_png(teacher: np.ndarray, student: np.ndarray, labels: Sequence) -> b
     Up to 5,000 rows are drawn as translucent points; beyond, a hexbin density (log
     colour scale) of at most 200,000 randomly chosen rows.
     """
-    labels = _plain(labels)
+    labels = _text_labels(labels)
     n = teacher.shape[0]
     classes = score_columns(teacher.shape[1])
     dense = n > _MAX_SCATTER_POINTS
@@ -280,7 +280,7 @@ def score_distribution_png(
     -------
     png : bytes
     """
-    labels = _plain(labels)
+    labels = _text_labels(labels)
     classes = score_columns(teacher.shape[1])
     if len(classes) == 1:
         figure = _figure(6.0, 4.5)
