@@ -567,10 +567,8 @@ class InputSchema:
         kind = array.type
         if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
             return None
-        codes = pc.index_in(array, value_set=levels).fill_null(UNSEEN)
-        codes = codes.to_numpy().astype(np.int32, copy=False)
+        codes = pc.index_in(array, value_set=levels).fill_null(UNSEEN).to_numpy().astype(np.int32)
         if array.null_count:
-            codes = codes.copy() if not codes.flags.writeable else codes
             codes[array.is_null().to_numpy()] = MISSING
         return codes
 

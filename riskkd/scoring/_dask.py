@@ -56,7 +56,7 @@ def _parquet_partitions(file: InputFile, columns: Sequence[str], chunk_rows: int
 
     starts = range(0, file.n_rows, chunk_rows)
     specs = [(str(file.path), s, min(s + chunk_rows, file.n_rows), tuple(columns)) for s in starts]
-    meta = to_pandas(pa.schema(pq.read_schema(file.path)).empty_table().select(list(columns)))
+    meta = to_pandas(file.schema.empty_table().select(list(columns)))
     return dd.from_map(read_parquet_rows, specs, meta=meta, enforce_metadata=False), list(starts)
 
 
@@ -149,9 +149,8 @@ def score_dask(job: Job, *, scheduler: str | None, n_workers: int) -> tuple[int,
             read = _parquet_partitions if file.kind == "parquet" else _csv_partitions
             frame, row_starts = read(file, job.columns, job.chunk_rows)
             id_types = None  # CSV ids are text, a type pandas keeps
-            if file.kind == "parquet":
-                schema = pq.read_schema(file.path)
-                id_types = {name: schema.field(name).type for name in job.id_cols}
+            if file.schema is not None:
+                id_types = {name: file.schema.field(name).type for name in job.id_cols}
             scored = frame.map_partitions(
                 _score_partition,
                 model,

@@ -51,8 +51,8 @@ class InputFile:
         final line break (0); None for other CSV files.
     columns : tuple of str
         Column names in the file.
-    temporal : tuple of str
-        Columns of date, time or duration type (parquet; CSV columns are text).
+    schema : pyarrow.Schema or None
+        The Arrow schema of a parquet file (read once, at discovery); None for CSV.
     """
 
     path: Path
@@ -61,7 +61,14 @@ class InputFile:
     mtime_ns: int
     n_rows: int | None
     columns: tuple[str, ...]
-    temporal: tuple[str, ...] = ()
+    schema: pa.Schema | None = None
+
+    @property
+    def temporal(self) -> tuple[str, ...]:
+        """Columns of date, time or duration type (parquet; CSV columns are text)."""
+        if self.schema is None:
+            return ()
+        return tuple(f.name for f in self.schema if pa.types.is_temporal(f.type))
 
     def identity(self) -> dict[str, object]:
         """What the manifest records to recognise the file on resume."""
@@ -143,12 +150,11 @@ def has_rows(file: InputFile) -> bool:
 
 def _describe(path: Path, kind: str) -> InputFile:
     stat = path.stat()
-    temporal: tuple[str, ...] = ()
+    schema = None
     if kind == "parquet":
         handle = pq.ParquetFile(path)
         schema = handle.schema_arrow  # top-level columns (not the leaves of nested ones)
         n_rows, columns = handle.metadata.num_rows, tuple(schema.names)
-        temporal = tuple(f.name for f in schema if pa.types.is_temporal(f.type))
     else:
         try:
             columns, n_rows = _csv_header(path)
@@ -161,7 +167,7 @@ def _describe(path: Path, kind: str) -> InputFile:
         mtime_ns=stat.st_mtime_ns,
         n_rows=n_rows,
         columns=columns,
-        temporal=temporal,
+        schema=schema,
     )
 
 
