@@ -103,21 +103,34 @@ ModelOption = Annotated[
     ),
 ]
 ThresholdOption = Annotated[
-    float,
+    float | None,
     typer.Option(
         "--threshold",
         callback=lambda value: _inside_unit_interval("--threshold", value),
-        help="Decision threshold of the binary decision agreement, between 0 and 1 (a "
-        "multi-class model compares top classes).",
+        help="Decision threshold of a binary model's decision agreement, between 0 and 1 "
+        "(default 0.5). A multi-class model compares top classes and takes none.",
+        show_default=False,
     ),
 ]
 
 
-def _inside_unit_interval(flag: str, value: float) -> float:
+def _inside_unit_interval(flag: str, value: float | None) -> float | None:
     """Refuse 0 and 1 too: every decision alike, the agreement would be 1 by construction."""
-    if not 0.0 < value < 1.0:
+    if value is not None and not 0.0 < value < 1.0:
         raise typer.BadParameter(f"{flag} {value:g} must be strictly between 0 and 1.")
     return value
+
+
+def _binary_threshold(model: Any, threshold: float | None) -> float:
+    """``--threshold`` (default 0.5), refused for a multi-class model, which would ignore it."""
+    classes = list(model.classes_)
+    if threshold is not None and len(classes) > 2:
+        raise typer.BadParameter(
+            f"--threshold {threshold:g} applies to binary models; this model has "
+            f"{len(classes)} classes ({', '.join(map(str, classes))}) and its decision "
+            "agreement compares top classes. Drop --threshold."
+        )
+    return 0.5 if threshold is None else threshold
 
 
 # ---------------------------------------------------------------------- output helpers
@@ -524,7 +537,7 @@ def evaluate(
     data: DataOption = None,
     target: TargetOption = None,
     drop: DropOption = None,
-    threshold: ThresholdOption = 0.5,
+    threshold: ThresholdOption = None,
     csv: Annotated[
         Path | None,
         typer.Option("--csv", help="Also write the table to this CSV file.", show_default=False),
@@ -540,6 +553,7 @@ def evaluate(
     out, err = _consoles(quiet)
     with _errors(err):
         fitted = _load_model(model)
+        threshold = _binary_threshold(fitted, threshold)
         X, y, source = _data(dataset, data, target, drop)
         report = fidelity_report(fitted, X, y, threshold=threshold)
         if csv is not None:
@@ -567,7 +581,7 @@ def report(
     target: TargetOption = None,
     drop: DropOption = None,
     title: Annotated[str | None, typer.Option(help="Page title.", show_default=False)] = None,
-    threshold: ThresholdOption = 0.5,
+    threshold: ThresholdOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Write the self-contained HTML report of a saved model on labelled data.
@@ -579,6 +593,7 @@ def report(
     out, err = _consoles(quiet)
     with _errors(err):
         fitted = _load_model(model)
+        threshold = _binary_threshold(fitted, threshold)
         X, y, _ = _data(dataset, data, target, drop)
         with (
             err.status("writing the report", spinner="dots")

@@ -9,8 +9,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from riskkd import DistilledClassifier, save
 from riskkd.cli import EXIT_CODES, app
 from riskkd.datasets import DATASETS, load_credit_data
+
+from .conftest import fast_teacher, fast_tree, make_risk_frame
 
 pytest.importorskip("mlflow")
 
@@ -276,6 +279,23 @@ def test_evaluate_refuses_data_it_cannot_judge(model_dir, holdout, tmp_path):
     semi = invoke("evaluate", "--model", model_dir, "--data", tmp_path / "semi.csv",
                   "--target", "Status")  # fmt: skip
     assert semi.exit_code == 1 and "looks ';'-separated" in semi.output
+
+
+def test_threshold_is_refused_for_a_multi_class_model(tmp_path):
+    X, y = make_risk_frame(300, n_classes=3)
+    model = DistilledClassifier(fast_teacher(), fast_tree(), cv=2, random_state=0).fit(X, y)
+    save(model, tmp_path / "grades")
+    X.assign(grade=y).to_csv(tmp_path / "grades.csv", index=False)
+    judged = ("--model", tmp_path / "grades", "--data", tmp_path / "grades.csv",
+              "--target", "grade")  # fmt: skip
+    # The top-class agreement takes no threshold: a given one would be silently ignored.
+    for command in (("evaluate",), ("report", "--output", tmp_path / "grades.html")):
+        refused = invoke(*command, *judged, "--threshold", "0.3")
+        assert refused.exit_code == 2, refused.output
+        assert "--threshold 0.3 applies to binary models" in refused.output
+        assert "3 classes (A, B, C)" in refused.output
+    assert not (tmp_path / "grades.html").exists()
+    assert invoke("evaluate", *judged).exit_code == 0
 
 
 def test_report_writes_a_self_contained_page(model_dir, holdout, tmp_path):

@@ -225,9 +225,12 @@ class DistillationConfig(_Section):
 
 
 class EvaluationConfig(_Section):
-    """Decision threshold of the binary decision agreement."""
+    """Decision threshold of the binary decision agreement (``null``: 0.5).
 
-    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    A multi-class target compares top classes and takes no threshold (the run refuses one).
+    """
+
+    threshold: Annotated[float, Field(gt=0, lt=1)] | None = None
 
 
 class ReportConfig(_Section):

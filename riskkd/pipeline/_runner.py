@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from ._build import build_model, build_teacher, early_stopped_xgboost
-from ._config import PipelineConfig, load_config
+from ._config import ConfigError, PipelineConfig, load_config
 from ._data import Dataset, TrainTestSplit, load_data, resolve_contract, split_data
 from ._data import validate_contract as _validate_contract
 
@@ -165,7 +165,23 @@ class PipelineRunner:
         return _validate_contract(dataset.contract_frame(contract), contract)
 
     def split(self, dataset: Dataset) -> TrainTestSplit:
-        return split_data(dataset, self.config.split, self.config.seed)
+        split = split_data(dataset, self.config.split, self.config.seed)
+        threshold = self.config.evaluation.threshold
+        classes = split.y_test.unique()
+        if threshold is not None and len(classes) > 2:
+            raise ConfigError(
+                f"evaluation.threshold {threshold:g} applies to binary targets; "
+                f"{split.y_test.name!r} has {len(classes)} classes, whose decision "
+                "agreement compares top classes. Remove evaluation.threshold.",
+                [f"evaluation.threshold: {threshold:g} given for a {len(classes)}-class target"],
+            )
+        return split
+
+    @property
+    def threshold(self) -> float:
+        """The binary decision threshold: ``evaluation.threshold``, 0.5 when not given."""
+        threshold = self.config.evaluation.threshold
+        return 0.5 if threshold is None else threshold
 
     def teacher(self, split: TrainTestSplit) -> Any:
         """The unfitted teacher; XGBoost's number of rounds is early-stopped here."""
@@ -204,9 +220,7 @@ class PipelineRunner:
     def evaluate(self, model: Any, split: TrainTestSplit) -> pd.DataFrame:
         from ..fidelity import fidelity_report
 
-        return fidelity_report(
-            model, split.X_test, split.y_test, threshold=self.config.evaluation.threshold
-        )
+        return fidelity_report(model, split.X_test, split.y_test, threshold=self.threshold)
 
     def save(self, model: Any, folder: Path) -> Path:
         from ..persistence import save
@@ -224,7 +238,7 @@ class PipelineRunner:
             split.X_test,
             split.y_test,
             title=self.config.report.title or f"riskkd pipeline {self.config.name}",
-            threshold=self.config.evaluation.threshold,
+            threshold=self.threshold,
             X_reference=self.reference_rows(split),
             sections=[("Pipeline", self.summary(split))],
         )
@@ -331,7 +345,7 @@ class PipelineRunner:
                 split.y_test,
                 dataset_name=dataset.source,
                 X_train=self.reference_rows(split) if self.hash_training_rows else None,
-                threshold=self.config.evaluation.threshold,
+                threshold=self.threshold,
                 registered_model_name=name,
                 student_only=settings.student_only,
                 report=report,
