@@ -758,6 +758,39 @@ def test_dask_engine_reads_csv_labels_as_the_local_engine_does(tmp_path):
     assert dask.frame[list(numeric.index)].dtypes.to_dict() == numeric.to_dict()
 
 
+@pytest.mark.parametrize("suffix", [".csv.bz2", ".csv.zip", ".TXT", ".parq"])
+def test_both_engines_read_the_same_files(tmp_path, suffix):
+    """Every suffix of data.path reads the same rows on both engines."""
+    pytest.importorskip("distributed")
+    from riskkd.datasets import load_german_credit
+    from riskkd.pipeline import runner_for
+
+    frame = load_german_credit().frame
+    path = tmp_path / f"loans{suffix}"
+    if suffix == ".parq":
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path, index=False, compression="infer" if "csv" in suffix else None)
+    raw = {"name": "loans", "data": {"path": str(path), "target": "creditability"}}
+    local = runner_for(load_config(raw)).load().frame
+    dask = runner_for(load_config({**raw, "training": {"engine": "dask"}})).load().frame
+    assert local.shape == frame.shape
+    # Text is Arrow-backed on both, with a different missing-value marker (NA or NaN).
+    pd.testing.assert_frame_equal(dask.compute().reset_index(drop=True), local, check_dtype=False)
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_a_file_of_another_kind_is_refused_with_the_suffixes_read(tmp_path, engine):
+    pytest.importorskip("distributed")
+    from riskkd.pipeline import runner_for
+
+    (tmp_path / "loans.xlsx").write_bytes(b"PK")
+    raw = {"name": "loans", "data": {"path": str(tmp_path / "loans.xlsx"), "target": "y"}}
+    with pytest.raises(ValueError, match=r"is neither a CSV file \(\.csv, \.csv\.gz, .*\.txt\) nor a "
+                       r"parquet file \(\.parquet, \.parq, \.pq\)"):  # fmt: skip
+        runner_for(load_config({**raw, "training": {"engine": engine}})).load()
+
+
 def test_dask_contract_checks_uniqueness_across_files_and_names_the_partition(tmp_path):
     """Partitions are checked one by one; a unique column is checked over all of them."""
     pytest.importorskip("distributed")

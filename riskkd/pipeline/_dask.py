@@ -25,6 +25,7 @@ from ._data import (
     check_groups,
     contract_schema,
     date_orders,
+    table_kind,
     time_test_mask,
 )
 from ._data import resolve_contract as _resolve_contract
@@ -43,16 +44,12 @@ def _read(path: str, n_partitions: int | None) -> Any:
     source = Path(path)
     if not source.exists():
         raise FileNotFoundError(f"data.path: {path!r} does not exist.")
-    if source.is_dir() or source.name.lower().endswith((".parquet", ".pq")):
+    if table_kind(source) == "parquet":
         frame = dd.read_parquet(source)
-    elif source.name.lower().endswith((".csv", ".csv.gz")):
-        # gzip cannot be split: one partition per file, repartitioned below.
-        blocksize = None if source.name.lower().endswith(".gz") else "64MB"
-        frame = _integers_as_integers(dd.read_csv(source, blocksize=blocksize, assume_missing=True))
     else:
-        raise ValueError(
-            f"data.path: {path!r} is neither a CSV (.csv, .csv.gz) nor a parquet file or folder."
-        )
+        # A compressed file cannot be split: one partition per file, repartitioned below.
+        blocksize = "64MB" if source.name.lower().endswith((".csv", ".txt")) else None
+        frame = _integers_as_integers(dd.read_csv(source, blocksize=blocksize, assume_missing=True))
     return frame if n_partitions is None else frame.repartition(npartitions=n_partitions)
 
 

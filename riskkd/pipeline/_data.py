@@ -94,20 +94,35 @@ def _missing_column(column: str, columns: Any, key: str) -> ValueError:
     return ValueError(f"{key}: column {column!r} is not in the data.{hint} Columns: {shown}")
 
 
+#: The files ``data.path`` may name (matched ignoring case), besides a folder of parquet
+#: files; both engines read the same ones.
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
+
+
+def table_kind(path: Path) -> str:
+    """``"parquet"`` (a parquet file or folder) or ``"csv"``; otherwise an error naming
+    ``data.path`` and the suffixes it may have. ``path`` must exist."""
+    name = path.name.lower()
+    if path.is_dir() or name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    raise ValueError(
+        f"data.path: {str(path)!r} is neither a CSV file ({', '.join(CSV_SUFFIXES)}) nor a "
+        f"parquet file ({', '.join(PARQUET_SUFFIXES)}) nor a folder of parquet files; rename "
+        "it or convert it."
+    )
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a ``.csv`` / ``.csv.gz`` file, a ``.parquet`` file or a folder of parquet files."""
+    """Read a CSV file (:data:`CSV_SUFFIXES`), a parquet file or a folder of parquet files."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"data.path: {str(path)!r} does not exist.")
-    name = path.name.lower()
-    if path.is_dir() or name.endswith((".parquet", ".pq")):
+    if table_kind(path) == "parquet":
         return pd.read_parquet(path)
-    if name.endswith((".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".txt")):
-        return _read_csv(path)
-    raise ValueError(
-        f"data.path: {str(path)!r} is neither a CSV (.csv, .csv.gz) nor a parquet file "
-        "(.parquet) nor a folder of parquet files."
-    )
+    return _read_csv(path)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
