@@ -791,6 +791,33 @@ def test_a_file_of_another_kind_is_refused_with_the_suffixes_read(tmp_path, engi
         runner_for(load_config({**raw, "training": {"engine": engine}})).load()
 
 
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_threshold_is_refused_for_a_class_only_the_training_years_hold(tmp_path, engine):
+    """The classes are the target's over all rows: grade C exists only before the cutoff,
+    so the test rows alone look binary."""
+    pytest.importorskip("distributed")
+    from riskkd.pipeline import runner_for
+
+    frame = pd.DataFrame(
+        {
+            "x": range(60),
+            "year": [2019] * 40 + [2020] * 20,
+            "grade": list("ABC") * 13 + list("AB") * 10 + ["A"],
+        }
+    )
+    frame.to_parquet(tmp_path / "grades.parquet")
+    raw = {
+        "name": "grades",
+        "data": {"path": str(tmp_path / "grades.parquet"), "target": "grade"},
+        "split": {"kind": "time", "column": "year", "cutoff": 2020},
+        "evaluation": {"threshold": 0.3},
+        "training": {"engine": engine},
+    }
+    runner = runner_for(load_config(raw))
+    with pytest.raises(ConfigError, match=r"'grade' has 3 classes"):
+        runner.split(runner.load())
+
+
 def test_dask_contract_checks_uniqueness_across_files_and_names_the_partition(tmp_path):
     """Partitions are checked one by one; a unique column is checked over all of them."""
     pytest.importorskip("distributed")

@@ -130,6 +130,7 @@ def test_report_is_one_self_contained_file(binary_page):
     assert not re.search(r"https?://", page)
     assert not {"script", "link", "iframe"} & parsed.tags
     assert "<title>Credit &lt;risk&gt;</title>" in page  # the title is escaped
+    assert "decision threshold 0.5" in page
 
 
 def test_report_shows_the_fidelity_report(binary, binary_page):
@@ -188,6 +189,7 @@ def test_multiclass_report(multiclass, tmp_path):
     parsed = parse(page)
     assert CONFUSION in parsed.headings
     assert {img["alt"] for img in parsed.images} == PLOTS
+    assert "decisions are top classes" in page and "decision threshold" not in page
     report = riskkd.fidelity_report(model, X_test, y_test)
     assert f"{report.loc['auc_retention', 'student']:.6g}" in page
     # One PSI per grade.

@@ -225,6 +225,8 @@ class DaskPipelineRunner(PipelineRunner):
         return contract if isinstance(contract, str) else contract.stem
 
     def split(self, dataset: Dataset) -> TrainTestSplit:
+        import dask
+
         split, seed = self.config.split, self.config.seed
         names = [*dataset.features, dataset.target]
         split_name = None if dataset.split_column is None else dataset.split_column.name
@@ -252,9 +254,16 @@ class DaskPipelineRunner(PipelineRunner):
                 _hashed_test_mask, seed, split.test_size, meta=(None, bool)
             )
         train, test = frame[~is_test], frame[is_test].compute()
-        # One pass counts the training rows per partition; partitions left empty by the split
-        # (e.g. the test years of a time-partitioned folder) are dropped.
-        counts = train.map_partitions(len).compute().tolist()
+        # One pass counts the training rows per partition (partitions left empty by the
+        # split, e.g. the test years of a time-partitioned folder, are dropped) and collects
+        # the training classes.
+        counts, train_classes = dask.compute(
+            train.map_partitions(len), train[dataset.target].unique()
+        )
+        counts = counts.tolist()
+        self.check_threshold(
+            pd.concat([train_classes, test[dataset.target]]).unique(), dataset.target
+        )
         n_train = int(sum(counts))
         if 0 < n_train and 0 in counts:
             train = train.partitions[[i for i, n in enumerate(counts) if n > 0]]

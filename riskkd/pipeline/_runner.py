@@ -166,16 +166,20 @@ class PipelineRunner:
 
     def split(self, dataset: Dataset) -> TrainTestSplit:
         split = split_data(dataset, self.config.split, self.config.seed)
+        self.check_threshold(pd.concat([split.y_train, split.y_test]).unique(), dataset.target)
+        return split
+
+    def check_threshold(self, classes: Any, target: str) -> None:
+        """Refuse ``evaluation.threshold`` for a multi-class ``target`` (the ``classes`` of
+        all its rows): its decision agreement compares top classes and would ignore it."""
         threshold = self.config.evaluation.threshold
-        classes = split.y_test.unique()
         if threshold is not None and len(classes) > 2:
             raise ConfigError(
-                f"evaluation.threshold {threshold:g} applies to binary targets; "
-                f"{split.y_test.name!r} has {len(classes)} classes, whose decision "
-                "agreement compares top classes. Remove evaluation.threshold.",
+                f"evaluation.threshold {threshold:g} applies to binary targets; {target!r} has "
+                f"{len(classes)} classes, whose decision agreement compares top classes. "
+                "Remove evaluation.threshold.",
                 [f"evaluation.threshold: {threshold:g} given for a {len(classes)}-class target"],
             )
-        return split
 
     @property
     def threshold(self) -> float:

@@ -366,10 +366,15 @@ def build_report(
     report = evaluation.report
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     classes = ", ".join(str(c) for c in evaluation.classes)
+    decisions = (
+        f"decision threshold {evaluation.threshold:g}"
+        if len(evaluation.classes) == 2
+        else "decisions are top classes"
+    )
     intro = _html.paragraph(
         f"Distilled model ({type(model.student_).__name__} student) against its teacher on "
-        f"{evaluation.n_samples} evaluation rows; classes: {classes}; decision threshold "
-        f"{evaluation.threshold:g}. Generated {now} by riskkd {_riskkd_version()}."
+        f"{evaluation.n_samples} evaluation rows; classes: {classes}; {decisions}. "
+        f"Generated {now} by riskkd {_riskkd_version()}."
     )
     fidelity_note = _html.paragraph(
         "riskkd.fidelity_report; rows from auc_retention down compare the two models "
