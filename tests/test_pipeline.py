@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import doctest
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -758,7 +759,7 @@ def test_dask_engine_reads_csv_labels_as_the_local_engine_does(tmp_path):
     assert dask.frame[list(numeric.index)].dtypes.to_dict() == numeric.to_dict()
 
 
-@pytest.mark.parametrize("suffix", [".csv.bz2", ".csv.zip", ".TXT", ".parq"])
+@pytest.mark.parametrize("suffix", [".csv.bz2", ".csv.zst", ".csv.zip", ".TXT", ".parq"])
 def test_both_engines_read_the_same_files(tmp_path, suffix):
     """Every suffix of data.path reads the same rows on both engines."""
     pytest.importorskip("distributed")
@@ -785,10 +786,18 @@ def test_a_file_of_another_kind_is_refused_with_the_suffixes_read(tmp_path, engi
     from riskkd.pipeline import runner_for
 
     (tmp_path / "loans.xlsx").write_bytes(b"PK")
-    raw = {"name": "loans", "data": {"path": str(tmp_path / "loans.xlsx"), "target": "y"}}
-    with pytest.raises(ValueError, match=r"is neither a CSV file \(\.csv, \.csv\.gz, .*\.txt\) nor a "
-                       r"parquet file \(\.parquet, \.parq, \.pq\)"):  # fmt: skip
-        runner_for(load_config({**raw, "training": {"engine": engine}})).load()
+    with zipfile.ZipFile(tmp_path / "two.csv.zip", "w") as archive:  # read in part by Dask
+        archive.writestr("a.csv", "x,y\n1,0\n")
+        archive.writestr("b.csv", "x,y\n2,1\n")
+    refusals = {
+        "loans.xlsx": r"is neither CSV \(\.csv, \.csv\.gz, .*\.txt\) or parquet "
+        r"\(\.parquet, \.parq, \.pq\)",
+        "two.csv.zip": r"data\.path: .*two\.csv\.zip holds 2 files \(a\.csv, b\.csv\)",
+    }
+    for name, message in refusals.items():
+        raw = {"name": "t", "data": {"path": str(tmp_path / name), "target": "y"}}
+        with pytest.raises(ValueError, match=message):
+            runner_for(load_config({**raw, "training": {"engine": engine}})).load()
 
 
 @pytest.mark.parametrize("engine", ["local", "dask"])

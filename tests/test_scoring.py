@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +97,15 @@ def test_parquet_round_trip_equals_predict_proba(model, frame, tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "compression"),
-    [("in.csv", None), ("in.csv.gz", "gzip"), ("IN.CSV.GZ", "gzip"), ("In.Csv.Bz2", "bz2")],
+    [
+        ("in.csv", None),
+        ("in.csv.gz", "gzip"),
+        ("IN.CSV.GZ", "gzip"),
+        ("In.Csv.Bz2", "bz2"),
+        ("in.csv.zst", "zstd"),
+        ("in.csv.zip", "zip"),
+        ("IN.TXT", None),
+    ],
 )
 def test_csv_round_trip_parses_text(model, frame, tmp_path, name, compression):
     """CSV cells are text: numbers, True/False booleans and empty cells (NaN) are parsed.
@@ -113,7 +122,8 @@ def test_folder_input_numbers_parts_across_files(model, frame, tmp_path):
     (tmp_path / "in").mkdir()
     frame.iloc[:300].to_parquet(tmp_path / "in" / "a.parquet")
     frame.iloc[300:].to_parquet(tmp_path / "in" / "b.parquet")
-    (tmp_path / "in" / "notes.txt").write_text("not an input file")
+    (tmp_path / "in" / "_SUCCESS").write_text("")  # as Spark and pyarrow, skipped
+    (tmp_path / "in" / ".a.parquet.crc").write_text("checksum")
     summary = score_files(
         model, tmp_path / "in", tmp_path / "out", id_cols="txn_id", chunk_rows=250
     )
@@ -128,6 +138,23 @@ def test_folder_input_numbers_parts_across_files(model, frame, tmp_path):
         ("b.parquet", 1, [250, 400]),
     ]
     assert [Path(f["path"]).name for f in manifest["job"]["inputs"]] == ["a.parquet", "b.parquet"]
+
+
+def test_a_folder_is_scored_whole_or_not_at_all(model, frame, tmp_path):
+    """A file the job cannot read stops it: skipping it would lose its rows unnoticed."""
+    (tmp_path / "in").mkdir()
+    frame.iloc[:300].to_csv(tmp_path / "in" / "a.csv", index=False)
+    frame.iloc[300:].to_json(tmp_path / "in" / "b.json")
+    with pytest.raises(ValueError, match=r"holds 1 file\(s\) the job cannot read \(b\.json\)"):
+        score_files(model, tmp_path / "in", tmp_path / "out", id_cols="txn_id")
+    assert not (tmp_path / "out").exists()
+    # An archive of two files is refused by name, not read in part.
+    with zipfile.ZipFile(tmp_path / "two.csv.zip", "w") as archive:
+        archive.writestr("a.csv", frame.iloc[:300].to_csv(index=False))
+        archive.writestr("b.csv", frame.iloc[300:].to_csv(index=False))
+    with pytest.raises(ValueError, match=r"two\.csv\.zip holds 2 files \(a\.csv, b\.csv\)"):
+        score_files(model, tmp_path / "two.csv.zip", tmp_path / "out", id_cols="txn_id")
+    assert not (tmp_path / "out").exists()
 
 
 def test_model_from_saved_folder_has_the_same_version(model, frame, tmp_path):

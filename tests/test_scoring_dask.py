@@ -118,17 +118,18 @@ def test_dask_csv_equals_local_row_for_row(model, frame, tmp_path, cluster):
     rejects = pd.read_parquet(sorted((tmp_path / "dask" / "_rejects").glob("*.parquet")))
     assert rejects["txn_id"].tolist() == ["10", "2500"]
     # A compressed CSV cannot be split: one partition, same rows (its suffix in any case).
-    frame.to_csv(tmp_path / "IN.CSV.GZ", index=False, compression="gzip")
-    gz = score_files(
-        model,
-        tmp_path / "IN.CSV.GZ",
-        tmp_path / "gz",
-        id_cols=["txn_id"],
-        engine="dask",
-        scheduler=cluster.scheduler_address,
-    )
-    assert gz.parts_written == 1
-    pd.testing.assert_frame_equal(read_parts(tmp_path / "gz"), read_parts(tmp_path / "local"))
+    for name, codec in (("IN.CSV.GZ", "gzip"), ("in.csv.zst", "zstd"), ("in.csv.zip", "zip")):
+        frame.to_csv(tmp_path / name, index=False, compression=codec)
+        compressed = score_files(
+            model,
+            tmp_path / name,
+            tmp_path / codec,
+            id_cols=["txn_id"],
+            engine="dask",
+            scheduler=cluster.scheduler_address,
+        )
+        assert compressed.parts_written == 1
+        pd.testing.assert_frame_equal(read_parts(tmp_path / codec), read_parts(tmp_path / "local"))
     parts = manifest_parts(tmp_path / "dask")
     # Row ranges of CSV parts are filled in at the end: contiguous, covering every row.
     assert [p["rows"][0] for p in parts] == [0] + [p["rows"][1] for p in parts[:-1]]

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._files import file_kind, kinds_read, zip_member
+
 __all__ = [
     "Dataset",
     "TrainTestSplit",
@@ -94,29 +96,25 @@ def _missing_column(column: str, columns: Any, key: str) -> ValueError:
     return ValueError(f"{key}: column {column!r} is not in the data.{hint} Columns: {shown}")
 
 
-#: The files ``data.path`` may name (matched ignoring case), besides a folder of parquet
-#: files; both engines read the same ones.
-CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".txt")
-PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
-
-
 def table_kind(path: Path) -> str:
-    """``"parquet"`` (a parquet file or folder) or ``"csv"``; otherwise an error naming
-    ``data.path`` and the suffixes it may have. ``path`` must exist."""
-    name = path.name.lower()
-    if path.is_dir() or name.endswith(PARQUET_SUFFIXES):
-        return "parquet"
-    if name.endswith(CSV_SUFFIXES):
-        return "csv"
-    raise ValueError(
-        f"data.path: {str(path)!r} is neither a CSV file ({', '.join(CSV_SUFFIXES)}) nor a "
-        f"parquet file ({', '.join(PARQUET_SUFFIXES)}) nor a folder of parquet files; rename "
-        "it or convert it."
-    )
+    """``"parquet"`` (a parquet file or folder) or ``"csv"`` (see :mod:`riskkd._files`);
+    otherwise an error naming ``data.path`` and the files it may be. ``path`` must exist."""
+    kind = "parquet" if path.is_dir() else file_kind(path)
+    if kind is None:
+        raise ValueError(
+            f"data.path: {str(path)!r} is neither {kinds_read()} nor a folder of parquet "
+            "files; rename it or convert it."
+        )
+    if path.name.lower().endswith(".zip"):
+        try:
+            zip_member(path)
+        except ValueError as error:
+            raise ValueError(f"data.path: {error}") from None
+    return kind
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV file (:data:`CSV_SUFFIXES`), a parquet file or a folder of parquet files."""
+    """Read a CSV file, a parquet file or a folder of parquet files (see :func:`table_kind`)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"data.path: {str(path)!r} does not exist.")

@@ -67,7 +67,7 @@ def _csv_partitions(file: InputFile, columns: Sequence[str], chunk_rows: int) ->
     # must hold the whole header (by default 256 kB, less than a feature-store export's):
     # at most twice each name's bytes (quotes doubled), its quotes and a comma, then rows.
     header_bytes = sum(2 * len(name.encode()) + 3 for name in file.columns)
-    if file.path.name.lower().endswith(".csv"):
+    if file.path.name.lower().endswith((".csv", ".txt")):
         with open(file.path, "rb") as handle:
             sample = handle.read(header_bytes + _SAMPLE_BYTES).split(b"\n")
         lines = sample[1:-1] or sample[:1]  # header excluded, last (maybe partial) line too

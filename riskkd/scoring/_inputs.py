@@ -1,8 +1,10 @@
 """Input files to score, read in chunks of a fixed number of rows with bounded memory.
 
-An input is one CSV or parquet file, or a folder of them (scored in name order; files of
-other kinds and hidden files are ignored). Columns are read by name: the id columns and
-the model's input columns, nothing else.
+An input is one CSV or parquet file (see :mod:`riskkd._files`), or a folder of them scored
+in name order. A folder is scored whole: a file of another kind in it stops the job, except
+names starting with ``.`` or ``_`` (Spark's ``_SUCCESS``, checksums), which are skipped as
+Spark and pyarrow skip them. Columns are read by name: the id columns and the model's input
+columns, nothing else.
 
 CSV files carry no types, so every column is read as text (an empty cell as null) and
 parsed by :mod:`riskkd.scoring._contract`, which reads placeholders such as ``NA`` or
@@ -13,6 +15,7 @@ rejected row rather than a failed job. Parquet columns keep their types.
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +24,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst")
-PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
+from .._files import file_kind, kinds_read, zip_member
+
 # Codec of each CSV suffix, which is matched ignoring case: pyarrow's own guess from the file
-# name is case-sensitive and would read "IN.CSV.GZ" without decompressing it.
-_CSV_CODECS = {".csv": None, ".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
+# name is case-sensitive and would read "IN.CSV.GZ" without decompressing it. pyarrow has
+# no zip codec: an archive's one member is read through zipfile.
+_CSV_CODECS = {".csv": None, ".txt": None, ".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
 # Bytes pyarrow parses per CSV block; chunks are re-cut to exactly ``chunk_rows`` rows.
 _CSV_BLOCK_BYTES = 4 << 20
 # A quoted value may hold a line break (an address, a free-text note): blocks must not be
@@ -75,23 +79,19 @@ class InputFile:
         return {"path": str(self.path), "size": self.size, "mtime_ns": self.mtime_ns}
 
 
-def _kind(path: Path) -> str | None:
-    name = path.name.lower()
-    if name.endswith(CSV_SUFFIXES):
-        return "csv"
-    if name.endswith(PARQUET_SUFFIXES):
-        return "parquet"
-    return None
-
-
 def _csv_stream(path: Path) -> pa.NativeFile:
     """The text of a CSV file, decompressed according to its suffix."""
-    return pa.input_stream(path, compression=_CSV_CODECS[path.suffix.lower()])
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            # The member stays readable after the archive object is closed, until it is.
+            return pa.PythonFile(archive.open(zip_member(path)), mode="r")
+    return pa.input_stream(path, compression=_CSV_CODECS[suffix])
 
 
 def _unreadable(path: Path, error: OSError) -> ValueError:
     """The error for a CSV file that cannot be read or decompressed (``error``)."""
-    codec = _CSV_CODECS[path.suffix.lower()]
+    codec = _CSV_CODECS.get(path.suffix.lower(), "zip")
     advice = (
         f"its name says {codec}: check that it is complete and {codec}-compressed, or "
         "rename it to what it holds"
@@ -188,18 +188,25 @@ def discover(source: str | os.PathLike) -> list[InputFile]:
             f"input={str(source)!r} does not exist; give a CSV or parquet file or a folder of them."
         )
     if path.is_file():
-        kind = _kind(path)
+        kind = file_kind(path)
         if kind is None:
             raise ValueError(
-                f"input={str(source)!r} is neither CSV ({', '.join(CSV_SUFFIXES)}) nor parquet "
-                f"({', '.join(PARQUET_SUFFIXES)}); rename it or convert it."
+                f"input={str(source)!r} is neither {kinds_read()}; rename it or convert it."
             )
         return [_describe(path.resolve(), kind)]
     candidates = sorted(
         p for p in path.iterdir() if p.is_file() and not p.name.startswith((".", "_"))
     )
-    files = [(p, _kind(p)) for p in candidates]
-    files = [(p, k) for p, k in files if k is not None]
+    files = [(p, file_kind(p)) for p in candidates]
+    others = [p.name for p, k in files if k is None]
+    if others:
+        shown = ", ".join(others[:5]) + (" ..." if len(others) > 5 else "")
+        raise ValueError(
+            f"input={str(source)!r} holds {len(others)} file(s) the job cannot read ({shown}): "
+            f"a folder is scored whole, and its files must be {kinds_read()}. Convert them, "
+            "move them out, or start their names with '_' to have them skipped. Nothing was "
+            "written."
+        )
     if not files:
         nested = sorted(p.name for p in path.iterdir() if p.is_dir())[:3]
         hint = (

@@ -26,9 +26,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .._files import file_kind
 from ..outputs import output_columns
 from ._contract import REASON, CheckedChunk, check_chunk
-from ._inputs import CSV_SUFFIXES
 from ._manifest import REJECTS, atomic_write, sha256_bytes
 
 MODEL_VERSION = "model_version"
@@ -151,7 +151,7 @@ def score_chunk(
     -------
     record : dict
     """
-    from_csv = Path(input_file).name.lower().endswith(CSV_SUFFIXES)
+    from_csv = file_kind(Path(input_file)) == "csv"
     checked = check_chunk(raw, model.input_schema_, id_cols, from_csv=from_csv)
     rejects = checked.rejects
     if fail_fast and len(rejects):
