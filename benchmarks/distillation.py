@@ -21,7 +21,7 @@ Run::
         # another LightGBMTeacher setting on the default's seeds, and its change against them
     python benchmarks/distillation.py --augment none --seeds 0 1 2 3 4 5 6 7 8 9 \
         --datasets credit_data_belanche german_credit lending_club_grades_2018q1 \
-        vehicle_insurance_fraud --out benchmarks/results/distillation_no_augment --baseline \
+        --out benchmarks/results/distillation_no_augment --baseline \
         benchmarks/results/distillation.json benchmarks/results/distillation_seeds_3_9.json
         # without the MUNGE rows augment="auto" adds below 20,000 rows (taiwan has 30,000)
 """
