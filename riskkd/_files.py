@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import IO
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".csv.zip", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
@@ -24,25 +25,26 @@ def file_kind(path: Path) -> str | None:
     return None
 
 
-def kinds_read() -> str:
-    """The suffixes read, for error messages."""
-    return f"CSV ({', '.join(CSV_SUFFIXES)}) or parquet ({', '.join(PARQUET_SUFFIXES)})"
+#: The files read, for error messages.
+FILES_READ = f"CSV ({', '.join(CSV_SUFFIXES)}) or parquet ({', '.join(PARQUET_SUFFIXES)})"
 
 
-def zip_member(path: Path) -> str:
-    """The name of the one file a ``.csv.zip`` archive holds; a ValueError naming ``path``
-    when it is not a zip archive or holds another number of files."""
+def open_zip_member(path: Path) -> IO[bytes]:
+    """The one file a ``.csv.zip`` archive holds, open for reading; a ValueError naming
+    ``path`` when it is not a zip archive or holds another number of files."""
     try:
         with zipfile.ZipFile(path) as archive:
             names = [info.filename for info in archive.infolist() if not info.is_dir()]
+            if len(names) != 1:
+                raise ValueError(
+                    f"{path} holds {len(names)} files ({', '.join(names[:5])}); a .csv.zip must "
+                    "hold exactly one CSV file. Zip each file on its own, or unzip them into a "
+                    "folder."
+                )
+            # The member stays readable after the archive object is closed, until it is.
+            return archive.open(names[0])
     except zipfile.BadZipFile as error:
         raise ValueError(
             f"{path} cannot be read as a zip archive ({error}); check that it is complete, or "
             "rename it to what it holds."
         ) from None
-    if len(names) != 1:
-        raise ValueError(
-            f"{path} holds {len(names)} files ({', '.join(names[:5])}); a .csv.zip must hold "
-            "exactly one CSV file. Zip each file on its own, or unzip them into a folder."
-        )
-    return names[0]

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._files import file_kind, kinds_read, zip_member
+from .._files import FILES_READ, file_kind, open_zip_member
 
 __all__ = [
     "Dataset",
@@ -102,12 +102,12 @@ def table_kind(path: Path) -> str:
     kind = "parquet" if path.is_dir() else file_kind(path)
     if kind is None:
         raise ValueError(
-            f"data.path: {str(path)!r} is neither {kinds_read()} nor a folder of parquet "
+            f"data.path: {str(path)!r} is neither {FILES_READ} nor a folder of parquet "
             "files; rename it or convert it."
         )
     if path.name.lower().endswith(".zip"):
         try:
-            zip_member(path)
+            open_zip_member(path).close()
         except ValueError as error:
             raise ValueError(f"data.path: {error}") from None
     return kind

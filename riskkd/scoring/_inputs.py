@@ -15,7 +15,6 @@ rejected row rather than a failed job. Parquet columns keep their types.
 from __future__ import annotations
 
 import os
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .._files import file_kind, kinds_read, zip_member
+from .._files import FILES_READ, file_kind, open_zip_member
 
 # Codec of each CSV suffix, which is matched ignoring case: pyarrow's own guess from the file
 # name is case-sensitive and would read "IN.CSV.GZ" without decompressing it. pyarrow has
@@ -83,9 +82,7 @@ def _csv_stream(path: Path) -> pa.NativeFile:
     """The text of a CSV file, decompressed according to its suffix."""
     suffix = path.suffix.lower()
     if suffix == ".zip":
-        with zipfile.ZipFile(path) as archive:
-            # The member stays readable after the archive object is closed, until it is.
-            return pa.PythonFile(archive.open(zip_member(path)), mode="r")
+        return pa.PythonFile(open_zip_member(path), mode="r")
     return pa.input_stream(path, compression=_CSV_CODECS[suffix])
 
 
@@ -191,7 +188,7 @@ def discover(source: str | os.PathLike) -> list[InputFile]:
         kind = file_kind(path)
         if kind is None:
             raise ValueError(
-                f"input={str(source)!r} is neither {kinds_read()}; rename it or convert it."
+                f"input={str(source)!r} is neither {FILES_READ}; rename it or convert it."
             )
         return [_describe(path.resolve(), kind)]
     candidates = sorted(
@@ -203,7 +200,7 @@ def discover(source: str | os.PathLike) -> list[InputFile]:
         shown = ", ".join(others[:5]) + (" ..." if len(others) > 5 else "")
         raise ValueError(
             f"input={str(source)!r} holds {len(others)} file(s) the job cannot read ({shown}): "
-            f"a folder is scored whole, and its files must be {kinds_read()}. Convert them, "
+            f"a folder is scored whole, and its files must be {FILES_READ}. Convert them, "
             "move them out, or start their names with '_' to have them skipped. Nothing was "
             "written."
         )
