@@ -121,8 +121,9 @@ def _inside_unit_interval(flag: str, value: float | None) -> float | None:
     return value
 
 
-def _binary_threshold(model: Any, threshold: float | None) -> float:
-    """``--threshold`` (default 0.5), refused for a multi-class model, which would ignore it."""
+def _check_threshold(model: Any, threshold: float | None) -> None:
+    """Refuse ``--threshold`` for a multi-class model, which compares top classes (before
+    any data is read; :func:`riskkd.fidelity_report` would refuse it too)."""
     classes = list(model.classes_)
     if threshold is not None and len(classes) > 2:
         raise typer.BadParameter(
@@ -130,7 +131,6 @@ def _binary_threshold(model: Any, threshold: float | None) -> float:
             f"{len(classes)} classes ({', '.join(map(str, classes))}) and its decision "
             "agreement compares top classes. Drop --threshold."
         )
-    return 0.5 if threshold is None else threshold
 
 
 # ---------------------------------------------------------------------- output helpers
@@ -553,7 +553,7 @@ def evaluate(
     out, err = _consoles(quiet)
     with _errors(err):
         fitted = _load_model(model)
-        threshold = _binary_threshold(fitted, threshold)
+        _check_threshold(fitted, threshold)
         X, y, source = _data(dataset, data, target, drop)
         report = fidelity_report(fitted, X, y, threshold=threshold)
         if csv is not None:
@@ -593,7 +593,7 @@ def report(
     out, err = _consoles(quiet)
     with _errors(err):
         fitted = _load_model(model)
-        threshold = _binary_threshold(fitted, threshold)
+        _check_threshold(fitted, threshold)
         X, y, _ = _data(dataset, data, target, drop)
         with (
             err.status("writing the report", spinner="dots")

@@ -138,6 +138,24 @@ def check_threshold(threshold: Any) -> None:
         )
 
 
+def decision_threshold(threshold: Any, classes: Any) -> float | None:
+    """The threshold of the binary decision agreement: ``threshold``, 0.5 when None.
+
+    A multi-class model's decision agreement compares top classes; it takes no threshold
+    (None is returned) and refuses a given one, which it would otherwise silently ignore.
+    """
+    if threshold is None:
+        return 0.5 if len(classes) == 2 else None
+    check_threshold(threshold)
+    if len(classes) > 2:
+        raise ValueError(
+            f"threshold={threshold!r} applies to binary models; this model has {len(classes)} "
+            f"classes ({', '.join(map(str, classes))}) and its decision agreement compares "
+            "top classes. Leave threshold=None."
+        )
+    return float(threshold)
+
+
 def check_two_classes(classes: np.ndarray, y: np.ndarray, sample_weight=None) -> None:
     """Raise unless ``y`` (class indices) holds two classes or more with positive weight.
 
@@ -155,12 +173,13 @@ def check_two_classes(classes: np.ndarray, y: np.ndarray, sample_weight=None) ->
 
 
 def agreement_metrics(
-    teacher: np.ndarray, student: np.ndarray, threshold: float = 0.5, sample_weight=None
+    teacher: np.ndarray, student: np.ndarray, threshold: float | None = 0.5, sample_weight=None
 ) -> dict[str, float]:
     """Spearman rank correlation of scores and agreement of decisions.
 
     Binary: scores are P(class 1), decisions are ``score >= threshold``. Multi-class: rank
-    correlation is averaged over classes and decisions are the top class. With
+    correlation is averaged over classes and decisions are the top class (``threshold``
+    is not used). With
     ``sample_weight``, agreement is the weighted share of rows and rank correlation that
     of rows repeated as often as their (integer) weights (:func:`_rank_correlation`).
     """
@@ -212,7 +231,7 @@ def require_teacher(model: Any, what: str) -> None:
 
 
 def fidelity_report(
-    model: Any, X: Any, y: Any, *, threshold: float = 0.5, sample_weight=None
+    model: Any, X: Any, y: Any, *, threshold: float | None = None, sample_weight=None
 ) -> pd.DataFrame:
     """Compare a fitted :class:`~riskkd.DistilledClassifier` with its teacher on ``(X, y)``.
 
@@ -224,8 +243,9 @@ def fidelity_report(
         Evaluation rows, ideally not used for fitting.
     y : array-like of shape (n_samples,) or (n_samples, 1)
         True labels (values of ``model.classes_``).
-    threshold : float, default=0.5
-        Decision threshold on P(class 1) for the binary decision agreement, in (0, 1).
+    threshold : float, default=None
+        Decision threshold on P(class 1) for the binary decision agreement, in (0, 1);
+        None is 0.5. A multi-class model compares top classes and takes none.
     sample_weight : array-like of shape (n_samples,), default=None
 
     Returns
@@ -241,7 +261,8 @@ def fidelity_report(
     ------
     ValueError
         When ``y`` holds labels not in ``model.classes_`` or fewer than two classes (of
-        positive ``sample_weight``), or ``threshold`` is outside (0, 1).
+        positive ``sample_weight``), or ``threshold`` is outside (0, 1) or given for a
+        multi-class model.
     TypeError
         When ``threshold`` is not a number.
     """
@@ -249,7 +270,7 @@ def fidelity_report(
 
     check_distilled(model, "fidelity_report")
     require_teacher(model, "a fidelity report")
-    check_threshold(threshold)
+    threshold = decision_threshold(threshold, model.classes_)
     index = label_index(model.classes_, y)
     if sample_weight is not None:
         sample_weight = _check_sample_weight(sample_weight, index, ensure_non_negative=True)

@@ -34,7 +34,7 @@ from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import _num_features, check_is_fitted, check_memory
 
-from .fidelity import agreement_metrics, classification_metrics, label_index
+from .fidelity import agreement_metrics, classification_metrics, decision_threshold, label_index
 from .students import MLPStudent, TreeStudent
 from .teachers import LightGBMTeacher, class_weighting, configure_native
 
@@ -53,7 +53,7 @@ def _teacher_log_loss(teacher: np.ndarray, student: np.ndarray) -> float:
 
 
 def make_fidelity_scorer(
-    metric: str = "auc_retention", *, threshold: float = 0.5
+    metric: str = "auc_retention", *, threshold: float | None = None
 ) -> Callable[[Any, Any, Any], float]:
     """A scorer ``scorer(estimator, X, y)`` of the student's fidelity to its own teacher.
 
@@ -73,8 +73,9 @@ def make_fidelity_scorer(
         ``decision_agreement`` the share of rows with the same decision (binary: at
         ``threshold``; multi-class: the top class); ``neg_teacher_log_loss`` minus the
         cross-entropy of the student against the teacher's probabilities (labels unused).
-    threshold : float, default=0.5
-        Decision threshold of ``decision_agreement`` for binary targets.
+    threshold : float, default=None
+        Decision threshold of ``decision_agreement`` for binary targets (None: 0.5); a
+        multi-class estimator compares top classes and refuses one.
 
     Returns
     -------
@@ -96,7 +97,7 @@ def make_fidelity_scorer(
         raise ValueError(
             f"metric={metric!r} is not a fidelity metric; choose one of {list(FIDELITY_METRICS)}."
         )
-    if not 0.0 < threshold < 1.0:
+    if threshold is not None and not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold={threshold!r} must be a probability in (0, 1).")
 
     def scorer(estimator: Any, X: Any, y: Any) -> float:
@@ -106,6 +107,7 @@ def make_fidelity_scorer(
                 f"{type(estimator).__name__} has no teacher_ (e.g. a model loaded without its "
                 "teacher); a fidelity scorer compares the student with its teacher."
             )
+        cut = decision_threshold(threshold, estimator.classes_)
         teacher = estimator.teacher_.predict_proba(X)
         student = estimator.predict_proba(X)
         if metric == "neg_teacher_log_loss":
@@ -114,7 +116,7 @@ def make_fidelity_scorer(
             y_index = label_index(estimator.classes_, y)
             auc_teacher = classification_metrics(y_index, teacher)["roc_auc"]
             return classification_metrics(y_index, student)["roc_auc"] / auc_teacher
-        return agreement_metrics(teacher, student, threshold)[metric]
+        return agreement_metrics(teacher, student, cut)[metric]
 
     scorer.__name__ = f"fidelity_{metric}"
     return scorer

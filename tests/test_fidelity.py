@@ -150,6 +150,31 @@ def test_bad_threshold_is_refused(binary, threshold, error, match):
         fidelity_report(model, X, y, threshold=threshold)
 
 
+def test_threshold_is_refused_for_a_multi_class_model(multiclass, binary, tmp_path):
+    """A multi-class decision agreement compares top classes: a threshold given for one
+    used to be silently ignored, by the Python API as by the CLI until it refused it."""
+    from riskkd.report import evaluate, write_report
+    from riskkd.tuning import make_fidelity_scorer
+
+    model, X, y = multiclass
+    match = r"threshold=0\.3 applies to binary models; this model has 3 classes \(A, B, C\)"
+    with pytest.raises(ValueError, match=match):
+        fidelity_report(model, X, y, threshold=0.3)
+    with pytest.raises(ValueError, match=match):
+        make_fidelity_scorer("decision_agreement", threshold=0.3)(model, X, y)
+    with pytest.raises(ValueError, match=match):
+        write_report(model, X, y, tmp_path / "grades.html", threshold=0.3, latency=False)
+    assert not (tmp_path / "grades.html").exists()
+    assert evaluate(model, X, y, latency=False).threshold is None  # top classes, no cut
+    # Binary: None is 0.5, and a given threshold is used.
+    model, X, y = binary
+    assert evaluate(model, X, y, latency=False).threshold == 0.5
+    at_half = fidelity_report(model, X, y).loc["decision_agreement", "student"]
+    assert (
+        at_half == fidelity_report(model, X, y, threshold=0.5).loc["decision_agreement", "student"]
+    )
+
+
 def test_y_as_one_column(binary):
     """y as a one-column DataFrame or an (n, 1) array is read as its column, as scikit-learn
     metrics read it (it failed with 'Index data must be 1-dimensional')."""

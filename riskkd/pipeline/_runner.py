@@ -181,12 +181,6 @@ class PipelineRunner:
                 [f"evaluation.threshold: {threshold:g} given for a {len(classes)}-class target"],
             )
 
-    @property
-    def threshold(self) -> float:
-        """The binary decision threshold: ``evaluation.threshold``, 0.5 when not given."""
-        threshold = self.config.evaluation.threshold
-        return 0.5 if threshold is None else threshold
-
     def teacher(self, split: TrainTestSplit) -> Any:
         """The unfitted teacher; XGBoost's number of rounds is early-stopped here."""
         teacher_config = self.config.teacher
@@ -224,7 +218,9 @@ class PipelineRunner:
     def evaluate(self, model: Any, split: TrainTestSplit) -> pd.DataFrame:
         from ..fidelity import fidelity_report
 
-        return fidelity_report(model, split.X_test, split.y_test, threshold=self.threshold)
+        return fidelity_report(
+            model, split.X_test, split.y_test, threshold=self.config.evaluation.threshold
+        )
 
     def save(self, model: Any, folder: Path) -> Path:
         from ..persistence import save
@@ -242,7 +238,7 @@ class PipelineRunner:
             split.X_test,
             split.y_test,
             title=self.config.report.title or f"riskkd pipeline {self.config.name}",
-            threshold=self.threshold,
+            threshold=self.config.evaluation.threshold,
             X_reference=self.reference_rows(split),
             sections=[("Pipeline", self.summary(split))],
         )
@@ -349,7 +345,7 @@ class PipelineRunner:
                 split.y_test,
                 dataset_name=dataset.source,
                 X_train=self.reference_rows(split) if self.hash_training_rows else None,
-                threshold=self.threshold,
+                threshold=self.config.evaluation.threshold,
                 registered_model_name=name,
                 student_only=settings.student_only,
                 report=report,

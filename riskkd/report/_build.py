@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from ..fidelity import check_threshold, require_teacher
+from ..fidelity import decision_threshold, require_teacher
 from . import _html
 from ._metrics import (
     FidelityEvaluation,
@@ -88,7 +88,7 @@ def _check_inputs(model: Any, X: Any, y: Any, threshold: Any, title: Any, X_refe
         )
     if n_X < 2:
         raise ValueError(f"X has {n_X} rows; the report needs at least 2 evaluation rows.")
-    check_threshold(threshold)
+    decision_threshold(threshold, model.classes_)
     if X_reference is not None and _n_rows(X_reference, "X_reference") == 0:
         raise ValueError(
             "X_reference has 0 rows; the PSI of the student's scores compares them on the "
@@ -336,7 +336,7 @@ def build_report(
     y: Any,
     *,
     title: str | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     X_reference: Any = None,
     latency: bool = True,
     sections: Sequence[tuple[str, pd.DataFrame | str]] | None = None,
@@ -442,7 +442,7 @@ def write_report(
     path: str | os.PathLike,
     *,
     title: str | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     X_reference: Any = None,
     latency: bool = True,
     sections: Sequence[tuple[str, pd.DataFrame | str]] | None = None,
@@ -472,8 +472,9 @@ def write_report(
         on error, no partial file is left.
     title : str, default=None
         Title of the page (``"riskkd fidelity report"`` when None).
-    threshold : float, default=0.5
-        Decision threshold of the binary decision agreement.
+    threshold : float, default=None
+        Decision threshold of the binary decision agreement (None: 0.5); a multi-class
+        model compares top classes and takes none.
     X_reference : {array-like, DataFrame} of shape (n_reference, n_features), default=None
         Reference rows (e.g. the training data) for the population stability of the
         student's scores.
@@ -497,7 +498,7 @@ def write_report(
         When ``model`` is not fitted.
     ValueError
         When ``path`` does not end in ``.html``, ``X`` and ``y`` differ in length, ``y``
-        holds one class, or ``threshold`` is outside (0, 1).
+        holds one class, or ``threshold`` is outside (0, 1) or given for a multi-class model.
 
     Examples
     --------

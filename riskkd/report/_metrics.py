@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..fidelity import fidelity_report, label_index
+from ..fidelity import decision_threshold, fidelity_report, label_index
 
 # Rows of fidelity_report with a teacher and a student figure.
 _PER_MODEL = ("roc_auc", "pr_auc", "ks", "gini", "brier", "log_loss", "ece", "size_bytes")
@@ -120,7 +120,8 @@ class FidelityEvaluation:
     teacher_proba, student_proba : ndarray of shape (n_samples, n_classes)
     classes : list
         Class labels.
-    threshold : float
+    threshold : float or None
+        The binary decision threshold; None for multi-class (top classes).
     latency_ms : dict of str to float
         :func:`measure_latency`, empty when not measured.
     """
@@ -130,7 +131,7 @@ class FidelityEvaluation:
     teacher_proba: np.ndarray
     student_proba: np.ndarray
     classes: list
-    threshold: float
+    threshold: float | None
     latency_ms: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -167,7 +168,7 @@ def evaluate(
     X: Any,
     y: Any,
     *,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     latency: bool = True,
     sample_weight: Any = None,
 ) -> FidelityEvaluation:
@@ -180,8 +181,9 @@ def evaluate(
     X : {array-like, DataFrame} of shape (n_samples, n_features)
     y : array-like of shape (n_samples,)
         Labels, values of ``model.classes_``.
-    threshold : float, default=0.5
-        Decision threshold of the binary decision agreement.
+    threshold : float, default=None
+        Decision threshold of the binary decision agreement (None: 0.5); a multi-class
+        model compares top classes and takes none.
     latency : bool, default=True
         Measure predict latency (:func:`measure_latency`).
     sample_weight : array-like of shape (n_samples,), default=None
@@ -200,7 +202,7 @@ def evaluate(
         teacher_proba=model.teacher_.predict_proba(X),
         student_proba=model.predict_proba(X),
         classes=classes,
-        threshold=float(threshold),
+        threshold=decision_threshold(threshold, model.classes_),
         latency_ms=measure_latency(model, X) if latency else {},
     )
 

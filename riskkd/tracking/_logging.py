@@ -73,7 +73,7 @@ def log_distillation(
     run_name: str | None = None,
     dataset_name: str | None = None,
     X_train: Any = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     log_model: bool = True,
     registered_model_name: str | None = None,
     student_only: bool = False,
@@ -122,8 +122,9 @@ def log_distillation(
     X_train : {array-like, DataFrame}, default=None
         The training ``X``; its SHA-256 is logged and the report shows the population
         stability of the student's scores from ``X_train`` to ``X_val``.
-    threshold : float, default=0.5
-        Decision threshold of the binary decision agreement.
+    threshold : float, default=None
+        Decision threshold of the binary decision agreement (None: 0.5); a multi-class
+        model compares top classes and takes none.
     log_model : bool, default=True
         Log the teacher and the distilled model.
     registered_model_name : str, default=None
