@@ -148,6 +148,16 @@ def test_a_folder_is_scored_whole_or_not_at_all(model, frame, tmp_path):
     with pytest.raises(ValueError, match=r"holds 1 file\(s\) the job cannot read \(b\.json\)"):
         score_files(model, tmp_path / "in", tmp_path / "out", id_cols="txn_id")
     assert not (tmp_path / "out").exists()
+    # So does a subfolder beside the files (it was skipped, and its rows lost).
+    (tmp_path / "in" / "b.json").unlink()
+    (tmp_path / "in" / "late").mkdir()
+    frame.iloc[300:].to_csv(tmp_path / "in" / "late" / "b.csv", index=False)
+    with pytest.raises(ValueError, match=r"holds 1 subfolder\(s\) \(late\) the job does not"):
+        score_files(model, tmp_path / "in", tmp_path / "out", id_cols="txn_id")
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "in" / "late").rename(tmp_path / "in" / "_late")  # skipped by name, as _SUCCESS
+    summary = score_files(model, tmp_path / "in", tmp_path / "scored", id_cols="txn_id")
+    assert summary.rows_in == 300
     # An archive of two files is refused by name, not read in part.
     with zipfile.ZipFile(tmp_path / "two.csv.zip", "w") as archive:
         archive.writestr("a.csv", frame.iloc[:300].to_csv(index=False))
@@ -526,7 +536,7 @@ def test_unreadable_or_mistyped_files_stop_before_writing(model, frame, tmp_path
         score_files(model, tmp_path / "empty.csv", tmp_path / "out")
     (tmp_path / "hive" / "day=1").mkdir(parents=True)  # a Hive-partitioned folder
     X.to_parquet(tmp_path / "hive" / "day=1" / "part.parquet")
-    with pytest.raises(ValueError, match=r"Its subfolders \(day=1 \.\.\.\) are not read"):
+    with pytest.raises(ValueError, match=r"holds 1 subfolder\(s\) \(day=1\) the job does not"):
         score_files(model, tmp_path / "hive", tmp_path / "out")
     assert not (tmp_path / "out").exists()
     # predict_proba refuses them too, rather than reading durations as nanoseconds.

@@ -168,6 +168,10 @@ def _describe(path: Path, kind: str) -> InputFile:
     )
 
 
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+
+
 def discover(source: str | os.PathLike) -> list[InputFile]:
     """The CSV / parquet files of ``source`` (a file or a folder), in name order.
 
@@ -191,30 +195,31 @@ def discover(source: str | os.PathLike) -> list[InputFile]:
                 f"input={str(source)!r} is neither {FILES_READ}; rename it or convert it."
             )
         return [_describe(path.resolve(), kind)]
-    candidates = sorted(
-        p for p in path.iterdir() if p.is_file() and not p.name.startswith((".", "_"))
-    )
-    files = [(p, file_kind(p)) for p in candidates]
+    # A folder is scored whole: skipping a file or a subfolder would lose its rows unnoticed
+    # (the reconciliation counts the files read). Names starting with "." or "_" are
+    # skipped, as Spark and pyarrow skip them (_SUCCESS, .crc checksums).
+    entries = sorted(p for p in path.iterdir() if not p.name.startswith((".", "_")))
+    nested = [p.name for p in entries if p.is_dir()]
+    if nested:
+        raise ValueError(
+            f"input={str(source)!r} holds {len(nested)} subfolder(s) ({_shown(nested)}) the job "
+            "does not read: a folder is scored whole, its subfolders (such as a Hive-"
+            "partitioned dataset's key=value folders) are not. Score each subfolder, move them "
+            "out, or start their names with '_' to have them skipped. Nothing was written."
+        )
+    files = [(p, file_kind(p)) for p in entries]
     others = [p.name for p, k in files if k is None]
     if others:
-        shown = ", ".join(others[:5]) + (" ..." if len(others) > 5 else "")
         raise ValueError(
-            f"input={str(source)!r} holds {len(others)} file(s) the job cannot read ({shown}): "
-            f"a folder is scored whole, and its files must be {FILES_READ}. Convert them, "
-            "move them out, or start their names with '_' to have them skipped. Nothing was "
-            "written."
+            f"input={str(source)!r} holds {len(others)} file(s) the job cannot read "
+            f"({_shown(others)}): a folder is scored whole, and its files must be {FILES_READ}. "
+            "Convert them, move them out, or start their names with '_' to have them skipped. "
+            "Nothing was written."
         )
     if not files:
-        nested = sorted(p.name for p in path.iterdir() if p.is_dir())[:3]
-        hint = (
-            f" Its subfolders ({', '.join(nested)} ...) are not read, such as a Hive-partitioned "
-            "dataset's key=value folders: score each one, or write the files into one folder."
-            if nested
-            else ""
-        )
         raise ValueError(
             f"input={str(source)!r} is a folder without CSV or parquet files; point it at the "
-            f"files to score.{hint}"
+            "files to score."
         )
     kinds = {k for _, k in files}
     if len(kinds) > 1:
