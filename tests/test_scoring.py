@@ -362,6 +362,23 @@ def test_refuses_an_output_folder_holding_the_input(model, frame, tmp_path, resu
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
+def test_refuses_an_output_folder_inside_the_input_folder(model, frame, tmp_path):
+    """Scores written into a subfolder of the input would make the next job (or a resume)
+    find a subfolder it refuses, as a folder is scored whole."""
+    folder = tmp_path / "applications"
+    folder.mkdir()
+    frame.to_parquet(folder / "a.parquet")
+    for resume in (False, True):
+        with pytest.raises(ValueError, match=r"is inside input='.*applications': the scores "
+                           r"would become a subfolder of the input \(scores\)"):  # fmt: skip
+            score_files(model, folder, folder / "scores" / "today", resume=resume)
+    assert [p.name for p in folder.iterdir()] == ["a.parquet"]
+    # A name starting with "_" is skipped by the input's readers, as _SUCCESS is.
+    score_files(model, folder, folder / "_scores")
+    again = score_files(model, folder, folder / "_scores", resume=True)
+    assert (again.parts_skipped, again.rows_in) == (1, len(frame))
+
+
 def test_resume_rescores_an_altered_part(model, frame, tmp_path):
     frame.to_parquet(tmp_path / "in.parquet")
     score_files(model, tmp_path / "in.parquet", tmp_path / "out", chunk_rows=300)

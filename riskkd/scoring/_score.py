@@ -138,6 +138,22 @@ def _check_column_names(model: Any, id_cols: tuple[str, ...]) -> None:
         )
 
 
+def _check_output_outside(input: str | os.PathLike, output: Path) -> None:
+    """Refuse an output folder inside the input folder: it would be a subfolder of the input,
+    which the next job (or ``resume``) refuses, as a folder is scored whole."""
+    source = Path(input).resolve()
+    if not (source.is_dir() and output.is_relative_to(source) and output != source):
+        return
+    top = output.relative_to(source).parts[0]
+    if not top.startswith((".", "_")):  # skipped by name, as _SUCCESS
+        raise ValueError(
+            f"output={str(output)!r} is inside input={str(input)!r}: the scores would become "
+            f"a subfolder of the input ({top}). Score into a folder outside the input, or "
+            "start the name of the input's subfolder with '_' to have it skipped. Nothing was "
+            "written."
+        )
+
+
 def _check_output_apart(input: str | os.PathLike, files: Sequence[InputFile], output: Path) -> None:
     """Refuse an output folder that holds an input file, which a part could overwrite."""
     inside = [str(f.path) for f in files if f.path.is_relative_to(output)]
@@ -268,11 +284,12 @@ def score_files(
     started = time.perf_counter()
     id_cols = _check_parameters(id_cols, chunk_rows, engine, scheduler, n_workers, on_chunk)
     model, model_version = resolve_model(model)
+    output = Path(output).resolve()
+    _check_output_outside(input, output)
     files = discover(input)
     schema = model.input_schema_
     _check_column_names(model, id_cols)
     check_columns(files, schema.names, id_cols, schema.numeric_names)
-    output = Path(output).resolve()
     _check_output_apart(input, files, output)
     created = [f for f in (output, *output.parents) if not f.exists()]  # deepest first
     _prepare_output(output, resume)
