@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.frozen import FrozenEstimator
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -61,6 +62,37 @@ class TransferRows(NamedTuple):
     y: np.ndarray
     weight: np.ndarray
     groups: np.ndarray | None = None
+
+
+def _check_pairing(X, values, name: str) -> None:
+    """Refuse a pandas ``values`` (``y`` or ``sample_weight``) whose index holds the labels
+    of ``X``'s index in another order: paired by position, as scikit-learn pairs them, every
+    row would get another row's label or weight."""
+    if not isinstance(X, pd.DataFrame) or not isinstance(values, pd.Series | pd.DataFrame):
+        return
+    rows, index = X.index, values.index
+    if len(rows) != len(index) or rows.equals(index):
+        return
+    if rows.is_unique and index.is_unique and rows.isin(index).all():
+        raise ValueError(
+            f"{name}'s index holds the rows of X's index in another order; {name} is paired "
+            f"with X by position, so rows would get other rows' values. Align it by label "
+            f"({name}.loc[X.index]), or pass {name}.to_numpy() if its order is already X's."
+        )
+
+
+def _numpy_labels(y):
+    """``y``'s values in their numpy dtype when it is a pandas nullable integer or boolean
+    column without missing values: ``column_or_1d`` would make floats of them (classes 0.0
+    and 1.0, output columns ``proba_1.0``)."""
+    if isinstance(y, pd.DataFrame) and y.shape[1] == 1:
+        y = y.iloc[:, 0]
+    if not isinstance(y, pd.Series) or not isinstance(y.dtype, pd.api.extensions.ExtensionDtype):
+        return y
+    numpy_dtype = getattr(y.dtype, "numpy_dtype", None)
+    if numpy_dtype is None or numpy_dtype.kind not in "biu" or y.isna().any():
+        return y
+    return y.to_numpy(dtype=numpy_dtype)
 
 
 class DistilledClassifier(ClassifierMixin, BaseEstimator):
@@ -591,7 +623,9 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
                 f"Found array with {X.shape[0]} sample(s) and {X.shape[1]} feature(s) "
                 f"(shape={X.shape}); fit needs at least 1 of each."
             )
-        y = column_or_1d(y, warn=True)
+        _check_pairing(X, y, "y")
+        _check_pairing(X, sample_weight, "sample_weight")
+        y = column_or_1d(_numpy_labels(y), warn=True)
         n_rows = X.shape[0]
         if len(y) != n_rows:
             raise ValueError(
@@ -624,14 +658,23 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
                     f"sample_weight has shape {sample_weight.shape} but X has {n_rows} rows; pass "
                     "one weight per row."
                 )
-            if (sample_weight < 0).any() or not np.isfinite(sample_weight).all():
+            bad = ~np.isfinite(sample_weight) | (sample_weight < 0)
+            if bad.any():
                 raise ValueError(
-                    f"sample_weight has {int((~(sample_weight >= 0)).sum())} negative or non-finite "
-                    "value(s); weights must be finite and >= 0."
+                    f"sample_weight has {int(bad.sum())} negative or non-finite value(s); "
+                    "weights must be finite and >= 0."
                 )
             if sample_weight.sum() <= 0:
                 raise ValueError(
                     "sample_weight sums to 0 (all weights are zero); give some rows a positive weight."
+                )
+            totals = np.bincount(y_index, weights=sample_weight, minlength=len(self.classes_))
+            weightless = [python_scalar(c) for c in self.classes_[totals == 0]]
+            if weightless:
+                raise ValueError(
+                    f"sample_weight is 0 on every row of class(es) {weightless}: teacher and "
+                    "student would learn never to predict them. Give those rows a positive "
+                    "weight, or drop them from X and y."
                 )
         n_splits = self.cv if isinstance(self.cv, numbers.Integral) else None
         members = self.teacher if isinstance(self.teacher, list) else [self.teacher]
@@ -756,24 +799,51 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             monotone[schema.numeric_names.index(name)] = sign
         return monotone
 
-    def _check_prefit_classes(self, teacher) -> None:
+    def _check_prefit_classes(self, teacher) -> str | None:
         """A prefit teacher's ``classes_`` must be y's classes, or their indices 0..n-1.
 
         Its probability columns are read in the order of ``classes_``: a teacher trained on
         other labels (``"default"`` / ``"paid"`` for y in {0, 1}) would be read inverted.
+        Returns how the columns are read by index (None: by y's own labels).
         """
         labels = getattr(teacher, "classes_", None)
-        if labels is None:  # a Booster: columns are class indices
-            return
+        if labels is None:
+            return "a Booster, whose columns are class indices"
         labels = [python_scalar(c) for c in labels]
         expected = [python_scalar(c) for c in self.classes_]
-        if labels != expected and labels != list(range(len(expected))):
-            raise ValueError(
-                f"The prefit teacher was trained on classes {labels}, but y has classes "
-                f"{expected}. Its probabilities would be read against the wrong classes: "
-                "distil with the labels the teacher was trained on (or their indices 0..n-1 "
-                "in sorted order)."
-            )
+        if labels == expected:
+            return None
+        if labels == list(range(len(expected))):
+            return f"trained on classes {labels}"
+        raise ValueError(
+            f"The prefit teacher was trained on classes {labels}, but y has classes "
+            f"{expected}. Its probabilities would be read against the wrong classes: "
+            "distil with the labels the teacher was trained on (or their indices 0..n-1 "
+            "in sorted order)."
+        )
+
+    def _check_index_coding(self, how: str, proba, y_index, sample_weight) -> None:
+        """Refuse a prefit teacher read by class index whose scores rank y's classes worse
+        than chance on the distillation rows: it was trained with another coding of the
+        classes (1 = "default" where "default" sorts first), and read so, its probabilities
+        would be distilled against the wrong classes."""
+        if len(self.classes_) == 2:
+            auc = roc_auc_score(y_index, proba[:, 1], sample_weight=sample_weight)
+        else:
+            auc = roc_auc_score(
+                y_index, proba, multi_class="ovr", sample_weight=sample_weight,
+                labels=np.arange(len(self.classes_)),
+            )  # fmt: skip
+        if auc >= 0.5:
+            return
+        coding = ", ".join(f"{k} = {python_scalar(c)!r}" for k, c in enumerate(self.classes_))
+        raise ValueError(
+            f"The prefit teacher ({how}) is read by index: {coding} (y's classes in sorted "
+            f"order). Read so, its probabilities rank y's classes worse than chance (ROC-AUC "
+            f"{auc:.3f} on the {len(y_index)} rows given), so it was most likely trained with "
+            "another coding. Pass y coded as the teacher was trained (0..n-1), or a teacher "
+            "whose classes_ are y's labels."
+        )
 
     def _check_splits(self, splits: list, y_index: np.ndarray) -> None:
         """Refuse folds that do not give every row one out-of-fold prediction, or whose
@@ -803,11 +873,14 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         schema = self.input_schema_
         n_classes = len(self.classes_)
         if prefit:
-            self._check_prefit_classes(teacher)
+            by_index = self._check_prefit_classes(teacher)
             estimator = BoosterClassifier(teacher, n_classes) if is_booster(teacher) else teacher
             weights = class_weight_factors(teacher, y_index, n_classes, sample_weight)
             fitted = FittedTeacher(estimator, schema, native=False, class_weights=weights)
-            return fitted, fitted.predict_proba(X)
+            proba = fitted.predict_proba(X)
+            if by_index is not None:
+                self._check_index_coding(by_index, proba, y_index, sample_weight)
+            return fitted, proba
 
         check_native_levels(teacher, schema)
         # A riskkd model as the teacher (a multi-stage assistant, cross-fitted) reads the

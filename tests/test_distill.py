@@ -201,6 +201,31 @@ def test_prefit_teacher_trained_on_other_labels_is_refused(binary_data):
     DistilledClassifier(FrozenEstimator(indexed), fast_tree(), cv=2).fit(X, np.where(y, "b", "a"))
 
 
+@pytest.mark.parametrize("kind", ["xgboost", "booster"])
+def test_prefit_teacher_on_class_indices_of_another_coding_is_refused(binary_data, kind):
+    """A teacher trained on 0/1 (XGBoost needs indices; a Booster has no classes_) is read
+    by index: 0 = y's first class in sorted order. Trained with 1 = "default", which sorts
+    first, it was read inverted, and the student learnt inverted scores in silence."""
+    X, y = binary_data
+    X = X.select_dtypes("number")
+    if kind == "xgboost":
+        teacher = FrozenEstimator(
+            xgb.XGBClassifier(n_estimators=20, max_depth=3, n_jobs=1).fit(X, y)
+        )
+    else:
+        teacher = lgb.train({"objective": "binary", "verbose": -1}, lgb.Dataset(X, y), 20)
+    named = np.where(y == 1, "default", "paid")
+    how = "trained on classes \\[0, 1\\]" if kind == "xgboost" else "a Booster"
+    with pytest.raises(ValueError, match=rf"teacher \({how}.*\) is read by index: 0 = 'default', "
+                       r"1 = 'paid' .* worse than chance \(ROC-AUC 0\.\d+"):  # fmt: skip
+        DistilledClassifier(teacher, fast_tree(), cv=2).fit(X, named)
+    # The same teacher with y coded as it was trained, or text labels in that order, are fine.
+    model = DistilledClassifier(teacher, fast_tree(), cv=2).fit(X, y)
+    score = model.teacher_.predict_proba(X)[:, 1]
+    assert score[y == 1].mean() > score[y == 0].mean()  # read the right way round
+    DistilledClassifier(teacher, fast_tree(), cv=2).fit(X, np.where(y == 1, "default", "alive"))
+
+
 @pytest.mark.parametrize("library", ["lightgbm", "xgboost"])
 def test_raw_booster_teacher(library):
     X, y = make_risk_frame(400, 2, seed=3)
