@@ -221,6 +221,7 @@ class InputSchema:
                 _check_level_types(name, scalars)
                 levels[name] = sorted(scalars, key=lambda v: (str(type(v)), v))
                 _warn_if_mixed(name, levels[name])
+                _warn_if_dates(name, levels[name])
             else:
                 values = _numeric_column(name, column)
                 if np.isinf(values).any():
@@ -730,6 +731,27 @@ def _warn_if_mixed(name: str, levels: list[Any]) -> None:
         f"{other!r}): {other!r} and {str(other)!r} are different levels, so rows whose values "
         f"arrive as text (a CSV file, a JSON request) score {str(other)!r} as unseen. Make the "
         f"column text before fit: X[{name!r}] = X[{name!r}].astype(str).where(X[{name!r}].notna()).",
+        UserWarning,
+        stacklevel=5,  # the caller of DistilledClassifier.fit
+    )
+
+
+# Dates as CSV files and JSON hold them: ISO 8601 (2020-01, 2020-01-15, 2020-01-15T10:30)
+# or day/month/year with slashes.
+_DATE_TEXT = r"\d{4}-\d{2}(-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?)?|\d{1,2}/\d{1,2}/\d{2,4}"
+
+
+def _warn_if_dates(name: str, levels: list[Any]) -> None:
+    """Warn when every level of a categorical column is a date written as text."""
+    if len(levels) < 2 or not all(isinstance(v, str) for v in levels):
+        return
+    if not pd.Index(levels).str.fullmatch(_DATE_TEXT).all():
+        return
+    warnings.warn(
+        f"Column {name!r} holds dates as text (e.g. {levels[0]!r}, {levels[-1]!r}), read as a "
+        f"category of {len(levels)} levels: every date after the training data's scores as an "
+        "unseen level. Derive numeric features from it (e.g. days since an event, month of "
+        "year) or use it to split the data, then drop it from X.",
         UserWarning,
         stacklevel=5,  # the caller of DistilledClassifier.fit
     )

@@ -329,7 +329,15 @@ def load(path: str | os.PathLike) -> Any:
     manifest_path = path / "manifest.json"
     if not manifest_path.is_file():
         raise FileNotFoundError(f"{path} is not a saved riskkd model: manifest.json is missing.")
-    manifest = json.loads(manifest_path.read_text())
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(
+            f"{manifest_path} cannot be read as JSON ({error}): the file is damaged or was "
+            "edited. Re-save the model."
+        ) from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{manifest_path} holds no manifest (a JSON object). Re-save the model.")
     version = manifest.get("format_version")
     if manifest.get("format") != FORMAT or version not in _READABLE_VERSIONS:
         raise ValueError(

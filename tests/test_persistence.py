@@ -167,6 +167,20 @@ def test_missing_file_is_refused(saved, tmp_path):
         riskkd.load(copy)
 
 
+def test_damaged_manifest_is_refused_by_name(saved, tmp_path):
+    """A truncated manifest raised json's bare "Extra data: line 1 column 9"."""
+    import shutil
+
+    copy = shutil.copytree(saved, tmp_path / "copy")
+    text = (copy / "manifest.json").read_text()
+    for damaged in (text[: len(text) // 2], text + "}", "[]"):
+        (copy / "manifest.json").write_text(damaged)
+        with pytest.raises(
+            ValueError, match=r"copy/manifest\.json (cannot be read as JSON|holds no)"
+        ):
+            riskkd.load(copy)
+
+
 def _edit_manifest(folder, edit):
     manifest = json.loads((folder / "manifest.json").read_text())
     edit(manifest)
