@@ -830,10 +830,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         if len(self.classes_) == 2:
             auc = roc_auc_score(y_index, proba[:, 1], sample_weight=sample_weight)
         else:
-            auc = roc_auc_score(
-                y_index, proba, multi_class="ovr", sample_weight=sample_weight,
-                labels=np.arange(len(self.classes_)),
-            )  # fmt: skip
+            auc = roc_auc_score(y_index, proba, multi_class="ovr", sample_weight=sample_weight)
         if auc >= 0.5:
             return
         coding = ", ".join(f"{k} = {python_scalar(c)!r}" for k, c in enumerate(self.classes_))
