@@ -184,6 +184,30 @@ def test_overrides_and_file_errors(tmp_path):
         load_config(tmp_path / "list.yaml")
 
 
+def test_override_values_are_read_as_written(tmp_path):
+    """YAML turned --set values into others: 0123 into 83 (octal), 1:30 into 90, a title's
+    "#2" into a comment, "Risk: Q3" into a mapping; [>=, 0.99] (the README's gate form with
+    the other operator) raised a raw ScannerError."""
+    config = load_config(
+        PIPELINES / "credit_scoring.yaml",
+        ["data.target=0123", "report.title=Credit #2", "mlflow.experiment=Risk: Q3", "seed=010",
+         "mlflow.gates.auc_retention=[>=, 0.99]", "teacher.params={learning_rate: 0.1}"],
+    )  # fmt: skip
+    assert (config.data.target, config.report.title) == ("0123", "Credit #2")
+    assert config.mlflow.experiment == "Risk: Q3"
+    assert config.seed == 10  # "010" is validated as the integer 10, not octal 8
+    assert config.mlflow.gates["auc_retention"] == (">=", 0.99)
+    assert config.teacher.params == {"learning_rate": 0.1}
+    with pytest.raises(ConfigError, match=r"--set report\.title=@x: the value is not valid YAML"):
+        load_config(PIPELINES / "credit_scoring.yaml", ["report.title=@x"])
+    # A key given twice in a file was silently replaced by its last value.
+    (tmp_path / "twice.yaml").write_text(
+        (PIPELINES / "credit_scoring.yaml").read_text() + "\ndistillation:\n  cv: 3\n"
+    )
+    with pytest.raises(ConfigError, match=r"found the key 'distillation' twice"):
+        load_config(tmp_path / "twice.yaml")
+
+
 def test_overriding_one_gate_keeps_the_other_default_gates():
     """fraud_detection.yaml lists no gates: one --set gate had dropped the two others, and
     a model failing them was promoted (a helper's reproduction)."""

@@ -459,17 +459,63 @@ def _format(error: ValidationError, source: str) -> ConfigError:
 
 
 # ---------------------------------------------------------------------- loading
-def _override_value(text: str) -> Any:
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML keeps the last:
+    a second ``distillation:`` section would silently replace the first)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"found the key {key!r} twice; give each key once",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader: plain data only
+
+
+# A gate's operator first in a flow list, [>=, 0.99]: YAML reads ">" as a folded-text marker.
+_BARE_OPERATOR = re.compile(r"(?<=[\[,])\s*(>=|<=)\s*(?=[,\]])")
+
+
+def _override_value(key: str, text: str) -> Any:
     """A ``--set`` value parsed as YAML, except YAML 1.1's surprises: ``1e-2`` is a number
-    (not text) and ``no`` / ``on`` / ``y`` stay text (only true / false are booleans)."""
-    value = yaml.safe_load(text)
+    (not text); ``no`` / ``on`` / ``y`` stay text (only true / false are booleans); ``0123``
+    and ``1:30`` stay text (not octal 83 and sexagesimal 90); ``Credit #2`` and
+    ``Risk: Q3`` stay whole text (not a comment or a mapping; a mapping or a list is
+    written ``{...}`` or ``[...]``)."""
+    stripped = text.strip()
+    try:
+        value = _load_yaml(_BARE_OPERATOR.sub(r' "\1"', stripped))
+    except yaml.YAMLError as error:
+        problem = str(error).splitlines()[0]
+        raise ConfigError(
+            f"--set {key}={text}: the value is not valid YAML ({problem}); quote it, e.g. "
+            f"{key}='\"{stripped}\"', or write a list as [a, b] and a mapping as {{k: v}}.",
+            [f"{key}: {text!r} is not valid YAML"],
+        ) from None
+    if isinstance(value, dict | list) and not stripped.startswith(("{", "[")):
+        return stripped
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if re.fullmatch(r"[-+]?0\d+|[-+]?\d+(:\d+)+(\.\d*)?", stripped):
+            return stripped
     if isinstance(value, str):
+        if value != stripped and "#" in stripped:
+            return stripped  # " #" opened a YAML comment
         try:
             return float(value) if value.strip().lower() not in ("nan", "inf", "-inf") else value
         except ValueError:
             return value
-    if isinstance(value, bool) and text.strip().lower() not in ("true", "false"):
-        return text.strip()
+    if isinstance(value, bool) and stripped.lower() not in ("true", "false"):
+        return stripped
     return value
 
 
@@ -494,7 +540,7 @@ def apply_overrides(raw: dict, overrides: list[str] | dict[str, Any] | None) -> 
                     f"Override {item!r} is not KEY=VALUE; e.g. distillation.cv=2",
                     [f"{item}: not KEY=VALUE"],
                 )
-            items.append((key.strip(), _override_value(value)))
+            items.append((key.strip(), _override_value(key.strip(), value)))
     result = yaml.safe_load(yaml.safe_dump(raw))  # deep copy of plain YAML data
     for key, value in items:
         if key.startswith("mlflow.gates."):
@@ -557,7 +603,7 @@ def load_config(
                 [f"{name}: no such file"],
             )
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw = _load_yaml(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as error:
             raise ConfigError(f"{name} is not valid YAML: {error}", [str(error)]) from None
         if not isinstance(raw, dict):
