@@ -10,6 +10,7 @@ import contextlib
 import io
 import logging
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -772,8 +773,18 @@ def datasets(quiet: QuietOption = False) -> None:
     out.print(table)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main() -> None:
-    """Entry point of the ``riskkd`` console script."""
+    """Entry point of the ``riskkd`` console script.
+
+    SIGTERM (``kill``, a scheduler's timeout) stops a command as Ctrl-C does: the MLflow run
+    ends FAILED and partial outputs are removed, where the default handler killed the
+    process mid-step and left the run RUNNING and a staging folder behind.
+    """
+    signal.signal(signal.SIGTERM, _interrupt)
     app(prog_name="riskkd")
 
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from riskkd import DistilledClassifier, save
-from riskkd.cli import EXIT_CODES, app
+from riskkd.cli import EXIT_CODES, EXIT_FAILURE, app
 from riskkd.datasets import DATASETS, load_credit_data
 
 from .conftest import fast_teacher, fast_tree, make_risk_frame
@@ -145,6 +145,38 @@ def test_run_prints_the_fidelity_table_and_the_report_path(tmp_path):
     assert Path(report_line.removeprefix("report: ")).is_file()
     assert "credit-scoring version 1 promoted: models:/credit-scoring@champion" in out
     assert "done distill" in result.stderr  # progress goes to stderr
+
+
+def test_sigterm_ends_the_run_failed_and_leaves_no_partial_output(tmp_path):
+    """``kill`` (a scheduler's timeout) during the MLflow step killed the process outright:
+    its run stayed RUNNING for good (and promote took it) and the staging folder stayed."""
+    import json
+    import subprocess
+    import sys
+
+    from mlflow import MlflowClient
+
+    script = f"""
+import os, signal, sys
+import mlflow
+from riskkd import cli
+real = mlflow.log_params
+def log_params(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)  # delivered during the run's logging
+    return real(*args, **kwargs)
+mlflow.log_params = log_params
+sys.argv = ["riskkd", "run", {CREDIT!r}, *{json.dumps(small(tmp_path))}]
+cli.main()
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == EXIT_FAILURE, done.stderr
+    assert "interrupted" in done.stderr
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert run.info.status == "FAILED"
+    assert list((tmp_path / "artifacts").rglob("*.partial")) == []
 
 
 def test_run_exits_3_when_the_gates_refuse_a_required_promotion(tmp_path):

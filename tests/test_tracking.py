@@ -517,6 +517,26 @@ def test_version_of_a_failed_run_is_never_promoted(binary, tmp_path):
         assert client.get_model_version("failed-run", "1").aliases == []
 
 
+def test_version_of_a_run_that_never_ended_is_not_promoted(binary, tmp_path):
+    """A job killed after registering (SIGKILL, a lost node) leaves its run RUNNING for
+    good; promote took it as finished. Inside the run itself, a notebook may promote."""
+    model, *_ = binary
+    with tracking_at(tmp_path) as uri:
+        client = MlflowClient(uri)
+        with mlflow.start_run() as run:
+            tracking.log_model(model, "model", registered_model_name="open-run")
+            tracking.promote("open-run", 1, gates={}, client=client)  # its own active run
+        killed = client.create_run(run.info.experiment_id)  # never ended, as a killed job's
+        version = client.create_model_version(
+            "open-run", f"runs:/{run.info.run_id}/model", run_id=killed.info.run_id
+        )
+        with pytest.raises(tracking.FidelityGateError, match=r"has not ended \(RUNNING\)"):
+            tracking.promote("open-run", version.version, alias="late", gates={}, client=client)
+        assert client.get_model_version("open-run", version.version).aliases == []
+        client.set_terminated(killed.info.run_id, "FINISHED")
+        tracking.promote("open-run", version.version, alias="late", gates={}, client=client)
+
+
 def test_promote_default_gates(champion):
     uri, _ = champion
     client = MlflowClient(uri)

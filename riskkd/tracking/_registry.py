@@ -8,6 +8,7 @@ import operator
 from collections.abc import Mapping
 from typing import Any
 
+import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
@@ -144,7 +145,8 @@ def promote(
     The version's figures are its ``riskkd.*`` tags, the fidelity its run had logged when
     it was registered (falling back to the run's metrics for others): metrics logged to the
     run after registration, such as a later evaluation, do not change them. A version whose
-    run ended ``FAILED`` or ``KILLED`` is never promoted, whatever the gates. Registry
+    run ended ``FAILED`` or ``KILLED``, or has not ended (unless it is this process's active
+    run), is never promoted, whatever the gates. Registry
     *aliases* are used, never the deprecated stages.
 
     Parameters
@@ -187,6 +189,16 @@ def promote(
     status = _run_status(client, model_version)
     if status in ("FAILED", "KILLED"):
         failures.insert(0, f"the version's run {model_version.run_id} ended {status}")
+    active = mlflow.active_run()
+    if status in ("RUNNING", "SCHEDULED") and (
+        active is None or active.info.run_id != model_version.run_id
+    ):
+        failures.insert(
+            0,
+            f"the version's run {model_version.run_id} has not ended ({status}): its job is "
+            "still running or was killed (end it with MlflowClient().set_terminated(run_id, "
+            "'KILLED') if so)",
+        )
     if failures:
         raise FidelityGateError(
             f"Version {version} of registered model {name!r} was not promoted to alias "
