@@ -479,8 +479,38 @@ def test_one_class_data_or_training_side_is_named():
     with pytest.raises(ValueError, match=r"data\.target: 'y' holds one class \(0\) in every row"):
         split_data(dataset, _config.TimeSplit(kind="time", column="t", cutoff=2), seed=0)
     frame["y"] = [0, 0, 1, 1]  # both classes, but 2 is the cutoff: training rows are all 0
-    with pytest.raises(ValueError, match=r"the training set holds only class 0; change the split"):
+    with pytest.raises(ValueError, match=r"the training set holds only class 0 with .*change"):
         split_data(dataset, _config.TimeSplit(kind="time", column="t", cutoff=2), seed=0)
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_a_split_the_model_cannot_be_judged_on_is_refused_before_training(tmp_path, engine):
+    """A grade only in the test years, or a test set of one class, failed at the evaluation,
+    after all the training, with messages that did not name the split."""
+    if engine == "dask":
+        pytest.importorskip("distributed")
+    from riskkd.pipeline import runner_for
+
+    frame = pd.DataFrame({"x": np.arange(60.0), "t": np.repeat([2019, 2020], 30)})
+    frame["y"] = np.tile(["A", "B"], 30)
+    frame.loc[55:, "y"] = "C"  # only in 2020, the test year
+    cases = {
+        r"class\(es\) \['C'\] of 'y' are only in the test set \(5 row\(s\)\)": frame,
+        r"the test set holds only class 'A'": frame.assign(
+            y=np.where(frame.t < 2020, frame.y, "A")
+        ),
+    }
+    for match, data in cases.items():
+        data.to_csv(tmp_path / "rows.csv", index=False)
+        raw = {
+            "name": "rows",
+            "data": {"path": str(tmp_path / "rows.csv"), "target": "y"},
+            "split": {"kind": "time", "column": "t", "cutoff": 2020},
+            "training": {"engine": engine},
+        }
+        runner = runner_for(load_config(raw))
+        with pytest.raises(ValueError, match=rf"split: {match}"):
+            runner.split(runner.load())
 
 
 def test_csv_source_with_drop_and_missing_columns(tmp_path):
@@ -780,6 +810,17 @@ def test_dask_engine_reads_csv_labels_as_the_local_engine_does(tmp_path):
     np.testing.assert_array_equal(labels, local.frame[local.target])
     numeric = local.frame.select_dtypes("number").dtypes
     assert dask.frame[list(numeric.index)].dtypes.to_dict() == numeric.to_dict()
+    # A file writing whole numbers as floats (0.0 / 1.0 labels) gave the local engine float
+    # classes (outputs proba_0.0, proba_1.0) and the Dask engine integer ones.
+    frame = load_german_credit().frame.astype({"creditability": float, "credit_amount": float})
+    frame["huge"] = 1e20  # whole, but beyond what int64 holds exactly: stays float
+    frame.to_csv(tmp_path / "floats.csv", index=False)
+    raw["data"]["path"] = str(tmp_path / "floats.csv")
+    local = runner_for(load_config(raw)).load().frame
+    dask = runner_for(load_config({**raw, "training": {"engine": "dask"}})).load().frame
+    for engine in (local, dask):
+        assert engine[["creditability", "credit_amount"]].dtypes.eq(np.int64).all()
+        assert engine["huge"].dtype == np.float64
 
 
 @pytest.mark.parametrize("suffix", [".csv.bz2", ".csv.zst", ".csv.zip", ".TXT", ".parq"])

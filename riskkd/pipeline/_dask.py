@@ -23,8 +23,10 @@ from ._data import (
     TrainTestSplit,
     _missing_column,
     check_groups,
+    check_split_classes,
     contract_schema,
     date_orders,
+    is_whole,
     table_kind,
     time_test_mask,
 )
@@ -57,14 +59,14 @@ def _integers_as_integers(frame: Any) -> Any:
     """A CSV's float columns holding only whole numbers, as int64 (one pass over them).
 
     ``read_csv(assume_missing=True)`` reads every integer column as float; the local engine
-    (pandas) reads a column without missing values as int64. Same types, same verdicts: 0/1
-    labels stay 0/1 (``classes_`` [0, 1], outputs ``proba_0``, ``proba_1``) and a contract's
-    integer columns pass.
+    applies the same rule (``_data._whole_floats_as_integers``). Same types, same verdicts:
+    0/1 labels stay 0/1 (``classes_`` [0, 1], outputs ``proba_0``, ``proba_1``) and a
+    contract's integer columns pass.
     """
     floats = [c for c in frame.columns if frame[c].dtype.kind == "f"]
     if not floats:
         return frame
-    whole = (frame[floats] % 1 == 0).all().compute()  # NaN is not whole: stays float
+    whole = is_whole(frame[floats]).all().compute()
     columns = [c for c in floats if whole[c]]
     return frame.astype(dict.fromkeys(columns, "int64")) if columns else frame
 
@@ -261,9 +263,6 @@ class DaskPipelineRunner(PipelineRunner):
             train.map_partitions(len), train[dataset.target].unique()
         )
         counts = counts.tolist()
-        self.check_threshold(
-            pd.concat([train_classes, test[dataset.target]]).unique(), dataset.target
-        )
         n_train = int(sum(counts))
         if 0 < n_train and 0 in counts:
             train = train.partitions[[i for i, n in enumerate(counts) if n > 0]]
@@ -273,6 +272,10 @@ class DaskPipelineRunner(PipelineRunner):
                     f"split: the {side} set is empty with {split!r}; move the cutoff or change "
                     "test_size."
                 )
+        check_split_classes(train_classes, test[dataset.target], split)
+        self.check_threshold(
+            pd.concat([train_classes, test[dataset.target]]).unique(), dataset.target
+        )
         features, target = dataset.features, dataset.target
         groups = train[split_name] if split.kind == "group" else None
         return TrainTestSplit(

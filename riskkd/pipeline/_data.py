@@ -145,7 +145,25 @@ def _read_csv(path: Path) -> pd.DataFrame:
             f"data.path: {str(path)!r} reads as one column {header[0]!r}: it looks "
             "';'-separated. riskkd reads ',' as the separator: re-export with ',' (or as parquet)."
         )
-    return frame
+    return _whole_floats_as_integers(frame)
+
+
+def _whole_floats_as_integers(frame: pd.DataFrame) -> pd.DataFrame:
+    """A CSV's float columns holding only whole numbers (no missing value), as int64.
+
+    The Dask engine reads every numeric CSV column as float and makes the whole ones int64
+    (``riskkd.pipeline._dask._integers_as_integers``); the same rule here gives both engines
+    the same types whatever the file writes (``1`` or ``1.0``): labels 0.0 / 1.0 are
+    ``classes_`` [0, 1] with outputs ``proba_0``, ``proba_1`` on either engine.
+    """
+    floats = frame.select_dtypes("float").columns
+    whole = [c for c in floats if is_whole(frame[c]).all()]
+    return frame.astype(dict.fromkeys(whole, "int64")) if whole else frame
+
+
+def is_whole(values: Any) -> Any:
+    """Elementwise: a whole number that int64 holds exactly (NaN and inf are not)."""
+    return (values % 1 == 0) & (values.abs() <= 2**53)
 
 
 def load_data(data_config: Any, split_config: Any, seed: int) -> Dataset:
@@ -463,6 +481,37 @@ def check_groups(column: pd.Series) -> None:
         )
 
 
+def check_split_classes(train_classes: Any, y_test: pd.Series, split_config: Any) -> None:
+    """Refuse a split the model could not be fitted or judged on, before anything trains:
+    a missing label, a training set of one class, a test class the training set lacks (the
+    model cannot predict it), or a test set of one class (ROC-AUC, KS and the other
+    fidelity figures compare classes)."""
+    train_classes = pd.Series(train_classes)
+    if train_classes.isna().any() or y_test.isna().any():
+        raise ValueError(
+            f"data.target: column {y_test.name!r} has missing label(s); drop those rows first."
+        )
+    if len(train_classes) < 2:
+        raise ValueError(
+            f"split: the training set holds only class {train_classes.tolist()[0]!r} with "
+            f"{split_config!r}; change the split."
+        )
+    unseen = sorted(set(y_test.unique()) - set(train_classes), key=str)
+    if unseen:
+        rows = int(y_test.isin(unseen).sum())
+        raise ValueError(
+            f"split: class(es) {unseen} of {y_test.name!r} are only in the test set ({rows} "
+            f"row(s)) with {split_config!r}; the model could not predict them. Move the cutoff "
+            "or change the split so that the training set holds every class."
+        )
+    if y_test.nunique() < 2:
+        raise ValueError(
+            f"split: the test set holds only class {y_test.iloc[:1].tolist()[0]!r} with "
+            f"{split_config!r}; ROC-AUC, KS and the other fidelity figures compare classes. "
+            "Move the cutoff or change test_size."
+        )
+
+
 def split_data(dataset: Dataset, split_config: Any, seed: int) -> TrainTestSplit:
     """Training and test rows as ``split_config`` says (time, group or stratified).
 
@@ -517,9 +566,6 @@ def split_data(dataset: Dataset, split_config: Any, seed: int) -> TrainTestSplit
             f"data.target: {y.name!r} holds one class ({y.iloc[:1].tolist()[0]!r}) in every row; a "
             "classifier needs at least two. Check the target column and the data."
         )
-    if y_train.nunique() < 2:
-        raise ValueError(
-            f"split: the training set holds only class {y_train.iloc[:1].tolist()[0]!r}; change the split."
-        )
+    check_split_classes(y_train.unique(), y.iloc[test], split_config)
     groups = dataset.split_column.iloc[train] if kind == "group" else None
     return TrainTestSplit(X.iloc[train], X.iloc[test], y_train, y.iloc[test], groups_train=groups)
