@@ -1020,6 +1020,26 @@ def test_an_unusable_tracking_store_fails_before_training(tmp_path):
     raw["mlflow"]["tracking_uri"] = "http://127.0.0.1:9"  # nothing listens: refused at once
     with pytest.raises(RuntimeError, match=r"'http://127\.0\.0\.1:9' cannot be opened"):
         runner_for(load_config(raw)).run()
+    # A misspelt SQLite URL, an experiment deleted in the store and an output that is a file
+    # failed only after the training.
+    raw["mlflow"]["tracking_uri"] = f"sqlite:/{tmp_path}/mlflow.db"  # sqlite://tmp/...: a host
+    with pytest.raises(RuntimeError, match=r"sqlite://.* cannot be opened \(ArgumentError"):
+        runner_for(load_config(raw)).run()
+    assert not (tmp_path / "mlflow.db").exists()
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = mlflow.MlflowClient(uri)
+    client.delete_experiment(client.create_experiment("loans"))
+    raw["mlflow"]["tracking_uri"] = uri
+    with pytest.raises(RuntimeError, match=r"mlflow\.experiment: 'loans' is deleted in "):
+        runner_for(load_config(raw)).run()
+    (tmp_path / "file").write_text("")
+    raw.update(output=str(tmp_path / "file" / "runs"), mlflow={"enabled": False})
+    runner = runner_for(load_config(raw))
+    with pytest.raises(ValueError, match=r"output: '.*file/runs' cannot hold run folders: "):
+        runner.run()
+    assert runner.timings == {}
 
 
 def test_dask_engine_refuses_a_teacher_it_cannot_distribute_and_samples():

@@ -279,23 +279,52 @@ class PipelineRunner:
 
         from .. import tracking
 
-        uri = self.config.mlflow.tracking_uri or tracking.default_tracking_uri()
+        settings = self.config.mlflow
+        uri = settings.tracking_uri or tracking.default_tracking_uri()
         scheme = urlparse(uri).scheme
         try:
             if scheme in ("http", "https"):
                 import requests
 
-                requests.get(f"{uri.rstrip('/')}/health", timeout=10)
-            elif scheme not in ("", "file", "sqlite"):
-                from mlflow import MlflowClient
+                requests.get(f"{uri.rstrip('/')}/health", timeout=10).raise_for_status()
+            elif scheme == "sqlite":
+                import sqlalchemy
 
-                MlflowClient(uri).search_experiments(max_results=1)
+                # Parses and checks the URL without connecting (which would create the file).
+                database = sqlalchemy.create_engine(uri).url.database
+                if database and database != ":memory:" and not Path(database).is_file():
+                    return  # a new store: created when the run logs
+            elif scheme in ("", "file"):
+                return
+            from mlflow import MlflowClient
+
+            experiment = MlflowClient(uri).get_experiment_by_name(
+                settings.experiment or self.config.name
+            )
         except Exception as error:
             raise RuntimeError(
                 f"mlflow.tracking_uri: the tracking store {uri!r} cannot be opened "
                 f"({type(error).__name__}: {error}). Fix the URI (or MLFLOW_TRACKING_URI), "
                 "install the store's driver or start its server, or set mlflow.enabled: false."
             ) from error
+        if experiment is not None and experiment.lifecycle_stage == "deleted":
+            raise RuntimeError(
+                f"mlflow.experiment: {experiment.name!r} is deleted in {uri!r}; restore it "
+                "(mlflow experiments restore --experiment-id "
+                f"{experiment.experiment_id}) or set mlflow.experiment to another name."
+            )
+
+    def check_output(self) -> None:
+        """Fail before training when ``output`` (or a folder above it) is a file."""
+        output = Path(self.config.output).absolute()
+        for folder in (output, *output.parents):
+            if folder.exists():
+                if not folder.is_dir():
+                    raise ValueError(
+                        f"output: {str(self.config.output)!r} cannot hold run folders: "
+                        f"{str(folder)!r} is a file. Give a folder."
+                    )
+                return
 
     def log_to_mlflow(
         self,
@@ -399,6 +428,7 @@ class PipelineRunner:
         """
         config = self.config
         self.timings = {}
+        self.check_output()
         if config.mlflow.enabled:
             self.check_tracking_store()
         dataset = self.step("load", self.load)
