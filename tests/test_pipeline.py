@@ -1042,6 +1042,21 @@ def test_an_unusable_tracking_store_fails_before_training(tmp_path):
     assert runner.timings == {}
 
 
+def test_run_folders_are_reserved(tmp_path, monkeypatch):
+    """Two runs ending in the same second (two processes) picked one folder name: the
+    second's rename failed after its alias had moved, and its folder was deleted."""
+    from riskkd.pipeline import _runner, runner_for
+
+    monkeypatch.setattr(_runner.time, "strftime", lambda _: "20261129-120000")
+    runner = runner_for(load_config({**base(), "output": str(tmp_path)}))
+    first, staging = runner._run_dir()
+    assert staging.is_dir() and staging.name == f".{first.name}.partial"
+    second, _ = runner._run_dir()  # the first still staging: its name is taken
+    assert second.name == first.name + "-2"
+    (tmp_path / (first.name + "-3")).mkdir()  # a finished run's folder
+    assert runner._run_dir()[0].name == first.name + "-4"
+
+
 def test_dask_engine_refuses_a_teacher_it_cannot_distribute_and_samples():
     (line,) = problems(
         base(training={"engine": "dask"}, teacher={"kind": "hist_gradient_boosting"})

@@ -7,6 +7,7 @@ register, and promote only if the fidelity gates pass.
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import time
@@ -409,15 +410,23 @@ class PipelineRunner:
             self.on_step(name, "done", self.timings[name])
         return value
 
-    def _run_dir(self) -> Path:
+    def _run_dir(self) -> tuple[Path, Path]:
+        """``(run folder, its staging folder)``, the staging folder created: creating it
+        reserves the name, so two runs of a pipeline ending in the same second (two
+        processes) never pick one folder (the second rename failed after the alias moved)."""
         output = Path(self.config.output)
+        output.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        run_dir = output / f"{self.config.name}-{stamp}"
-        n = 1
-        while run_dir.exists():
-            n += 1
-            run_dir = output / f"{self.config.name}-{stamp}-{n}"
-        return run_dir
+        for n in itertools.count(1):
+            name = f"{self.config.name}-{stamp}" + (f"-{n}" if n > 1 else "")
+            run_dir, staging = output / name, output / f".{name}.partial"
+            if run_dir.exists():
+                continue
+            try:
+                staging.mkdir()
+            except FileExistsError:
+                continue
+            return run_dir, staging
 
     def run(self) -> PipelineResult:
         """Run every step; the run folder appears only when the run succeeded.
@@ -438,9 +447,7 @@ class PipelineRunner:
         model = self.step("distill", self.distill, teacher, split)
         fidelity = self.step("evaluate", self.evaluate, model, split)
 
-        run_dir = self._run_dir()
-        staging = run_dir.with_name(f".{run_dir.name}.partial")
-        staging.mkdir(parents=True)
+        run_dir, staging = self._run_dir()
         try:
             (staging / "config.yaml").write_text(
                 yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
