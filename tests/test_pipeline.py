@@ -158,6 +158,20 @@ def test_unquoted_yaml_date_is_a_cutoff(tmp_path):
     assert load_config(config).split.cutoff == "2020-07-01"  # as if quoted
 
 
+def test_zero_jobs_and_a_relative_missing_path_are_named(tmp_path, monkeypatch):
+    """training.n_jobs: 0 passed validation and failed in joblib after the data was read; a
+    relative data.path that did not exist did not say where it was looked for."""
+    (line,) = problems(base(training={"n_jobs": 0}))
+    assert line.startswith("training.n_jobs: 0 jobs run nothing; give 1")
+    from riskkd.pipeline import runner_for
+
+    monkeypatch.chdir(tmp_path)
+    runner = runner_for(load_config({"name": "t", "data": {"path": "loans.csv", "target": "y"}}))
+    with pytest.raises(FileNotFoundError, match=r"'loans\.csv' does not exist in the working "
+                       r"folder '.*'\. A relative data\.path is read from the folder riskkd runs"):  # fmt: skip
+        runner.load()
+
+
 def test_cross_key_rules():
     (line,) = problems(base(data={"dataset": "german_credit", "path": "x.csv"}))
     assert line.startswith("data: give exactly one of 'dataset'")

@@ -174,6 +174,15 @@ class TrainingConfig(_Section):
     max_student_rows: Annotated[int, Field(gt=0)] | None = None
     n_partitions: Annotated[int, Field(gt=0)] | None = None
 
+    @field_validator("n_jobs")
+    @classmethod
+    def _some_jobs(cls, value: int | None) -> int | None:
+        if value == 0:
+            raise ValueError(
+                "0 jobs run nothing; give 1, a number of jobs, -1 (every core) or null"
+            )
+        return value
+
 
 class DistillationConfig(_Section):
     """Parameters of :class:`riskkd.DistilledClassifier` (see its docstring)."""

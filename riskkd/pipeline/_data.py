@@ -117,7 +117,12 @@ def read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV file, a parquet file or a folder of parquet files (see :func:`table_kind`)."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"data.path: {str(path)!r} does not exist.")
+        where = "" if path.is_absolute() else f" in the working folder {str(Path.cwd())!r}"
+        raise FileNotFoundError(
+            f"data.path: {str(path)!r} does not exist{where}. A relative data.path is read from "
+            "the folder riskkd runs in, not the config's: run from the project folder or give "
+            "an absolute path."
+        )
     if table_kind(path) == "parquet":
         return pd.read_parquet(path)
     return _read_csv(path)
