@@ -209,6 +209,8 @@ def test_override_values_are_read_as_written(tmp_path):
     )  # fmt: skip
     assert (config.data.target, config.report.title) == ("0123", "Credit #2")
     assert config.mlflow.experiment == "Risk: Q3"
+    quoted = load_config(PIPELINES / "credit_scoring.yaml", ['report.title="Credit #2"'])
+    assert quoted.report.title == "Credit #2"  # quotes still protect a value, and go
     assert config.seed == 10  # "010" is validated as the integer 10, not octal 8
     assert config.mlflow.gates["auc_retention"] == (">=", 0.99)
     assert config.teacher.params == {"learning_rate": 0.1}

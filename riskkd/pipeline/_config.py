@@ -517,7 +517,7 @@ def _override_value(key: str, text: str) -> Any:
         if re.fullmatch(r"[-+]?0\d+|[-+]?\d+(:\d+)+(\.\d*)?", stripped):
             return stripped
     if isinstance(value, str):
-        if value != stripped and "#" in stripped:
+        if "#" in stripped and not stripped.startswith(("'", '"')) and value != stripped:
             return stripped  # " #" opened a YAML comment
         try:
             return float(value) if value.strip().lower() not in ("nan", "inf", "-inf") else value
