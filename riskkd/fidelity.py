@@ -179,9 +179,9 @@ def agreement_metrics(
 
     Binary: scores are P(class 1), decisions are ``score >= threshold``. Multi-class: rank
     correlation is averaged over classes and decisions are the top class (``threshold``
-    is not used). With
-    ``sample_weight``, agreement is the weighted share of rows and rank correlation that
-    of rows repeated as often as their (integer) weights (:func:`_rank_correlation`).
+    is not used). With ``sample_weight``, agreement is the weighted share of rows and rank
+    correlation that of rows repeated as often as their (integer) weights
+    (:func:`_rank_correlation`).
     """
     if teacher.shape[1] == 2:
         columns = [1]
