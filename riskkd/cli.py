@@ -558,6 +558,7 @@ def evaluate(
         X, y, source = _data(dataset, data, target, drop)
         report = fidelity_report(fitted, X, y, threshold=threshold)
         if csv is not None:
+            csv.parent.mkdir(parents=True, exist_ok=True)  # as the HTML report's folders
             report.to_csv(csv)
     out.print(_fidelity_table(report, f"Fidelity on {source} ({len(y):,} rows)"))
     if csv is not None:

@@ -270,7 +270,7 @@ def test_distill_on_all_rows(tmp_path):
 
 
 def test_evaluate_prints_the_fidelity_table(model_dir, holdout, tmp_path):
-    csv = tmp_path / "fidelity.csv"
+    csv = tmp_path / "tables" / "fidelity.csv"  # a new folder (an OSError after the work)
     result = invoke("evaluate", "--model", model_dir, "--data", holdout, "--target", "Status",
                     "--drop", "application_id", "--csv", csv)  # fmt: skip
     assert result.exit_code == 0, result.output
