@@ -485,6 +485,15 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             teachers, teacher_weights, X, encoded, y_index, sample_weight, seed_cv
         )
 
+        if np.isin(oof, (0.0, 1.0)).all():
+            warnings.warn(
+                "The teacher's out-of-fold probabilities are all 0 or 1: it predicts hard "
+                "labels (an objective such as XGBoost's binary:hinge, or a classifier without "
+                "probabilities), so its soft targets carry no more than the labels. Use a "
+                "probabilistic objective (binary:logistic, multi:softprob).",
+                UserWarning,
+                stacklevel=3,
+            )
         self.calibrator_ = make_calibrator(self.calibration, n_classes).fit(oof, y_index, weights)
         self.soft_targets_ = self.calibrator_.transform(oof)
         logger.info(

@@ -226,6 +226,19 @@ def test_prefit_teacher_on_class_indices_of_another_coding_is_refused(binary_dat
     DistilledClassifier(teacher, fast_tree(), cv=2).fit(X, np.where(y == 1, "default", "alive"))
 
 
+def test_a_teacher_of_hard_labels_warns(binary_data):
+    """XGBoost's binary:hinge predicts 0 or 1: distilled without a word, its soft targets
+    were the labels (a helper's probe: teacher log loss 9.5)."""
+    X, y = binary_data
+    X = X.select_dtypes("number")
+    hinge = xgb.XGBClassifier(objective="binary:hinge", n_estimators=10, n_jobs=1)
+    with pytest.warns(UserWarning, match=r"out-of-fold probabilities are all 0 or 1"):
+        DistilledClassifier(hinge, fast_tree(), cv=2).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*all 0 or 1")
+        DistilledClassifier(fast_teacher(), fast_tree(), cv=2).fit(X, y)
+
+
 @pytest.mark.parametrize("library", ["lightgbm", "xgboost"])
 def test_raw_booster_teacher(library):
     X, y = make_risk_frame(400, 2, seed=3)

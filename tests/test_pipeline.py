@@ -162,6 +162,8 @@ def test_zero_jobs_and_a_relative_missing_path_are_named(tmp_path, monkeypatch):
     """training.n_jobs: 0 passed validation and failed in joblib after the data was read; a
     relative data.path that did not exist did not say where it was looked for."""
     (line,) = problems(base(training={"n_jobs": 0}))
+    (seed,) = problems(base(seed=True))  # YAML's "seed: yes" read as seed 1
+    assert seed == "seed: True is not a seed (it would read as 1); give an integer"
     assert line.startswith("training.n_jobs: 0 jobs run nothing; give 1")
     from riskkd.pipeline import runner_for
 

@@ -347,6 +347,15 @@ class PipelineConfig(_Section):
     mlflow: MLflowConfig = Field(default_factory=MLflowConfig)
     output: str = "artifacts"
 
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(
+                f"{value} is not a seed (it would read as {int(value)}); give an integer"
+            )
+        return value
+
     @model_validator(mode="after")
     def _teacher_params(self) -> PipelineConfig:
         from ._build import check_teacher_values, teacher_param_names
