@@ -12,7 +12,7 @@ import difflib
 import os
 import re
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -453,7 +453,9 @@ def _describe(error: dict) -> str:
     if kind == "literal_error":
         expected = str(ctx.get("expected", "")).replace(" or ", ", ")
         choices = [c.strip().strip("'") for c in expected.split(",")]
-        return f"{key}: {_not_one_of(value, choices)}"
+        field = model.model_fields.get(path[-1]) if model is not None and path else None
+        nullable = field is not None and type(None) in get_args(field.annotation)
+        return f"{key}: {_not_one_of(value, choices)}" + (" Or null for none." if nullable else "")
     message = str(error["msg"]).removeprefix("Value error, ")
     if loc and kind == "value_error":
         sub = re.match(r"^([A-Za-z_][\w.]*): ", message)
