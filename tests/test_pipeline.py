@@ -1066,6 +1066,17 @@ def test_an_unusable_tracking_store_fails_before_training(tmp_path):
     assert runner.timings == {}
 
 
+def test_the_report_says_how_each_engine_splits():
+    """The Dask engine's "stratified" split is a seeded hash draw (694 / 306 rows of 1,000 in
+    a probe); its report called it stratified."""
+    from riskkd.pipeline import runner_for
+
+    local = runner_for(load_config(base()))
+    dask = runner_for(load_config(base(training={"engine": "dask"})))
+    assert local.describe_split() == "stratified: test_size=0.3, seed=0"
+    assert dask.describe_split().startswith("random by a seeded hash of each row")
+
+
 def test_run_folders_are_reserved(tmp_path, monkeypatch):
     """Two runs ending in the same second (two processes) picked one folder name: the
     second's rename failed after its alias had moved, and its folder was deleted."""

@@ -167,6 +167,14 @@ class DaskPipelineRunner(PipelineRunner):
 
     hash_training_rows = False
 
+    def describe_split(self) -> str:
+        if self.config.split.kind != "stratified":
+            return super().describe_split()
+        return (
+            f"random by a seeded hash of each row (class shares up to sampling noise): "
+            f"test_size={self.config.split.test_size}, seed={self.config.seed}"
+        )
+
     def run(self) -> PipelineResult:
         training = self.config.training
         with dask_client(training.scheduler, training.n_workers) as client:

@@ -249,24 +249,26 @@ class PipelineRunner:
     def summary(self, split: TrainTestSplit) -> pd.DataFrame:
         """The run's settings and step timings so far, one row each (a report section)."""
         config = self.config
-        split_config = config.split
-        if split_config.kind == "time":
-            how = f"time: {split_config.column} >= {split_config.cutoff!r} is the test set"
-        elif split_config.kind == "group":
-            how = f"group: whole {split_config.column} groups, test_size={split_config.test_size}"
-        else:
-            how = f"stratified: test_size={split_config.test_size}, seed={config.seed}"
         rows = {
             "pipeline": config.name,
             "data": config.data.dataset or config.data.path,
             "contract": config.contract or "none",
-            "split": how,
+            "split": self.describe_split(),
             "training / test rows": f"{split.n_train:,} / {split.n_test:,}",
             "teacher": f"{config.teacher.kind} {config.teacher.params or ''}".strip(),
             "engine": config.training.engine,
         }
         rows.update({f"seconds: {step}": f"{s:.1f}" for step, s in self.timings.items()})
         return pd.DataFrame({"value": list(rows.values())}, index=pd.Index(rows, name="setting"))
+
+    def describe_split(self) -> str:
+        """How the rows were split, in one line (the report's pipeline section)."""
+        split, seed = self.config.split, self.config.seed
+        if split.kind == "time":
+            return f"time: {split.column} >= {split.cutoff!r} is the test set"
+        if split.kind == "group":
+            return f"group: whole {split.column} groups, test_size={split.test_size}"
+        return f"stratified: test_size={split.test_size}, seed={seed}"
 
     def check_tracking_store(self) -> None:
         """Fail before training when the tracking store cannot be opened (a wrong URI, a
