@@ -263,8 +263,22 @@ def _load_model(spec: str) -> Any:
 
         from . import tracking
 
-        mlflow.set_tracking_uri(tracking.default_tracking_uri())
-        return tracking.load_model(spec)
+        uri = tracking.default_tracking_uri()
+        where = (
+            f"the tracking store {uri} (MLFLOW_TRACKING_URI, else ./mlflow.db of the folder "
+            "riskkd runs in)"
+        )
+        database = uri.removeprefix("sqlite:///")
+        if uri.startswith("sqlite:///") and not Path(database).is_file():
+            raise typer.BadParameter(
+                f"--model {spec}: {where} does not exist. Run from the folder that holds "
+                "mlflow.db, or set MLFLOW_TRACKING_URI."
+            )
+        mlflow.set_tracking_uri(uri)
+        try:
+            return tracking.load_model(spec)
+        except mlflow.exceptions.MlflowException as error:
+            raise ValueError(f"--model {spec} was looked up in {where}: {error}") from None
     from .persistence import load
 
     path = Path(spec)

@@ -418,6 +418,22 @@ def test_score_a_registered_model_on_dask(tmp_path, holdout, monkeypatch):
     by_id = [_read_parts(tmp_path / name).set_index("application_id").sort_index()
              for name in ("local", "dask")]  # fmt: skip
     pd.testing.assert_frame_equal(by_id[0], by_id[1])
+    # A name the store lacks says which store was searched.
+    missing = invoke("evaluate", "--model", "models:/credit-scorin@champion", "--dataset",
+                     "credit_data_belanche")  # fmt: skip
+    assert missing.exit_code == 1 and f"looked up in the tracking store sqlite:///{tmp_path}" in (
+        missing.output.replace("\n", "")
+    )
+
+
+def test_a_registered_model_without_a_store_names_where_it_looked(tmp_path, monkeypatch):
+    """From another folder, models:/ URIs found no ./mlflow.db, said only "not found" and
+    left an empty mlflow.db behind."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = invoke("evaluate", "--model", "models:/credit@champion", "--dataset", "german_credit")
+    assert result.exit_code == 2 and "mlflow.db" in result.output
+    assert "does not exist" in result.output and not (tmp_path / "mlflow.db").exists()
 
 
 def test_run_a_parquet_file_with_a_group_split_and_without_mlflow(tmp_path):
