@@ -571,6 +571,9 @@ def split_data(dataset: Dataset, split_config: Any, seed: int) -> TrainTestSplit
             f"data.target: {y.name!r} holds one class ({y.iloc[:1].tolist()[0]!r}) in every row; a "
             "classifier needs at least two. Check the target column and the data."
         )
-    check_split_classes(y_train.unique(), y.iloc[test], split_config)
+    if y_train.nunique() < 2:
+        raise ValueError(
+            f"split: the training set holds only class {y_train.iloc[:1].tolist()[0]!r}; change the split."
+        )
     groups = dataset.split_column.iloc[train] if kind == "group" else None
     return TrainTestSplit(X.iloc[train], X.iloc[test], y_train, y.iloc[test], groups_train=groups)

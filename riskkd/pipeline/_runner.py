@@ -21,7 +21,14 @@ import yaml
 
 from ._build import build_model, build_teacher, early_stopped_xgboost
 from ._config import ConfigError, PipelineConfig, load_config
-from ._data import Dataset, TrainTestSplit, load_data, resolve_contract, split_data
+from ._data import (
+    Dataset,
+    TrainTestSplit,
+    check_split_classes,
+    load_data,
+    resolve_contract,
+    split_data,
+)
 from ._data import validate_contract as _validate_contract
 
 if TYPE_CHECKING:
@@ -167,6 +174,7 @@ class PipelineRunner:
 
     def split(self, dataset: Dataset) -> TrainTestSplit:
         split = split_data(dataset, self.config.split, self.config.seed)
+        check_split_classes(split.y_train.unique(), split.y_test, self.config.split)
         self.check_threshold(pd.concat([split.y_train, split.y_test]).unique(), dataset.target)
         return split
 
