@@ -25,6 +25,12 @@ def file_kind(path: Path) -> str | None:
     return None
 
 
+def is_skipped(name: str) -> bool:
+    """Whether a folder's entry is not part of its data: names starting with ``.`` or ``_``
+    (Spark's ``_SUCCESS``, ``.crc`` checksums), as Spark and pyarrow skip them."""
+    return name.startswith((".", "_"))
+
+
 #: The files read, for error messages.
 FILES_READ = f"CSV ({', '.join(CSV_SUFFIXES)}) or parquet ({', '.join(PARQUET_SUFFIXES)})"
 

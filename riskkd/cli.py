@@ -125,12 +125,11 @@ def _inside_unit_interval(flag: str, value: float | None) -> float | None:
 def _check_threshold(model: Any, threshold: float | None) -> None:
     """Refuse ``--threshold`` for a multi-class model, which compares top classes (before
     any data is read; :func:`riskkd.fidelity_report` would refuse it too)."""
-    classes = list(model.classes_)
-    if threshold is not None and len(classes) > 2:
+    from .fidelity import multiclass_threshold_refusal
+
+    if threshold is not None and len(model.classes_) > 2:
         raise typer.BadParameter(
-            f"--threshold {threshold:g} applies to binary models; this model has "
-            f"{len(classes)} classes ({', '.join(map(str, classes))}) and its decision "
-            "agreement compares top classes. Drop --threshold."
+            multiclass_threshold_refusal(f"--threshold {threshold:g}", list(model.classes_))
         )
 
 

@@ -148,12 +148,18 @@ def decision_threshold(threshold: Any, classes: Any) -> float | None:
         return 0.5 if len(classes) == 2 else None
     check_threshold(threshold)
     if len(classes) > 2:
-        raise ValueError(
-            f"threshold={threshold!r} applies to binary models; this model has {len(classes)} "
-            f"classes ({', '.join(map(str, classes))}) and its decision agreement compares "
-            "top classes. Leave threshold=None."
-        )
+        raise ValueError(multiclass_threshold_refusal(f"threshold={threshold!r}", classes))
     return float(threshold)
+
+
+def multiclass_threshold_refusal(given: str, classes: Any) -> str:
+    """Why a threshold (``given`` as the caller spelt it) is refused for a model of
+    ``classes``, and the fix; the Python API and the command line say the same."""
+    return (
+        f"{given} applies to binary models; this model has {len(classes)} classes "
+        f"({', '.join(map(str, classes))}) and its decision agreement compares top classes. "
+        "Leave it out."
+    )
 
 
 def check_two_classes(classes: np.ndarray, y: np.ndarray, sample_weight=None) -> None:

@@ -22,13 +22,14 @@ from ._data import (
     Dataset,
     TrainTestSplit,
     _missing_column,
+    check_exists,
     check_groups,
     check_split_classes,
     contract_schema,
     date_orders,
-    is_whole,
     table_kind,
     time_test_mask,
+    whole_floats_as_integers,
 )
 from ._data import resolve_contract as _resolve_contract
 from ._data import validate_contract as _validate_contract
@@ -44,31 +45,16 @@ def _read(path: str, n_partitions: int | None) -> Any:
     import dask.dataframe as dd
 
     source = Path(path)
-    if not source.exists():
-        raise FileNotFoundError(f"data.path: {path!r} does not exist.")
+    check_exists(source)
     if table_kind(source) == "parquet":
         frame = dd.read_parquet(source)
     else:
         # A compressed file cannot be split: one partition per file, repartitioned below.
         blocksize = "64MB" if source.name.lower().endswith((".csv", ".txt")) else None
-        frame = _integers_as_integers(dd.read_csv(source, blocksize=blocksize, assume_missing=True))
+        frame = whole_floats_as_integers(
+            dd.read_csv(source, blocksize=blocksize, assume_missing=True)
+        )
     return frame if n_partitions is None else frame.repartition(npartitions=n_partitions)
-
-
-def _integers_as_integers(frame: Any) -> Any:
-    """A CSV's float columns holding only whole numbers, as int64 (one pass over them).
-
-    ``read_csv(assume_missing=True)`` reads every integer column as float; the local engine
-    applies the same rule (``_data._whole_floats_as_integers``). Same types, same verdicts:
-    0/1 labels stay 0/1 (``classes_`` [0, 1], outputs ``proba_0``, ``proba_1``) and a
-    contract's integer columns pass.
-    """
-    floats = [c for c in frame.columns if frame[c].dtype.kind == "f"]
-    if not floats:
-        return frame
-    whole = is_whole(frame[floats]).all().compute()
-    columns = [c for c in floats if whole[c]]
-    return frame.astype(dict.fromkeys(columns, "int64")) if columns else frame
 
 
 def _one_date_order(column: Any, cutoff: Any) -> bool | None:

@@ -113,9 +113,8 @@ def table_kind(path: Path) -> str:
     return kind
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV file, a parquet file or a folder of parquet files (see :func:`table_kind`)."""
-    path = Path(path)
+def check_exists(path: Path) -> None:
+    """Refuse a ``data.path`` that does not exist, saying where a relative one was read."""
     if not path.exists():
         where = "" if path.is_absolute() else f" in the working folder {str(Path.cwd())!r}"
         raise FileNotFoundError(
@@ -123,6 +122,12 @@ def read_table(path: str | Path) -> pd.DataFrame:
             "the folder riskkd runs in, not the config's: run from the project folder or give "
             "an absolute path."
         )
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV file, a parquet file or a folder of parquet files (see :func:`table_kind`)."""
+    path = Path(path)
+    check_exists(path)
     if table_kind(path) == "parquet":
         return pd.read_parquet(path)
     return _read_csv(path)
@@ -150,20 +155,26 @@ def _read_csv(path: Path) -> pd.DataFrame:
             f"data.path: {str(path)!r} reads as one column {header[0]!r}: it looks "
             "';'-separated. riskkd reads ',' as the separator: re-export with ',' (or as parquet)."
         )
-    return _whole_floats_as_integers(frame)
+    return whole_floats_as_integers(frame)
 
 
-def _whole_floats_as_integers(frame: pd.DataFrame) -> pd.DataFrame:
+def whole_floats_as_integers(frame: Any) -> Any:
     """A CSV's float columns holding only whole numbers (no missing value), as int64.
 
-    The Dask engine reads every numeric CSV column as float and makes the whole ones int64
-    (``riskkd.pipeline._dask._integers_as_integers``); the same rule here gives both engines
-    the same types whatever the file writes (``1`` or ``1.0``): labels 0.0 / 1.0 are
-    ``classes_`` [0, 1] with outputs ``proba_0``, ``proba_1`` on either engine.
+    One rule for both engines, pandas or Dask frame (one pass over a Dask frame's float
+    columns): the Dask engine reads every numeric CSV column as float (``assume_missing``),
+    and a file may write ``1.0`` where another writes ``1``. Same types, same verdicts
+    whatever the engine or the file: labels 0 / 1 are ``classes_`` [0, 1] with outputs
+    ``proba_0``, ``proba_1``, and a contract's integer columns pass.
     """
-    floats = frame.select_dtypes("float").columns
-    whole = [c for c in floats if is_whole(frame[c]).all()]
-    return frame.astype(dict.fromkeys(whole, "int64")) if whole else frame
+    floats = [c for c in frame.columns if frame[c].dtype.kind == "f"]
+    if not floats:
+        return frame
+    whole = is_whole(frame[floats]).all()
+    if hasattr(whole, "compute"):  # a Dask frame
+        whole = whole.compute()
+    columns = [c for c in floats if whole[c]]
+    return frame.astype(dict.fromkeys(columns, "int64")) if columns else frame
 
 
 def is_whole(values: Any) -> Any:

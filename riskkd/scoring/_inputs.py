@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .._files import FILES_READ, file_kind, open_zip_member
+from .._files import FILES_READ, file_kind, is_skipped, open_zip_member
 
 # Codec of each CSV suffix, which is matched ignoring case: pyarrow's own guess from the file
 # name is case-sensitive and would read "IN.CSV.GZ" without decompressing it. pyarrow has
@@ -196,9 +196,8 @@ def discover(source: str | os.PathLike) -> list[InputFile]:
             )
         return [_describe(path.resolve(), kind)]
     # A folder is scored whole: skipping a file or a subfolder would lose its rows unnoticed
-    # (the reconciliation counts the files read). Names starting with "." or "_" are
-    # skipped, as Spark and pyarrow skip them (_SUCCESS, .crc checksums).
-    entries = sorted(p for p in path.iterdir() if not p.name.startswith((".", "_")))
+    # (the reconciliation counts the files read).
+    entries = sorted(p for p in path.iterdir() if not is_skipped(p.name))
     nested = [p.name for p in entries if p.is_dir()]
     if nested:
         raise ValueError(

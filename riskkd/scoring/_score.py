@@ -12,6 +12,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from .._files import is_skipped
 from ..outputs import output_columns
 from ._inputs import InputFile, check_columns, discover
 from ._job import Job
@@ -145,7 +146,7 @@ def _check_output_outside(input: str | os.PathLike, output: Path) -> None:
     if not (source.is_dir() and output.is_relative_to(source) and output != source):
         return
     top = output.relative_to(source).parts[0]
-    if not top.startswith((".", "_")):  # skipped by name, as _SUCCESS
+    if not is_skipped(top):
         raise ValueError(
             f"output={str(output)!r} is inside input={str(input)!r}: the scores would become "
             f"a subfolder of the input ({top}). Score into a folder outside the input, or "
