@@ -145,6 +145,10 @@ def test_registry_and_report_settings_fail_before_training():
         assert line.startswith(f"mlflow.alias: {alias!r} is not a usable registry alias")
     (line,) = problems(base(mlflow={"registered_model_name": "credit/v2"}))
     assert line.startswith("mlflow.registered_model_name: 'credit/v2' must be non-empty")
+    # Names MLflow refuses as paths, refused here before training rather than after it.
+    for name in (".", "..credit"):
+        (line,) = problems(base(mlflow={"registered_model_name": name}))
+        assert line.startswith(f"mlflow.registered_model_name: {name!r} must be non-empty")
     (line,) = problems(base(mlflow={"gates": {"auc_retenton": [">=", 0.99]}}))
     assert line.startswith("mlflow.gates: 'auc_retenton' is not a metric the pipeline logs. ")
     assert "Did you mean 'auc_retention'?" in line
@@ -1101,6 +1105,20 @@ def test_dask_engine_refuses_a_teacher_it_cannot_distribute_and_samples():
         base(training={"engine": "dask"}, data={"dataset": "german_credit", "n_rows": 100})
     )
     assert line.startswith("data.n_rows: sampling is for trying a pipeline in memory")
+
+
+def test_dask_settings_with_the_local_engine_are_refused():
+    """A scheduler given without ``engine: dask`` trained in this process, silently."""
+    (line,) = problems(base(training={"scheduler": "tcp://127.0.0.1:8786"}))
+    assert line == (
+        "training.scheduler: 'tcp://127.0.0.1:8786' is used by training.engine 'dask' only, "
+        "and the engine is 'local'; set training.engine: dask, or remove it"
+    )
+    (line,) = problems(base(training={"max_student_rows": 1000}))
+    assert line.startswith("training.max_student_rows: 1000 is used by training.engine 'dask'")
+    # Their defaults, written out, are no mistake.
+    load_config(base(training={"scheduler": None, "n_workers": 2}))
+    load_config(base(training={"engine": "dask", "n_partitions": 4}))
 
 
 def test_docstring_examples():

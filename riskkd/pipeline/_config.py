@@ -284,9 +284,19 @@ class MLflowConfig(_Section):
     @field_validator("registered_model_name")
     @classmethod
     def _model_name(cls, value: str | None) -> str | None:
-        # MLflow's rule, checked here so that a bad name fails before training.
-        if value is not None and (not value.strip() or "/" in value or ":" in value):
-            raise ValueError(f"{value!r} must be non-empty, without '/' or ':'")
+        # MLflow's rule, checked here so that a bad name fails before training: no '/' or
+        # ':', and not a name that reads as a relative path ('.', '..x').
+        if value is not None and (
+            not value.strip()
+            or "/" in value
+            or ":" in value
+            or value == "."
+            or value.startswith("..")
+        ):
+            raise ValueError(
+                f"{value!r} must be non-empty, without '/' or ':', and neither '.' nor "
+                "starting with '..'"
+            )
         return value
 
     @field_validator("alias")
@@ -364,6 +374,18 @@ class PipelineConfig(_Section):
             raise ValueError(
                 "data.n_rows: sampling is for trying a pipeline in memory; remove it with "
                 "training.engine 'dask' (or use engine 'local')"
+            )
+        training, defaults = self.training, TrainingConfig()
+        given = [
+            key
+            for key in ("scheduler", "n_workers", "max_student_rows", "n_partitions")
+            if getattr(training, key) != getattr(defaults, key)
+        ]
+        if training.engine == "local" and given:
+            raise ValueError(
+                f"training.{given[0]}: {getattr(training, given[0])!r} is used by "
+                "training.engine 'dask' only, and the engine is 'local'; set "
+                "training.engine: dask, or remove it"
             )
         if self.training.engine == "dask" and self.teacher.kind == "hist_gradient_boosting":
             raise ValueError(
