@@ -10,10 +10,12 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, check_cv
+from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
@@ -21,7 +23,14 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .calibration import make_calibrator
-from .inputs import Encoded, InputSchema, python_scalar, refuse_records
+from .inputs import (
+    Encoded,
+    InputSchema,
+    check_pairing,
+    numpy_labels,
+    python_scalar,
+    refuse_records,
+)
 from .preprocessing import StudentPreprocessor
 from .students import STUDENTS, Student
 from .students._base import logits_to_proba
@@ -32,6 +41,7 @@ from .teachers import (
     TeacherEnsemble,
     _ClassIndexed,
     _proba_all_classes,
+    balances_classes,
     check_booster_objective,
     check_native_levels,
     class_weight_factors,
@@ -62,37 +72,6 @@ class TransferRows(NamedTuple):
     y: np.ndarray
     weight: np.ndarray
     groups: np.ndarray | None = None
-
-
-def _check_pairing(X, values, name: str) -> None:
-    """Refuse a pandas ``values`` (``y`` or ``sample_weight``) whose index holds the labels
-    of ``X``'s index in another order: paired by position, as scikit-learn pairs them, every
-    row would get another row's label or weight."""
-    if not isinstance(X, pd.DataFrame) or not isinstance(values, pd.Series | pd.DataFrame):
-        return
-    rows, index = X.index, values.index
-    if len(rows) != len(index) or rows.equals(index):
-        return
-    if rows.is_unique and index.is_unique and rows.isin(index).all():
-        raise ValueError(
-            f"{name}'s index holds the rows of X's index in another order; {name} is paired "
-            f"with X by position, so rows would get other rows' values. Align it by label "
-            f"({name}.loc[X.index]), or pass {name}.to_numpy() if its order is already X's."
-        )
-
-
-def _numpy_labels(y):
-    """``y``'s values in their numpy dtype when it is a pandas nullable integer or boolean
-    column without missing values: ``column_or_1d`` would make floats of them (classes 0.0
-    and 1.0, output columns ``proba_1.0``)."""
-    if isinstance(y, pd.DataFrame) and y.shape[1] == 1:
-        y = y.iloc[:, 0]
-    if not isinstance(y, pd.Series) or not isinstance(y.dtype, pd.api.extensions.ExtensionDtype):
-        return y
-    numpy_dtype = getattr(y.dtype, "numpy_dtype", None)
-    if numpy_dtype is None or numpy_dtype.kind not in "biu" or y.isna().any():
-        return y
-    return y.to_numpy(dtype=numpy_dtype)
 
 
 class DistilledClassifier(ClassifierMixin, BaseEstimator):
@@ -632,9 +611,9 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
                 f"Found array with {X.shape[0]} sample(s) and {X.shape[1]} feature(s) "
                 f"(shape={X.shape}); fit needs at least 1 of each."
             )
-        _check_pairing(X, y, "y")
-        _check_pairing(X, sample_weight, "sample_weight")
-        y = column_or_1d(_numpy_labels(y), warn=True)
+        check_pairing(X, y, "y")
+        check_pairing(X, sample_weight, "sample_weight")
+        y = column_or_1d(numpy_labels(y), warn=True)
         n_rows = X.shape[0]
         if len(y) != n_rows:
             raise ValueError(
@@ -882,6 +861,17 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             by_index = self._check_prefit_classes(teacher)
             estimator = BoosterClassifier(teacher, n_classes) if is_booster(teacher) else teacher
             weights = class_weight_factors(teacher, y_index, n_classes, sample_weight)
+            if balances_classes(teacher, n_classes):
+                warnings.warn(
+                    "The prefit teacher weighs classes by their counts ('balanced' class "
+                    "weights or is_unbalance); riskkd divides those weights out with the "
+                    "class counts of the rows given to fit, which are right only if they "
+                    "have the class mix of the teacher's training rows. Otherwise give rows "
+                    "with that mix, or set the model's class_weight to the weights it was "
+                    "trained with, as a dict.",
+                    UserWarning,
+                    stacklevel=3,
+                )
             fitted = FittedTeacher(estimator, schema, native=False, class_weights=weights)
             proba = fitted.predict_proba(X)
             if by_index is not None:
@@ -912,9 +902,14 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             ) from error
         self._check_splits(splits, y_index)
 
+        # A Pipeline takes its last step's weights by name (unless metadata is routed).
+        weight_key = "sample_weight"
+        if isinstance(teacher, Pipeline) and not get_config()["enable_metadata_routing"]:
+            weight_key = f"{teacher.steps[-1][0]}__sample_weight"
+
         def fit(job, index):
             start = time.perf_counter()
-            params = {} if sample_weight is None else {"sample_weight": sample_weight[index]}
+            params = {} if sample_weight is None else {weight_key: sample_weight[index]}
             model = clone(teacher).fit(_safe_indexing(frame, index), targets[index], **params)
             name = f"fold {job + 1}/{len(splits)}" if job < len(splits) else "final model"
             seconds = time.perf_counter() - start

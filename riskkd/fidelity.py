@@ -10,6 +10,8 @@ from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score, roc_curve
 from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
+from .inputs import check_pairing, numpy_labels
+
 #: Fidelity a student must keep to be promoted (``riskkd.mlflow.promote(gates=None)`` and a
 #: pipeline without ``mlflow.gates``): metric -> (">=" or "<=", threshold).
 DEFAULT_GATES: dict[str, tuple[str, float]] = {
@@ -104,14 +106,17 @@ def classification_metrics(
     }
 
 
-def label_index(classes: np.ndarray, y: Any) -> np.ndarray:
+def label_index(classes: np.ndarray, y: Any, X: Any = None) -> np.ndarray:
     """Position of each label of ``y`` in ``classes``; an error for labels not among them.
 
     Labels of another type are not among them either (``"1"`` for class ``1``), as in
     ``predict``'s output. A one-column ``y`` (DataFrame, or array of shape (n, 1)) is read
-    as its column, as scikit-learn's metrics read it.
+    as its column, as scikit-learn's metrics read it; pandas nullable integer and boolean
+    labels as their values, as ``fit`` reads them. With ``X``, a pandas ``y`` indexed by
+    ``X``'s rows in another order is refused (:func:`riskkd.inputs.check_pairing`).
     """
-    y = column_or_1d(y)
+    check_pairing(X, y, "y")
+    y = column_or_1d(numpy_labels(y))
     index = pd.Index(classes).get_indexer(y)  # -1: a label of another value or type
     unknown = index < 0
     if unknown.any():
@@ -277,8 +282,9 @@ def fidelity_report(
     check_distilled(model, "fidelity_report")
     require_teacher(model, "a fidelity report")
     threshold = decision_threshold(threshold, model.classes_)
-    index = label_index(model.classes_, y)
+    index = label_index(model.classes_, y, X)
     if sample_weight is not None:
+        check_pairing(X, sample_weight, "sample_weight")
         sample_weight = _check_sample_weight(sample_weight, index, ensure_non_negative=True)
     check_two_classes(model.classes_, index, sample_weight)
     p_teacher = model.teacher_.predict_proba(X)

@@ -89,6 +89,37 @@ def refuse_records(X: Any) -> None:
         )
 
 
+def check_pairing(X, values, name: str) -> None:
+    """Refuse a pandas ``values`` (``y`` or ``sample_weight``) whose index holds the labels
+    of ``X``'s index in another order: paired by position, as scikit-learn pairs them, every
+    row would get another row's label or weight."""
+    if not isinstance(X, pd.DataFrame) or not isinstance(values, pd.Series | pd.DataFrame):
+        return
+    rows, index = X.index, values.index
+    if len(rows) != len(index) or rows.equals(index):
+        return
+    if rows.is_unique and index.is_unique and rows.isin(index).all():
+        raise ValueError(
+            f"{name}'s index holds the rows of X's index in another order; {name} is paired "
+            f"with X by position, so rows would get other rows' values. Align it by label "
+            f"({name}.loc[X.index]), or pass {name}.to_numpy() if its order is already X's."
+        )
+
+
+def numpy_labels(y):
+    """``y``'s values in their numpy dtype when it is a pandas nullable integer or boolean
+    column without missing values: ``column_or_1d`` would make floats of them (classes 0.0
+    and 1.0, output columns ``proba_1.0``)."""
+    if isinstance(y, pd.DataFrame) and y.shape[1] == 1:
+        y = y.iloc[:, 0]
+    if not isinstance(y, pd.Series) or not isinstance(y.dtype, pd.api.extensions.ExtensionDtype):
+        return y
+    numpy_dtype = getattr(y.dtype, "numpy_dtype", None)
+    if numpy_dtype is None or numpy_dtype.kind not in "biu" or y.isna().any():
+        return y
+    return y.to_numpy(dtype=numpy_dtype)
+
+
 @dataclass
 class InputSchema:
     """Column names, kinds, levels and ranges recorded from the training ``X``.

@@ -338,10 +338,9 @@ class MultiStageDistiller(ClassifierMixin, BaseEstimator):
             teacher (``teacher_.predict_proba``) and one per stage.
         """
         check_is_fitted(self)
-        y = column_or_1d(y)
+        y_index = label_index(self.classes_, y, X)
         if sample_weight is not None:
-            sample_weight = np.broadcast_to(np.asarray(sample_weight, dtype=float), y.shape)
-        y_index = label_index(self.classes_, y)
+            sample_weight = np.broadcast_to(np.asarray(sample_weight, dtype=float), y_index.shape)
         teacher = self.teacher_.predict_proba(X)
         rows = {"teacher": self._compare(y_index, teacher, teacher, sample_weight, "")}
         for k, stage in enumerate(self.stages_, 1):

@@ -293,7 +293,7 @@ def booster_params(booster: Any) -> dict[str, Any]:
         return {
             "objective": str(params.get("objective", "regression")),
             "scale_pos_weight": float(params.get("scale_pos_weight", 1.0)),
-            "is_unbalance": str(params.get("is_unbalance", False)).lower() == "true",
+            "is_unbalance": any(_is_true(params.get(k)) for k in _UNBALANCE),
         }
     objective = json.loads(booster.save_config())["learner"]["objective"]
     return {
@@ -372,8 +372,17 @@ def class_weight_vector(class_weight: Any, labels: Any, counts: np.ndarray) -> n
     return np.array([float(class_weight.get(k, 1.0)) for k in list(labels)])
 
 
+#: LightGBM's ``is_unbalance`` and its aliases.
+_UNBALANCE = ("is_unbalance", "unbalance", "unbalanced_sets")
 #: Settings by which a model weighs classes (the priors riskkd divides back out).
-CLASS_WEIGHTING = ("class_weight", "scale_pos_weight", "is_unbalance")
+CLASS_WEIGHTING = ("class_weight", "scale_pos_weight", *_UNBALANCE)
+
+
+def _is_true(value: Any) -> bool:
+    """A LightGBM flag given as a bool or as text (a Booster's settings are text)."""
+    return value.lower() == "true" if isinstance(value, str) else bool(value)
+
+
 #: scikit-learn estimators whose "balanced" counts rows by ``sample_weight``
 #: (``compute_class_weight(..., sample_weight=...)``); others (LightGBM, trees,
 #: HistGradientBoosting) count rows.
@@ -391,6 +400,35 @@ def class_weighting(estimator: Any) -> dict[str, Any]:
     return {prefix + k: params[k] for k in CLASS_WEIGHTING if params.get(k) not in (None, False, 1)}
 
 
+def _weighting_params(teacher: Any) -> tuple[Any, dict[str, Any] | None]:
+    """The estimator whose settings weigh classes (a Pipeline's last step, a frozen model)
+    and those settings, or None for an estimator without readable settings."""
+    estimator = teacher.estimator if isinstance(teacher, FrozenEstimator) else teacher
+    if isinstance(estimator, Pipeline):
+        estimator = estimator[-1]
+    if is_booster(estimator):
+        return estimator, booster_params(estimator)
+    if not hasattr(estimator, "get_params"):
+        return estimator, None
+    params = estimator.get_params()
+    if hasattr(estimator, "lightgbm_params"):  # LightGBMTeacher, a subclass's settings too
+        params = {**params, **estimator.lightgbm_params(0)}
+    return estimator, params
+
+
+def balances_classes(teacher: Any, n_classes: int) -> bool:
+    """Whether ``teacher`` weighs classes by their row counts (``"balanced"`` class weights
+    or LightGBM's ``is_unbalance``), which riskkd reads from the rows it is given."""
+    params = _weighting_params(teacher)[1] or {}
+    # "balanced_subsample" (forests) balances each bootstrap sample: "balanced" on average.
+    if params.get("class_weight") in ("balanced", "balanced_subsample"):
+        return True
+    # is_unbalance weighs binary objectives, one-vs-rest ones class by class, not softmax.
+    one_vs_rest = str(params.get("objective")) in _ONE_VS_REST
+    unbalanced = any(_is_true(params.get(k)) for k in _UNBALANCE)
+    return unbalanced and (n_classes == 2 or one_vs_rest)
+
+
 def class_weight_factors(
     teacher: Any, y_index: np.ndarray, n_classes: int, sample_weight: np.ndarray | None = None
 ) -> np.ndarray | None:
@@ -399,7 +437,8 @@ def class_weight_factors(
     A model trained with class weights ``w_k`` (``class_weight``, ``is_unbalance`` or
     ``scale_pos_weight``) predicts probabilities proportional to ``w_k * p_k``; riskkd
     divides them back out so that soft targets are on the true prior. A raw Booster keeps
-    ``scale_pos_weight`` and ``is_unbalance`` in its own settings; scikit-learn's
+    ``scale_pos_weight`` and ``is_unbalance`` (or its aliases ``unbalance``,
+    ``unbalanced_sets``) in its own settings; scikit-learn's
     ``class_weight`` becomes sample weights that a Booster does not record. In a
     scikit-learn ``Pipeline`` the last step's settings count. ``scale_pos_weight`` weighs
     binary objectives only; ``is_unbalance`` binary and one-vs-rest ones (LightGBM ignores
@@ -407,25 +446,16 @@ def class_weight_factors(
     approximate its per-class reweighting). ``sample_weight``: the rows' weights, which
     some scikit-learn estimators count in ``"balanced"`` (``LogisticRegression``).
     """
-    estimator = teacher.estimator if isinstance(teacher, FrozenEstimator) else teacher
-    if isinstance(estimator, Pipeline):
-        estimator = estimator[-1]
-    if is_booster(estimator):
-        params = booster_params(estimator)
-    elif hasattr(estimator, "get_params"):
-        params = estimator.get_params()
-    else:
+    estimator, params = _weighting_params(teacher)
+    if params is None:
         return None
     weights = np.ones(n_classes)
     counted = sample_weight if type(estimator).__name__ in _WEIGHTED_BALANCE else None
     counts = np.bincount(y_index, weights=counted, minlength=n_classes).astype(float)
     class_weight = params.get("class_weight")
-    # is_unbalance weighs binary objectives, one-vs-rest ones class by class, not softmax.
-    one_vs_rest = str(params.get("objective")) in _ONE_VS_REST
-    unbalanced = params.get("is_unbalance") and (n_classes == 2 or one_vs_rest)
     labels = getattr(estimator, "classes_", None)
     labels = np.arange(n_classes) if labels is None else labels
-    if class_weight == "balanced" or unbalanced:
+    if balances_classes(teacher, n_classes):
         weights = class_weight_vector("balanced", labels, counts)
     elif isinstance(class_weight, dict):
         weights = class_weight_vector(class_weight, labels, counts)

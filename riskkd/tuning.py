@@ -113,7 +113,7 @@ def make_fidelity_scorer(
         if metric == "neg_teacher_log_loss":
             return -_teacher_log_loss(teacher, student)
         if metric == "auc_retention":
-            y_index = label_index(estimator.classes_, y)
+            y_index = label_index(estimator.classes_, y, X)
             auc_teacher = classification_metrics(y_index, teacher)["roc_auc"]
             return classification_metrics(y_index, student)["roc_auc"] / auc_teacher
         return agreement_metrics(teacher, student, cut)[metric]

@@ -13,7 +13,7 @@ import pytest
 import xgboost as xgb
 from sklearn.base import clone
 from sklearn.datasets import make_classification
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -356,9 +356,14 @@ def test_weighted_raw_booster_is_corrected_like_its_estimator(library, tmp_path)
         model = DistilledClassifier(booster, fast_tree(), cv=2, random_state=0).fit(X, y)
         np.testing.assert_allclose(model.teacher_.class_weights, [1.0, 4.0])
     if balanced is not None:  # is_unbalance weighs classes by their counts, as "balanced"
-        model = DistilledClassifier(balanced, fast_tree(), cv=2, random_state=0).fit(X, y)
+        # Counts of the rows given, which may not be the teacher's training mix: it warns.
+        with pytest.warns(UserWarning, match="class counts of the rows given to fit"):
+            model = DistilledClassifier(balanced, fast_tree(), cv=2, random_state=0).fit(X, y)
         weights = model.teacher_.class_weights
         assert weights[1] / weights[0] == pytest.approx((y == 0).sum() / (y == 1).sum())
+    with warnings.catch_warnings():  # explicit weights are what they say
+        warnings.simplefilter("error")
+        DistilledClassifier(boosters[0], fast_tree(), cv=2, random_state=0).fit(X, y)
 
 
 @pytest.mark.parametrize(
@@ -433,6 +438,37 @@ def test_class_weights_are_read_where_the_model_applies_them():
     np.testing.assert_allclose(
         class_weight_factors(lgb.LGBMClassifier(is_unbalance=True), y3[y3 < 2], 2),
         95 / (2 * np.array([80, 15])),
+    )
+    # These were not read at all: the teacher's mean P(1) was 0.41-0.44 for a rate of 0.20.
+    y2, balanced = y3[y3 < 2], 95 / (2 * np.array([80, 15]))
+    for teacher in (
+        lgb.LGBMClassifier(unbalance=True),  # LightGBM's aliases of is_unbalance
+        lgb.LGBMClassifier(unbalanced_sets=True),
+        RandomForestClassifier(class_weight="balanced_subsample"),  # balanced per bootstrap
+    ):
+        np.testing.assert_allclose(class_weight_factors(teacher, y2, 2), balanced)
+
+    class Weighted(LightGBMTeacher):  # LightGBM settings given where the class says to
+        def lightgbm_params(self, seed):
+            return {**super().lightgbm_params(seed), "scale_pos_weight": 3.0}
+
+    np.testing.assert_allclose(class_weight_factors(Weighted(), y2, 2), [1.0, 3.0])
+
+
+def test_a_pipeline_teacher_takes_sample_weight_in_its_last_step(binary_data):
+    """Pipeline.fit refuses sample_weight=...; it goes to the last step by name."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = binary_data
+    X = X.select_dtypes("number").fillna(0)
+    weights = np.where(np.arange(len(X)) % 3 == 0, 3.0, 1.0)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression())
+    model = DistilledClassifier(pipe, fast_tree(), cv=2, random_state=0)
+    model.fit(X, y, sample_weight=weights)
+    expected = clone(pipe).fit(X, y, logisticregression__sample_weight=weights)
+    np.testing.assert_allclose(
+        model.teacher_.predict_proba(X), expected.predict_proba(X), atol=1e-12
     )
 
 

@@ -184,3 +184,31 @@ def test_y_as_one_column(binary):
     pd.testing.assert_frame_equal(fidelity_report(model, X, y.to_numpy()[:, None]), expected)
     with pytest.raises(ValueError, match=r"y should be a 1d array, got .* shape \(300, 2\)"):
         fidelity_report(model, X, np.c_[y, y])
+
+
+def test_nullable_labels_are_read_as_fit_reads_them():
+    """fit reads pandas 'boolean' / 'Int64' labels as their values; the evaluation refused the
+    same y ('labels the model was not fitted on: 0.0, 1.0; the model's classes are [False,
+    True]')."""
+    X, y = make_risk_frame(300, 2, seed=9)
+    for labels in (y.astype(bool).astype("boolean"), y.astype("Int64")):
+        model = DistilledClassifier(fast_teacher(), fast_tree(), cv=2, random_state=0)
+        model.fit(X, labels)
+        expected = fidelity_report(model, X, labels.to_numpy(model.classes_.dtype))
+        pd.testing.assert_frame_equal(fidelity_report(model, X, labels), expected)
+
+
+def test_y_and_weights_indexed_in_another_order_are_refused(binary):
+    """Paired by position, a y indexed by X's rows in another order gave ROC-AUC 0.50 for
+    0.84, silently; fit already refused it."""
+    model, X, y = binary
+    shuffled = y.sample(frac=1, random_state=0)
+    with pytest.raises(ValueError, match=r"y's index holds the rows of X's index in another"):
+        fidelity_report(model, X, shuffled)
+    weights = pd.Series(1.0, index=shuffled.index)
+    with pytest.raises(ValueError, match=r"sample_weight's index holds the rows of X's index"):
+        fidelity_report(model, X, y, sample_weight=weights)
+    # Aligned by label, the same rows are scored as given in order.
+    pd.testing.assert_frame_equal(
+        fidelity_report(model, X, shuffled.loc[X.index]), fidelity_report(model, X, y)
+    )
