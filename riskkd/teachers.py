@@ -718,36 +718,55 @@ class TeacherEnsemble:
 
 
 # ---------------------------------------------------------------------- monotone constraints
+#: Monotone constraint settings: XGBoost's and LightGBM's (with LightGBM's aliases), then
+#: HistGradientBoosting's.
+_MONOTONE = ("monotone_constraints", "monotone_constraint", "mc", "monotonic_cst")
+
+
 def teacher_monotone_constraints(teacher: Any, names: list[str]) -> dict[str, int]:
     """The monotone constraints a teacher was configured with, as ``{column: +1 or -1}``.
 
-    Reads LightGBM's ``monotone_constraints`` (estimator parameter or Booster parameter),
-    XGBoost's ``monotone_constraints`` (list/tuple, dict or ``"(1,0,-1)"`` string, estimator
-    or Booster) and HistGradientBoosting's ``monotonic_cst`` (list or dict). Positional
-    constraints refer to ``names``, the teacher's training columns in order. Teachers
-    without constraints (including :class:`LightGBMTeacher`) give ``{}``.
+    Reads LightGBM's ``monotone_constraints`` or its aliases (estimator parameter, Booster
+    parameter, or :meth:`LightGBMTeacher.lightgbm_params`), XGBoost's
+    ``monotone_constraints`` (list/tuple, dict or ``"(1,0,-1)"`` string, estimator or
+    Booster) and HistGradientBoosting's ``monotonic_cst`` (list or dict); in a ``Pipeline``,
+    its last step's, which must name its columns (a dict): a position there need not be a
+    position in ``X``. Positional constraints refer to ``names``, the teacher's training
+    columns in order. Teachers without constraints give ``{}``.
     """
     from .tuning import MemoizedTeacher
 
     if isinstance(teacher, MemoizedTeacher):  # tune()'s cache: the constraints of its estimator
         teacher = teacher.estimator
     estimator = teacher.estimator if isinstance(teacher, FrozenEstimator) else teacher
+    in_pipeline = isinstance(estimator, Pipeline)
+    if in_pipeline:
+        estimator = estimator[-1]
     if hasattr(estimator, "monotone_constraints_"):  # a fitted riskkd model as the teacher
         return dict(estimator.monotone_constraints_)
-    if is_booster(estimator):
-        if type(estimator).__module__.startswith("lightgbm"):
-            spec = estimator.params.get("monotone_constraints")
-        else:
-            config = json.loads(estimator.save_config())
-            train = config["learner"]["gradient_booster"].get("tree_train_param", {})
-            spec = train.get("monotone_constraints")
-    elif hasattr(estimator, "get_params"):
-        params = estimator.get_params()
-        spec = params.get("monotone_constraints", params.get("monotonic_cst"))
+    if is_booster(estimator) and not type(estimator).__module__.startswith("lightgbm"):
+        config = json.loads(estimator.save_config())
+        train = config["learner"]["gradient_booster"].get("tree_train_param", {})
+        spec = train.get("monotone_constraints")
     else:
-        spec = None
+        if is_booster(estimator):
+            params = estimator.params
+        elif hasattr(estimator, "get_params"):
+            params = estimator.get_params()
+            if hasattr(estimator, "lightgbm_params"):  # LightGBMTeacher, a subclass's too
+                params = {**params, **estimator.lightgbm_params(0)}
+        else:
+            params = {}
+        spec = next((params[k] for k in _MONOTONE if params.get(k) is not None), None)
     if spec is None or (isinstance(spec, str) and spec.strip("()[] ") in ("", "auto")):
         return {}  # "auto": an unfitted riskkd model, whose constraints are resolved at its fit
+    if in_pipeline and not isinstance(spec, dict):
+        raise ValueError(
+            f"The teacher Pipeline's last step has monotone constraints by position "
+            f"({spec!r}), which riskkd cannot map to the columns of X through the steps "
+            "before it. Pass monotone_constraints={column: +1 or -1} to DistilledClassifier "
+            "(or None for an unconstrained student)."
+        )
     if isinstance(spec, str):
         spec = [int(v) for v in spec.strip("()[] ").split(",")]
     if isinstance(spec, dict):

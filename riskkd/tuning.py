@@ -365,11 +365,11 @@ def tune(
             estimator.set_params(teacher=teacher)
         search = GridSearchCV(estimator, param_grid, scoring=scorer, cv=cv, n_jobs=n_jobs)
         search.fit(X, y)
-    if share_teacher and teacher is not None:
-        # The cache folder is gone: a later refit of these estimators must not recreate it.
-        search.estimator.set_params(teacher__memory=None)
-        if hasattr(search, "best_estimator_"):
-            search.best_estimator_.set_params(teacher__memory=None)
+    # The cache folder is gone: a later refit of these estimators must not recreate it. A
+    # grid over ``teacher`` may have put another teacher in the best estimator.
+    for fitted in (search.estimator, getattr(search, "best_estimator_", None)):
+        if fitted is not None and isinstance(fitted.get_params().get("teacher"), MemoizedTeacher):
+            fitted.set_params(teacher__memory=None)
     return search
 
 

@@ -135,6 +135,43 @@ def test_constraints_read_from_each_library():
         read(lgb.LGBMClassifier(monotone_constraints=[1, 0]), names)
 
 
+def test_constraints_read_where_they_were_missed():
+    """These teachers' constraints were read as none, and the student broke them (its score
+    rose with a column at 991 of 6,200 grid steps where the teacher's never did)."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from riskkd.teachers import LightGBMTeacher
+
+    names, expected = ["a", "b", "c"], {"a": 1, "c": -1}
+    read = teacher_monotone_constraints
+    # LightGBM's aliases, on the estimator and in a Booster's settings.
+    assert read(lgb.LGBMClassifier(mc=[1, 0, -1]), names) == expected
+    assert read(lgb.LGBMClassifier(monotone_constraint=[1, 0, -1]), names) == expected
+    rng = np.random.default_rng(0)
+    params = {"objective": "binary", "verbose": -1, "mc": [1, 0, -1]}
+    assert (
+        read(
+            lgb.train(params, lgb.Dataset(rng.random((200, 3)), rng.integers(0, 2, 200)), 3), names
+        )
+        == expected
+    )
+
+    class Constrained(LightGBMTeacher):  # LightGBM settings given where the class says to
+        def lightgbm_params(self, seed):
+            return {**super().lightgbm_params(seed), "monotone_constraints": [1, 0, -1]}
+
+    assert read(Constrained(), names) == expected
+    # A Pipeline's last step: by column name, or refused (its positions are not X's).
+    step = HistGradientBoostingClassifier(monotonic_cst={"a": 1, "c": -1})
+    assert read(make_pipeline(StandardScaler(), step), names) == expected
+    positional = make_pipeline(
+        StandardScaler(), lgb.LGBMClassifier(monotone_constraints=[1, 0, -1])
+    )
+    with pytest.raises(ValueError, match=r"last step has monotone constraints by position"):
+        read(positional, names)
+
+
 # ------------------------------------------------------------------ errors
 def test_invalid_constraints():
     X, y = make_risk_frame(300, 2, seed=52)

@@ -179,6 +179,20 @@ def test_tune_finds_the_same_best_as_plain_search(data):
     assert search.best_estimator_.teacher.memory is None
 
 
+def test_tune_over_teachers():
+    """A grid over teacher put a plain estimator in the best model, and tune() then failed
+    after the whole search ('Invalid parameter memory'), or gave LightGBM a memory setting."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y = make_classification(n_samples=300, n_features=5, random_state=0)
+    for teacher in (
+        HistGradientBoostingClassifier(max_iter=10),
+        LGBMClassifier(n_estimators=10, verbose=-1),
+    ):
+        search = tune(tree_model(), X, y, {"teacher": [teacher]}, cv=2)
+        assert search.best_estimator_.teacher.get_params() == teacher.get_params()
+
+
 def test_default_grid():
     grid = default_param_grid(DistilledClassifier())
     assert grid["alpha"] == [0.5, 0.7, 1.0] and grid["temperature"] == [1.0, 2.0, 4.0]
