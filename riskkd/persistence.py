@@ -73,6 +73,15 @@ def _json_scalar(value: Any) -> Any:
     return value
 
 
+def _student_param(name: str, value: Any) -> Any:
+    """A student parameter as JSON; a ``random_state`` generator is kept as None (the
+    fitted weights are saved; the generator only matters when refitting)."""
+    value = _json_scalar(value)
+    if name == "random_state" and not isinstance(value, int | None):
+        return None
+    return value
+
+
 def _manifest_digest(manifest: dict[str, Any]) -> str:
     """SHA-256 of the manifest's content (all keys but ``manifest_sha256``), as canonical JSON.
 
@@ -242,7 +251,7 @@ def _write_student(model: Any, folder: Path, student_only: bool = False) -> dict
         "calibration": {"method": model.calibrator_.method, "state": model.calibrator_.get_state()},
         "student": {
             "class": type(model.student_).__name__,
-            "params": {k: _json_scalar(v) for k, v in model.student_.get_params().items()},
+            "params": {k: _student_param(k, v) for k, v in model.student_.get_params().items()},
             "settings": student_settings,
         },
         "history": model.history_,
@@ -405,6 +414,7 @@ def load(path: str | os.PathLike) -> Any:
     model.history_ = manifest["history"]
     model.teacher_weights_ = np.asarray(manifest["teacher_weights"])
     model.monotone_constraints_ = manifest["monotone_constraints"]
+    model.monotone_ = model._monotone_inputs(model.monotone_constraints_, schema)
     teacher = manifest["teacher"]
     model.teacher_ = None if teacher is None else _read_teacher(teacher, path, schema, n_classes)
     return model

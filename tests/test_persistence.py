@@ -326,3 +326,20 @@ def test_preprocessor_fitted_on_a_sample_scores_levels_it_lacks_as_unknown():
     prep = StudentPreprocessor(min_frequency=5).fit(sample, n_levels=[3])
     rows = prep.transform(Encoded(np.zeros((3, 0)), np.array([[0], [1], [2]], dtype=np.int32)))[1]
     assert rows[:, 0].tolist() == [UNKNOWN_ROW, 2, UNKNOWN_ROW]
+
+
+def test_a_student_seeded_by_a_generator_is_saved_and_constraints_reload(tmp_path):
+    """A student given random_state=RandomState(0) failed save with 'Object of type RandomState
+    is not JSON serializable'; a loaded model lacked the fitted attribute monotone_."""
+    from riskkd.students import TreeStudent
+
+    X, y = make_risk_frame(300, 2, seed=3)
+    numeric = X.select_dtypes("number").columns[0]
+    student = TreeStudent(max_depth=3, random_state=np.random.RandomState(0))
+    model = DistilledClassifier(
+        fast_teacher(), student, monotone_constraints={numeric: 1}, cv=2, random_state=0
+    ).fit(X, y)
+    loaded = riskkd.load(riskkd.save(model, tmp_path / "model"))
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert loaded.student_.random_state is None
+    np.testing.assert_array_equal(loaded.monotone_, model.monotone_)
