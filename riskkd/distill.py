@@ -750,7 +750,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
                         f"monotone_constraints[{name!r}] is {sign!r}; use +1 (increasing), "
                         "-1 (decreasing) or 0 (free)."
                     )
-                constraints[name] = int(sign)
+                constraints[str(name)] = int(sign)  # column names are read as text
             where = "monotone_constraints"
         constraints = {name: sign for name, sign in constraints.items() if sign != 0}
         unknown = [name for name in constraints if name not in schema.names]

@@ -110,6 +110,15 @@ def test_missing_values_keep_the_constraint():
     assert worst_violation(model, X.dropna(subset=["income"]), "income", -1) < 1e-5
 
 
+def test_constraints_keyed_by_non_text_column_names():
+    """Columns 0, 1, 2: {2: 1} was refused as 'not in X; the columns are ['0', '1', '2']'."""
+    X, y = make_risk_frame(300, 2, seed=51)
+    X = X.select_dtypes("number").fillna(0)
+    X.columns = range(X.shape[1])
+    model = make(fast_teacher(), monotone_constraints={1: -1}).fit(X, y)
+    assert model.monotone_constraints_ == {"1": -1}
+
+
 # ------------------------------------------------------------------ reading the teacher
 def test_constraints_read_from_each_library():
     names = ["a", "b", "c"]
