@@ -7,7 +7,11 @@ from sklearn.model_selection import train_test_split
 
 
 def holdout_split(
-    y: np.ndarray, fraction: float, seed: int, groups: np.ndarray | None = None
+    y: np.ndarray,
+    fraction: float,
+    seed: int,
+    groups: np.ndarray | None = None,
+    weight: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``(fit, validation)``; stratified by ``y`` whenever every class allows it.
 
@@ -15,9 +19,18 @@ def holdout_split(
     early-stopped without it could not predict it), unless no row would be left to hold
     out. With ``groups``, each group goes whole to one side: ``fraction`` of the groups,
     split by the label of each group's first row (a training row before its synthetic
-    copies).
+    copies). Rows of zero ``weight`` stay on the fit side, where they weigh nothing either:
+    held out, they could leave early stopping a validation set of no weight.
     """
     y = np.asarray(y)
+    if weight is not None and (np.asarray(weight) <= 0).any():
+        weighted = np.flatnonzero(np.asarray(weight) > 0)
+        fit, val = holdout_split(
+            y[weighted], fraction, seed, None if groups is None else np.asarray(groups)[weighted]
+        )
+        return np.concatenate([weighted[fit], np.flatnonzero(np.asarray(weight) <= 0)]), weighted[
+            val
+        ]
     if groups is not None:
         _, first, group_of_row = np.unique(groups, return_index=True, return_inverse=True)
         _, held_groups = holdout_split(y[first], fraction, seed)

@@ -158,7 +158,7 @@ class LightGBMTeacher(ClassifierMixin, BaseEstimator):
         params = self.lightgbm_params(seed)
         self.classes_, y = np.unique(np.asarray(y), return_inverse=True)
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        fit_idx, val_idx = holdout_split(y, self.validation_fraction, seed)
+        fit_idx, val_idx = holdout_split(y, self.validation_fraction, seed, weight=weights)
         take = (lambda a, i: a.iloc[i]) if hasattr(X, "iloc") else (lambda a, i: a[i])
         self.model_ = lgb.LGBMClassifier(**params).fit(
             take(X, fit_idx),

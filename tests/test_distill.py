@@ -689,3 +689,27 @@ def test_a_categorical_column_with_a_level_per_row_is_warned_about():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # the usual columns: no warning
         clone(model).fit(X, y)
+
+
+def test_rows_of_zero_weight_are_never_the_early_stopping_rows():
+    """When the held-out rows all weighed 0, the teacher kept 1 tree (test AUC 0.73 for
+    0.87) and the MLP its first epoch: validation losses of no weight stop nothing."""
+    from riskkd._holdout import holdout_split
+
+    y = np.tile([0, 1], 300)
+    weight = np.ones(600)
+    _, held = holdout_split(y, 0.15, 7)
+    weight[held] = 0.0
+    fit, held = holdout_split(y, 0.15, 7, weight=weight)
+    assert (weight[held] > 0).all() and len(held) == 77  # 15% of the 510 weighted rows
+    assert sorted(np.concatenate([fit, held]).tolist()) == list(range(600))
+    # Without zero weights the split is the unweighted one (seeded results unchanged).
+    np.testing.assert_array_equal(
+        holdout_split(y, 0.15, 7, weight=np.ones(600))[1], holdout_split(y, 0.15, 7)[1]
+    )
+    X = pd.DataFrame({"x": np.linspace(-3, 3, 600) + np.tile([0.0, 1.0], 300)})
+    seed = int(np.random.RandomState(0).randint(0, 2**31 - 1))
+    weight = np.ones(600)
+    weight[holdout_split(y, 0.15, seed)[1]] = 0.0
+    teacher = LightGBMTeacher(n_estimators=200, random_state=0).fit(X, y, sample_weight=weight)
+    assert teacher.best_iteration_ > 1

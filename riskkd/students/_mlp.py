@@ -190,7 +190,9 @@ class MLPStudent(Student):
         n_classes = soft_proba.shape[1]
         d_out = 1 if n_classes == 2 else n_classes
 
-        fit_idx, val_idx = holdout_split(y, self.validation_fraction, seed, groups)
+        fit_idx, val_idx = holdout_split(
+            y, self.validation_fraction, seed, groups, weight=sample_weight
+        )
 
         teacher_logits = proba_to_logits(soft_proba)
 
