@@ -277,7 +277,9 @@ def save(model: Any, path: str | os.PathLike, *, student_only: bool = False) -> 
         are the same bit for bit; the other levels, scored as "unknown" either way, are
         then unseen to the loaded model's schema (e.g. in batch scoring's count of unseen
         levels). On an identifier-like column of thousands of levels this is most of the
-        folder's size. Keep the full folder (or the MLflow run) for fidelity reports.
+        folder's size. The training history is left out too (the loaded model's
+        ``history_`` is empty). Keep the full folder (or the MLflow run) for fidelity
+        reports.
 
     Returns
     -------
@@ -303,10 +305,13 @@ def save(model: Any, path: str | os.PathLike, *, student_only: bool = False) -> 
             "riskkd_version": __version__,
         }
         manifest.update(_write_student(model, staging, student_only))
+        if student_only:  # scoring does not read the training history
+            del manifest["history"]
         manifest["teacher"] = None if student_only else _write_teacher(model, staging)
         manifest["files"] = {p.name: _sha256(p) for p in sorted(staging.iterdir())}
         manifest["manifest_sha256"] = _manifest_digest(manifest)
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, allow_nan=True))
+        text = json.dumps(manifest, separators=(",", ":"), allow_nan=True)
+        (staging / "manifest.json").write_text(text)
         staging.rename(path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -411,7 +416,7 @@ def load(path: str | os.PathLike) -> Any:
         max_categories=settings["max_categories"],
     )
     model.student_ = student
-    model.history_ = manifest["history"]
+    model.history_ = manifest.get("history", [])  # none in a student-only folder
     model.teacher_weights_ = np.asarray(manifest["teacher_weights"])
     model.monotone_constraints_ = manifest["monotone_constraints"]
     model.monotone_ = model._monotone_inputs(model.monotone_constraints_, schema)
@@ -421,15 +426,11 @@ def load(path: str | os.PathLike) -> Any:
 
 
 def student_size_bytes(model: Any) -> int:
-    """Bytes on disk of everything needed to score with the student: ``save(student_only=True)``.
-
-    The training history, which scoring does not need, is not counted.
-    """
+    """Bytes on disk of everything needed to score with the student: the folder
+    ``save(model, path, student_only=True)`` writes."""
     with tempfile.TemporaryDirectory() as folder:
-        entries = _write_student(model, Path(folder), student_only=True)
-        entries.pop("history")
-        size = sum(p.stat().st_size for p in Path(folder).iterdir())
-    return size + len(json.dumps(entries).encode())
+        path = save(model, Path(folder) / "student", student_only=True)
+        return sum(p.stat().st_size for p in path.iterdir())
 
 
 def teacher_size_bytes(model: Any) -> int:
