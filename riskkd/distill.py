@@ -154,13 +154,10 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
     max_categories : int, default=64
         The student embeds at most this many levels per categorical column (the most
         frequent); the others are scored as "unknown". The teacher sees every level.
-    augment : {"auto", "munge", "noise"}, Transfer or None, default="auto"
+    augment : {"munge", "noise"}, Transfer or None, default=None
         Synthetic transfer rows labelled by the calibrated teacher: ``"munge"`` is
         :class:`riskkd.transfer.MUNGE` with its defaults (``p=0.5``, ``s=2.0``), ``"noise"``
-        is :class:`riskkd.transfer.GaussianNoise` (a baseline), ``None`` adds none, and
-        ``"auto"`` is ``"munge"`` when the student benefits from it
-        (``Student.augment_by_default``, true for the MLP) and ``X`` has fewer than 20,000
-        rows. An object with a ``sample(encoded, features, *, factor, random_state)`` method
+        is :class:`riskkd.transfer.GaussianNoise` (a baseline), ``None`` adds none. An object with a ``sample(encoded, features, *, factor, random_state)`` method
         (e.g. ``MUNGE(p=0.3, s=5)`` or a :class:`riskkd.transfer.Transfer` subclass) is
         used as given. Synthetic rows help a flexible student on small data, where the
         training rows alone show it too little of the teacher's function. They enter the
@@ -248,7 +245,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         "cv": ["cv_object"],
         "min_frequency": [Interval(numbers.Integral, 1, None, closed="left")],
         "max_categories": [Interval(numbers.Integral, 1, None, closed="left")],
-        "augment": [StrOptions({"auto", "munge", "noise"}), HasMethods(["sample"]), None],
+        "augment": [StrOptions({"munge", "noise"}), HasMethods(["sample"]), None],
         "augment_factor": [Interval(numbers.Integral, 1, None, closed="left")],
         "teacher_weights": [StrOptions({"fit"}), "array-like", None],
         "monotone_constraints": [StrOptions({"auto"}), dict, None],
@@ -268,7 +265,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         cv=5,
         min_frequency=5,
         max_categories=64,
-        augment="auto",
+        augment=None,
         augment_factor=4,
         teacher_weights=None,
         monotone_constraints="auto",
@@ -392,11 +389,9 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         """The soft-target weight ``student`` is trained with (``alpha="auto"`` resolved)."""
         return student.default_alpha if self.alpha == "auto" else float(self.alpha)
 
-    def _get_transfer(self, student: Student, n_samples: int) -> Transfer | None:
+    def _get_transfer(self) -> Transfer | None:
         """The synthetic-row generator ``augment`` asks for, or None."""
         augment = self.augment
-        if augment == "auto":
-            augment = "munge" if student.augment_by_default and n_samples < 20_000 else None
         if augment is None:
             return None
         if augment == "munge":
@@ -542,7 +537,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             parts.append(
                 self._teacher_labelled(rows, np.full(n_unlabeled, weights.mean()), raw=raw)
             )
-        generator = self._get_transfer(student, len(y_index))
+        generator = self._get_transfer()
         if generator is not None:
             synthetic, source = generator.sample(
                 encoded, Xn, factor=self.augment_factor, random_state=np.random.default_rng(seed)

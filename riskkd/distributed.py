@@ -60,8 +60,8 @@ read works on a frame persisted on the workers.
    rows learns the teacher where it is rare, which a sample would thin out), else a
    stratified sample of ``max_student_rows`` rows (the rows of step 3), for a student whose
    training time, not memory, is the limit (the MLP). ``soft_targets_`` holds the soft
-   targets of the student rows. Augmentation (``augment``) follows the same rule as in
-   memory, counted on the student rows.
+   targets of the student rows. Synthetic rows (``augment``) are drawn from the student
+   rows.
 
 In all, ``X`` is read twice and the persisted frame ``cv + 4`` times (sample, ``cv + 1``
 trainings, out-of-fold pass). Driver memory is bounded by the student arrays plus ~33 bytes
@@ -610,8 +610,7 @@ class _DaskDistillation:
 
             student = model._get_student(seed_student)
             loss = model._get_loss(student)
-            n_student = int(totals.sum() if student_counts is None else student_counts.sum())
-            encoded_rows = loss.alpha != 0 and model._get_transfer(student, n_student) is not None
+            encoded_rows = loss.alpha != 0 and model._get_transfer() is not None
             with _step("out-of-fold predictions"):
                 oof, y_index, weights, rows, block = self._collect_oof(
                     frame,

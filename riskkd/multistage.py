@@ -144,7 +144,7 @@ class MultiStageDistiller(ClassifierMixin, BaseEstimator):
         temperature=2.0,
         alpha="auto",
         loss="kl",
-        augment="auto",
+        augment=None,
         monotone_constraints="auto",
         n_jobs=None,
         random_state=None,

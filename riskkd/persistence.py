@@ -111,6 +111,16 @@ def _setting(model: Any, name: str) -> Any:
 
 
 def _restore_setting(name: str, value: Any) -> Any:
+    if name == "augment" and value == "auto":  # saved before augment=None was the default
+        warnings.warn(
+            "The model was saved with augment='auto' (MUNGE rows for an MLP fitted on fewer "
+            "than 20,000 rows), which riskkd no longer offers; the loaded model has "
+            "augment=None (it only matters when refitting). Set augment='munge' to refit it "
+            "with synthetic rows.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return None
     if name == "augment" and isinstance(value, dict):
         from . import transfer
 

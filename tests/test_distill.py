@@ -575,11 +575,11 @@ def test_munge_transfer_set(binary_data):
     assert make(augment=None).fit(X, y).n_synthetic_ == 0
     # The no-distillation baseline never sees synthetic rows (they carry teacher labels only).
     assert make(augment="munge", alpha=0.0).fit(X, y).n_synthetic_ == 0
-    # "auto": on for the MLP below 20,000 rows, off for the tree.
+    # Off by default: over ten seeds MUNGE left the distilled MLP's ROC-AUC level (README).
     assert (
-        DistilledClassifier(fast_teacher(), fast_mlp(max_epochs=2), cv=2).fit(X, y).n_synthetic_ > 0
+        DistilledClassifier(fast_teacher(), fast_mlp(max_epochs=2), cv=2).fit(X, y).n_synthetic_
+        == 0
     )
-    assert DistilledClassifier(fast_teacher(), fast_tree(), cv=2).fit(X, y).n_synthetic_ == 0
 
 
 def test_munge_rows_stay_in_the_data_domain(binary_data):

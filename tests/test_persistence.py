@@ -335,6 +335,29 @@ def test_preprocessor_fitted_on_a_sample_scores_levels_it_lacks_as_unknown():
     assert rows[:, 0].tolist() == [UNKNOWN_ROW, 2, UNKNOWN_ROW]
 
 
+def test_a_model_saved_with_the_former_augment_auto_loads_and_refits(saved, tmp_path, data):
+    """augment='auto' is no longer an option: a folder saved under that former default loaded,
+    and its refit failed with InvalidParameterError."""
+    import shutil
+
+    from riskkd.persistence import _manifest_digest
+
+    copy = shutil.copytree(saved, tmp_path / "copy")
+
+    def former_default(manifest):
+        manifest["settings"]["augment"] = "auto"
+        manifest["manifest_sha256"] = _manifest_digest(manifest)
+
+    _edit_manifest(copy, former_default)
+    with pytest.warns(UserWarning, match="augment='auto'.*the loaded model has augment=None"):
+        loaded = riskkd.load(copy)
+    assert loaded.augment is None
+    np.testing.assert_array_equal(
+        loaded.predict_proba(data[0]), riskkd.load(saved).predict_proba(data[0])
+    )
+    clone(loaded).fit(*data)
+
+
 def test_a_student_seeded_by_a_generator_is_saved_and_constraints_reload(tmp_path):
     """A student given random_state=RandomState(0) failed save with 'Object of type RandomState
     is not JSON serializable'; a loaded model lacked the fitted attribute monotone_."""

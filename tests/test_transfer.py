@@ -206,7 +206,7 @@ def test_munge_on_categorical_columns_only():
     X, y = make_risk_frame(400, 2, seed=23)
     X = X.select_dtypes(exclude="number")
     assert X.shape[1] >= 1
-    model = make(augment="auto").fit(X, y)
+    model = make(augment="munge").fit(X, y)
     assert model.n_synthetic_ == 2 * len(X)
     synthetic, source = MUNGE().sample(
         model.input_schema_.encode(X),

@@ -195,7 +195,7 @@ class DistillationConfig(_Section):
     cv: Annotated[int, Field(ge=2)] = 5
     min_frequency: Annotated[int, Field(ge=1)] = 5
     max_categories: Annotated[int, Field(ge=1)] = 64
-    augment: Literal["auto", "munge", "noise"] | None = "auto"
+    augment: Literal["munge", "noise"] | None = None
     augment_factor: Annotated[int, Field(ge=1)] = 4
     monotone_constraints: Any = "auto"
 

@@ -20,12 +20,9 @@ class Student(BaseEstimator):
     ``(n_samples, n_categorical)`` of rows of an embedding table of ``n_embeddings`` rows
     (see :mod:`riskkd.preprocessing`). ``y`` is -1 for synthetic (unlabelled) rows.
 
-    ``augment_by_default`` says whether ``DistilledClassifier(augment="auto")`` adds MUNGE
-    rows for this student on small data; ``default_alpha`` is the soft-target weight of
-    ``DistilledClassifier(alpha="auto")``.
+    ``default_alpha`` is the soft-target weight of ``DistilledClassifier(alpha="auto")``.
     """
 
-    augment_by_default = False
     default_alpha = 1.0
 
     def fit(
