@@ -35,7 +35,7 @@ from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import _num_features, check_is_fitted, check_memory
 
 from .fidelity import agreement_metrics, classification_metrics, decision_threshold, label_index
-from .students import MLPStudent, TreeStudent
+from .students import STUDENTS, MLPStudent, TreeStudent
 from .teachers import LightGBMTeacher, class_weighting, configure_native
 
 #: Fidelity metrics a scorer can compute; all are "greater is better".
@@ -357,6 +357,7 @@ def tune(
     """
     if param_grid is None:
         param_grid = default_param_grid(model)
+    _check_student_grid(model, param_grid)
     scorer = make_fidelity_scorer(scoring)
     estimator = clone(model)
     with tempfile.TemporaryDirectory(prefix="riskkd-tune-") as folder:
@@ -371,6 +372,22 @@ def tune(
         if fitted is not None and isinstance(fitted.get_params().get("teacher"), MemoizedTeacher):
             fitted.set_params(teacher__memory=None)
     return search
+
+
+def _check_student_grid(model: Any, param_grid: dict | list) -> None:
+    """Refuse a grid over the student's own parameters when the student is given by name
+    (scikit-learn failed with "'str' object has no attribute 'set_params'")."""
+    student = model.get_params().get("student")
+    if not isinstance(student, str):
+        return
+    for grid in [param_grid] if isinstance(param_grid, dict) else param_grid:
+        nested = sorted(k for k in grid if k.startswith("student__"))
+        if nested and not isinstance(grid.get("student"), list):
+            raise ValueError(
+                f"param_grid sets {nested[0]!r}, a parameter of the student, but the student "
+                f"is given by name ({student!r}); give the student object instead, e.g. "
+                f"student={getattr(STUDENTS.get(student), '__name__', 'TreeStudent')}()."
+            )
 
 
 def _shared_teacher(teacher: Any, folder: str) -> MemoizedTeacher | None:

@@ -193,6 +193,16 @@ def test_tune_over_teachers():
         assert search.best_estimator_.teacher.get_params() == teacher.get_params()
 
 
+def test_a_grid_over_a_student_given_by_name_is_refused(data):
+    """scikit-learn failed with "'str' object has no attribute 'set_params'"."""
+    X, y = data
+    model = DistilledClassifier(fast_teacher(), "tree", cv=2, random_state=0)
+    with pytest.raises(
+        ValueError, match=r"'student__max_depth'.*given by name \('tree'\).*TreeStudent\(\)"
+    ):
+        tune(model, X, y, {"student__max_depth": [3, 4]}, cv=2)
+
+
 def test_default_grid():
     grid = default_param_grid(DistilledClassifier())
     assert grid["alpha"] == [0.5, 0.7, 1.0] and grid["temperature"] == [1.0, 2.0, 4.0]
