@@ -53,6 +53,10 @@ def expected_calibration_error(
 
 
 def _ks(y_binary: np.ndarray, score: np.ndarray, w) -> float:
+    """Kolmogorov-Smirnov statistic as credit scoring reads it: the largest gap between the
+    score distributions of positives and negatives in the score's direction, max(TPR - FPR).
+    It equals the two-sample KS (``scipy.stats.ks_2samp``) when the score ranks positives
+    higher; a score ranking them lower has KS 0 here, not the size of its reversed gap."""
     fpr, tpr, _ = roc_curve(y_binary, score, sample_weight=w)
     return float(np.max(tpr - fpr))
 
