@@ -22,15 +22,12 @@ def holdout_split(
     copies). Rows of zero ``weight`` stay on the fit side, where they weigh nothing either:
     held out, they could leave early stopping a validation set of no weight.
     """
-    y = np.asarray(y)
-    if weight is not None and (np.asarray(weight) <= 0).any():
-        weighted = np.flatnonzero(np.asarray(weight) > 0)
-        fit, val = holdout_split(
-            y[weighted], fraction, seed, None if groups is None else np.asarray(groups)[weighted]
-        )
-        return np.concatenate([weighted[fit], np.flatnonzero(np.asarray(weight) <= 0)]), weighted[
-            val
-        ]
+    y, weight = np.asarray(y), None if weight is None else np.asarray(weight)
+    if weight is not None and (weight <= 0).any():
+        weighted, unweighted = np.flatnonzero(weight > 0), np.flatnonzero(weight <= 0)
+        some_groups = None if groups is None else np.asarray(groups)[weighted]
+        fit, val = holdout_split(y[weighted], fraction, seed, some_groups)
+        return np.concatenate([weighted[fit], unweighted]), weighted[val]
     if groups is not None:
         _, first, group_of_row = np.unique(groups, return_index=True, return_inverse=True)
         _, held_groups = holdout_split(y[first], fraction, seed)
