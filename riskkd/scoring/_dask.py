@@ -135,7 +135,10 @@ def score_dask(job: Job, *, scheduler: str | None, n_workers: int) -> tuple[int,
         dask.config.set({"dataframe.convert-string": False}),
         dask_client(scheduler, n_workers) as client,
     ):
-        model = client.scatter(job.model, broadcast=True)
+        # A key of its own (hash=False): scattered by content, two jobs of one model on a
+        # shared cluster share the key, and the first job's release can drop the second's
+        # copy ("lost dependencies", seen in CI on the tests' shared cluster).
+        model = client.scatter(job.model, broadcast=True, hash=False)
         settings = {
             "model_version": job.model_version,
             "id_cols": job.id_cols,
