@@ -400,20 +400,29 @@ def class_weighting(estimator: Any) -> dict[str, Any]:
     return {prefix + k: params[k] for k in CLASS_WEIGHTING if params.get(k) not in (None, False, 1)}
 
 
-def _weighting_params(teacher: Any) -> tuple[Any, dict[str, Any] | None]:
-    """The estimator whose settings weigh classes (a Pipeline's last step, a frozen model)
-    and those settings, or None for an estimator without readable settings."""
+def _configured(teacher: Any) -> Any:
+    """The estimator whose settings count: a frozen model's, a Pipeline's last step."""
     estimator = teacher.estimator if isinstance(teacher, FrozenEstimator) else teacher
-    if isinstance(estimator, Pipeline):
-        estimator = estimator[-1]
+    return estimator[-1] if isinstance(estimator, Pipeline) else estimator
+
+
+def _estimator_params(estimator: Any) -> dict[str, Any]:
+    """``get_params()`` with a LightGBMTeacher's LightGBM settings (a subclass's too)."""
+    params = estimator.get_params() if hasattr(estimator, "get_params") else {}
+    if hasattr(estimator, "lightgbm_params"):
+        params = {**params, **estimator.lightgbm_params(0)}
+    return params
+
+
+def _weighting_params(teacher: Any) -> tuple[Any, dict[str, Any] | None]:
+    """The estimator whose settings weigh classes and those settings, or None for an
+    estimator without readable settings."""
+    estimator = _configured(teacher)
     if is_booster(estimator):
         return estimator, booster_params(estimator)
     if not hasattr(estimator, "get_params"):
         return estimator, None
-    params = estimator.get_params()
-    if hasattr(estimator, "lightgbm_params"):  # LightGBMTeacher, a subclass's settings too
-        params = {**params, **estimator.lightgbm_params(0)}
-    return estimator, params
+    return estimator, _estimator_params(estimator)
 
 
 def balances_classes(teacher: Any, n_classes: int) -> bool:
@@ -738,10 +747,8 @@ def teacher_monotone_constraints(teacher: Any, names: list[str]) -> dict[str, in
 
     if isinstance(teacher, MemoizedTeacher):  # tune()'s cache: the constraints of its estimator
         teacher = teacher.estimator
-    estimator = teacher.estimator if isinstance(teacher, FrozenEstimator) else teacher
-    in_pipeline = isinstance(estimator, Pipeline)
-    if in_pipeline:
-        estimator = estimator[-1]
+    unfrozen = teacher.estimator if isinstance(teacher, FrozenEstimator) else teacher
+    in_pipeline, estimator = isinstance(unfrozen, Pipeline), _configured(teacher)
     if hasattr(estimator, "monotone_constraints_"):  # a fitted riskkd model as the teacher
         return dict(estimator.monotone_constraints_)
     if is_booster(estimator) and not type(estimator).__module__.startswith("lightgbm"):
@@ -749,14 +756,7 @@ def teacher_monotone_constraints(teacher: Any, names: list[str]) -> dict[str, in
         train = config["learner"]["gradient_booster"].get("tree_train_param", {})
         spec = train.get("monotone_constraints")
     else:
-        if is_booster(estimator):
-            params = estimator.params
-        elif hasattr(estimator, "get_params"):
-            params = estimator.get_params()
-            if hasattr(estimator, "lightgbm_params"):  # LightGBMTeacher, a subclass's too
-                params = {**params, **estimator.lightgbm_params(0)}
-        else:
-            params = {}
+        params = estimator.params if is_booster(estimator) else _estimator_params(estimator)
         spec = next((params[k] for k in _MONOTONE if params.get(k) is not None), None)
     if spec is None or (isinstance(spec, str) and spec.strip("()[] ") in ("", "auto")):
         return {}  # "auto": an unfitted riskkd model, whose constraints are resolved at its fit
